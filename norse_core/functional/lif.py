@@ -1,0 +1,108 @@
+"""Current-based leaky integrate-and-fire (LIF) neurons.
+
+Per step, with the input current jump applied first so input reaches ``v`` in the same step::
+
+    i_j = i + x                                   (recurrent: i + linear(x, W_in) + linear(z, W_rec))
+    v_d = v + dt*tau_mem_inv*((v_leak - v) + i_j)
+    i'  = i_j - dt*tau_syn_inv*i_j
+    z   = Θ(v_d - v_th)
+    v'  = (1 - z)*v_d + z*v_reset
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+
+from norse_core.functional.threshold import threshold
+
+Scalar = Union[float, torch.Tensor]
+
+
+class LIFParameters(NamedTuple):
+    """Parameters of a current-based LIF neuron (time constants as inverses, in 1/s)."""
+
+    tau_syn_inv: Scalar = 200.0
+    tau_mem_inv: Scalar = 100.0
+    v_leak: Scalar = 0.0
+    v_th: Scalar = 1.0
+    v_reset: Scalar = 0.0
+    method: str = "super"
+    alpha: float = 100.0
+
+
+class LIFFeedForwardState(NamedTuple):
+    """State of a feed-forward LIF neuron: membrane voltage ``v`` and synaptic current ``i``."""
+
+    v: torch.Tensor
+    i: torch.Tensor
+
+
+class LIFState(NamedTuple):
+    """State of a recurrent LIF neuron: last spikes ``z``, voltage ``v``, current ``i``."""
+
+    z: torch.Tensor
+    v: torch.Tensor
+    i: torch.Tensor
+
+
+def reset_to_value(v: torch.Tensor, z: torch.Tensor, v_reset: Scalar) -> torch.Tensor:
+    """``(1 - z)*v + z*v_reset``: where a neuron spiked, its voltage becomes ``v_reset``."""
+    return (1 - z) * v + z * v_reset
+
+
+def _lif_dynamics(
+    i_jump: torch.Tensor, v: torch.Tensor, p: LIFParameters, dt: float, detach_reset: bool
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    v_decayed = v + dt * p.tau_mem_inv * ((p.v_leak - v) + i_jump)
+    i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
+    z = threshold(v_decayed - p.v_th, p.method, p.alpha)
+    v_new = reset_to_value(v_decayed, z.detach() if detach_reset else z, p.v_reset)
+    return z, v_new, i_decayed
+
+
+def lif_feed_forward_step(
+    input_tensor: torch.Tensor,
+    state: LIFFeedForwardState,
+    p: LIFParameters = LIFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIFFeedForwardState]:
+    """One LIF step on input currents ``x`` of any shape; returns ``(z, (v', i'))``."""
+    z, v, i = _lif_dynamics(state.i + input_tensor, state.v, p, dt, detach_reset=False)
+    return z, LIFFeedForwardState(v, i)
+
+
+def lif_step(
+    input_tensor: torch.Tensor,
+    state: LIFState,
+    input_weights: torch.Tensor,
+    recurrent_weights: torch.Tensor,
+    p: LIFParameters = LIFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIFState]:
+    """One recurrent LIF step; ``x`` is ``(..., input)``, weights ``(hidden, input)`` and
+    ``(hidden, hidden)``. The reset uses the detached spikes."""
+    i_jump = (
+        state.i
+        + F.linear(input_tensor, input_weights)
+        + F.linear(state.z, recurrent_weights)
+    )
+    z, v, i = _lif_dynamics(i_jump, state.v, p, dt, detach_reset=True)
+    return z, LIFState(z, v, i)
+
+
+def lif_current_encoder(
+    input_current: torch.Tensor,
+    voltage: torch.Tensor,
+    p: LIFParameters = LIFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Integrates a current directly into the voltage (no synapse); returns ``(z, v')``::
+
+        v <- v + dt*tau_mem_inv*(v_leak - v + I);  z = Θ(v - v_th);  v <- v - z*(v - v_reset)
+    """
+    v = voltage + dt * p.tau_mem_inv * ((p.v_leak - voltage) + input_current)
+    z = threshold(v - p.v_th, p.method, p.alpha)
+    return z, v - z * (v - p.v_reset)

@@ -1,0 +1,17 @@
+"""Box leaky-integrator modules: :class:`LIBoxCell`, :class:`LIBox`."""
+
+from norse_core.functional.li_box import LIBoxParameters, LIBoxState, li_box_step
+from norse_core.module.snn import SNN, SNNCell
+
+
+class LIBoxCell(SNNCell):
+    """One box leaky-integrator step: ``v' = v + dt*tau_mem_inv*(v_leak - v + x)``, output ``v'``."""
+
+    parameters_type = LIBoxParameters
+    state_type = LIBoxState
+    step = staticmethod(li_box_step)
+    initial_values = {"v": "v_leak"}
+
+
+class LIBox(SNN, LIBoxCell):
+    """:class:`LIBoxCell` over time: input ``(T, ...)`` -> voltages ``(T, ...)``."""

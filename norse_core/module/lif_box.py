@@ -1,0 +1,31 @@
+"""Box LIF modules (no synaptic current): :class:`LIFBoxCell`, :class:`LIFBox`."""
+
+from norse_core.functional.lif_box import (
+    RESET_METHODS,
+    LIFBoxFeedForwardState,
+    LIFBoxParameters,
+    lif_box_feed_forward_step,
+)
+from norse_core.module.snn import SNN, SNNCell
+
+
+class LIFBoxCell(SNNCell):
+    """One box LIF step: ``v' = v + dt*tau_mem_inv*(v_leak - v + x); z = Θ(v' - v_th)``,
+    reset to ``v_reset`` or by subtracting ``v_th`` (``p.reset_method``)."""
+
+    parameters_type = LIFBoxParameters
+    state_type = LIFBoxFeedForwardState
+    step = staticmethod(lif_box_feed_forward_step)
+    initial_values = {"v": "v_leak"}
+
+    def _check_parameters(self, p: LIFBoxParameters) -> None:
+        super()._check_parameters(p)
+        if p.reset_method not in RESET_METHODS:
+            raise ValueError(
+                f"{type(self).__name__}: unknown reset_method {p.reset_method!r}; "
+                f"valid: {', '.join(RESET_METHODS)}"
+            )
+
+
+class LIFBox(SNN, LIFBoxCell):
+    """:class:`LIFBoxCell` over time: input ``(T, ...)`` -> spikes ``(T, ...)``."""

@@ -1,0 +1,253 @@
+"""Generic module wrappers around functional step functions.
+
+A neuron model is declared once as a functional step; these wrappers turn it into modules:
+
+==================  ===================  =====================================
+                    one step             over time (dim 0)
+==================  ===================  =====================================
+feed-forward        :class:`SNNCell`     :class:`SNN` (``class LIF(SNN, LIFCell)``)
+with input weights  :class:`SNNLinearCell`
+recurrent           :class:`SNNRecurrentCell`  :class:`SNN` over a recurrent cell
+==================  ===================  =====================================
+
+A concrete cell only declares ``parameters_type``, ``state_type``, ``step`` and the
+parameter names that initialise state fields (``initial_values``); everything else
+(state creation on the input's device and dtype, input and state checks, weights,
+autapse masking, time loops, recorded states) lives here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, ClassVar, Dict, NamedTuple, Optional, Tuple
+
+import torch
+
+from norse_core.functional.threshold import _check_method
+from norse_core.utils.state import stack_states
+
+
+class SNNCell(torch.nn.Module):
+    """One step of a feed-forward neuron model: ``forward(x, state=None) -> (out, state)``.
+
+    ``state=None`` starts from the model's initial state, shaped like ``x`` (dtype and
+    device of ``x``). Inputs of any shape with at least one dimension are accepted.
+    """
+
+    parameters_type: ClassVar[type]
+    state_type: ClassVar[type]
+    step: ClassVar[Callable[..., Tuple[torch.Tensor, Any]]]
+    #: state field -> parameter whose value initialises it; unlisted fields start at 0.
+    initial_values: ClassVar[Dict[str, str]] = {}
+    _time_dims: ClassVar[int] = 0
+
+    def __init__(self, p: Optional[NamedTuple] = None, dt: float = 0.001):
+        super().__init__()
+        if p is None:
+            p = self.parameters_type()
+        if not isinstance(p, self.parameters_type):
+            raise TypeError(
+                f"{type(self).__name__}: p must be a {self.parameters_type.__name__}, "
+                f"got {type(p).__name__}"
+            )
+        self._check_parameters(p)
+        if not isinstance(dt, (int, float)) or not dt > 0 or not math.isfinite(dt):
+            raise ValueError(f"{type(self).__name__}: dt must be a positive float, got {dt!r}")
+        self.p = p
+        self.dt = float(dt)
+
+    def _check_parameters(self, p: NamedTuple) -> None:
+        """Raises for parameter values the model cannot use (override to add checks)."""
+        if "method" in p._fields:
+            _check_method(p.method)
+
+    # -- state ---------------------------------------------------------------------------
+    def state_shape(self, input_tensor: torch.Tensor) -> torch.Size:
+        """Shape of every state tensor for one step of ``input_tensor``."""
+        return input_tensor.shape
+
+    def initial_state(self, input_tensor: torch.Tensor) -> NamedTuple:
+        """The initial state for one step of ``input_tensor`` (its dtype and device)."""
+        shape = self.state_shape(input_tensor)
+        like = torch.zeros(shape, dtype=input_tensor.dtype, device=input_tensor.device)
+        fields = []
+        for name in self.state_type._fields:
+            value = getattr(self.p, self.initial_values[name]) if name in self.initial_values else 0.0
+            if isinstance(value, torch.Tensor):
+                fields.append(like + value.to(like).detach())
+            elif value == 0.0:
+                fields.append(like.clone())
+            else:
+                fields.append(torch.full_like(like, value))
+        return self.state_type(*fields)
+
+    def _check_state(self, state: Any, input_tensor: torch.Tensor) -> None:
+        name = type(self).__name__
+        if not isinstance(state, self.state_type):
+            raise TypeError(
+                f"{name}: state must be a {self.state_type.__name__} "
+                f"(fields {', '.join(self.state_type._fields)}) or None, got {type(state).__name__}"
+            )
+        expected = self.state_shape(input_tensor)
+        for field, value in zip(state._fields, state):
+            if not isinstance(value, torch.Tensor) or value.shape != expected:
+                got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                raise ValueError(
+                    f"{name}: state.{field} has shape {got} but the input of shape "
+                    f"{tuple(input_tensor.shape)} needs state tensors of shape {tuple(expected)}; "
+                    "pass state=None to start afresh (e.g. when the batch size changes)"
+                )
+
+    def _check_input(self, input_tensor: Any) -> None:
+        name = type(self).__name__
+        if not isinstance(input_tensor, torch.Tensor):
+            raise TypeError(f"{name}: input must be a torch.Tensor, got {type(input_tensor).__name__}")
+        if not input_tensor.is_floating_point():
+            raise TypeError(
+                f"{name}: input must be a floating point tensor, got dtype {input_tensor.dtype}"
+            )
+        min_dims = 1 + self._time_dims
+        if input_tensor.dim() < min_dims:
+            what = "(time, ...)" if self._time_dims else "(...)"
+            raise ValueError(
+                f"{name}: input must have at least {min_dims} dimension(s) {what}, "
+                f"got shape {tuple(input_tensor.shape)}"
+            )
+
+    # -- stepping ------------------------------------------------------------------------
+    def _step_args(self) -> Tuple[torch.Tensor, ...]:
+        """Extra tensors passed to ``step`` between state and parameters (e.g. weights)."""
+        return ()
+
+    def _prepare(self, input_tensor: torch.Tensor, state: Any) -> Any:
+        """Checks the input and returns a checked state (the initial one for ``None``)."""
+        self._check_input(input_tensor)
+        first_step = input_tensor[0] if self._time_dims else input_tensor
+        if state is None:
+            return self.initial_state(first_step)
+        self._check_state(state, first_step)
+        return state
+
+    def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
+        state = self._prepare(input_tensor, state)
+        return type(self).step(input_tensor, state, *self._step_args(), self.p, self.dt)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, dt={self.dt}"
+
+
+class SNNLinearCell(SNNCell):
+    """A cell whose input passes through ``input_weights`` ``(hidden_size, input_size)``
+    first; inputs are ``(..., input_size)``, states ``(..., hidden_size)``."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        p: Optional[NamedTuple] = None,
+        *,
+        input_weights: Optional[torch.Tensor] = None,
+        dt: float = 0.001,
+    ):
+        super().__init__(p, dt)
+        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{type(self).__name__}: {arg} must be a positive int, got {value!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.input_weights = torch.nn.Parameter(
+            _weights_or_default(input_weights, (hidden_size, input_size), "input_weights", self)
+        )
+
+    def state_shape(self, input_tensor: torch.Tensor) -> torch.Size:
+        return torch.Size((*input_tensor.shape[:-1], self.hidden_size))
+
+    def _check_input(self, input_tensor: Any) -> None:
+        super()._check_input(input_tensor)
+        if input_tensor.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{type(self).__name__}: input has {input_tensor.shape[-1]} features in its last "
+                f"dimension (shape {tuple(input_tensor.shape)}) but input_size is {self.input_size}"
+            )
+
+    def _step_args(self) -> Tuple[torch.Tensor, ...]:
+        return (self.input_weights,)
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}, " + super().extra_repr()
+
+
+class SNNRecurrentCell(SNNLinearCell):
+    """A recurrent cell: ``step(x, state, input_weights, recurrent_weights, p, dt)``.
+
+    With ``autapses=False`` (default) the diagonal of ``recurrent_weights`` is masked out,
+    so no neuron feeds its own spikes back to itself.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        p: Optional[NamedTuple] = None,
+        *,
+        autapses: bool = False,
+        input_weights: Optional[torch.Tensor] = None,
+        recurrent_weights: Optional[torch.Tensor] = None,
+        dt: float = 0.001,
+    ):
+        super().__init__(input_size, hidden_size, p, input_weights=input_weights, dt=dt)
+        self.autapses = bool(autapses)
+        weights = _weights_or_default(
+            recurrent_weights, (hidden_size, hidden_size), "recurrent_weights", self
+        )
+        if not self.autapses:
+            weights = weights * (1 - torch.eye(hidden_size, dtype=weights.dtype))
+        self.recurrent_weights = torch.nn.Parameter(weights)
+
+    def _step_args(self) -> Tuple[torch.Tensor, ...]:
+        recurrent = self.recurrent_weights
+        if not self.autapses:
+            recurrent = recurrent * (
+                1 - torch.eye(self.hidden_size, dtype=recurrent.dtype, device=recurrent.device)
+            )
+        return (self.input_weights, recurrent)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", autapses={self.autapses}"
+
+
+class SNN(SNNCell):
+    """Mixin that runs a cell over time (dim 0): ``class LIF(SNN, LIFCell)``.
+
+    ``forward(x, state=None) -> (outputs, state)`` with ``x`` of shape ``(T, ...)`` and
+    outputs ``(T, ...)``. With ``record_states=True`` the returned state holds every
+    step's state stacked along time instead of the last one.
+    """
+
+    _time_dims = 1
+
+    def __init__(self, *args, record_states: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.record_states = record_states
+
+    def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
+        state = self._prepare(input_tensor, state)
+        step, args = type(self).step, self._step_args()
+        outputs, states = [], []
+        for x in input_tensor.unbind(0):
+            out, state = step(x, state, *args, self.p, self.dt)
+            outputs.append(out)
+            if self.record_states:
+                states.append(state)
+        return torch.stack(outputs), stack_states(states) if self.record_states else state
+
+
+def _weights_or_default(
+    weights: Optional[torch.Tensor], shape: Tuple[int, int], name: str, owner: torch.nn.Module
+) -> torch.Tensor:
+    if weights is None:
+        return torch.randn(*shape) * math.sqrt(2.0 / shape[0])
+    if not isinstance(weights, torch.Tensor) or tuple(weights.shape) != shape:
+        got = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
+        raise ValueError(f"{type(owner).__name__}: {name} must have shape {shape}, got {got}")
+    return weights.detach().clone()

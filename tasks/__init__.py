@@ -1,0 +1,1 @@
+"""Experiment tasks, one package per task."""

@@ -1,0 +1,81 @@
+import pytest
+import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+import norse_core as snn
+
+
+def test_sequential_state_threads_states():
+    torch.manual_seed(0)
+    net = snn.SequentialState(torch.nn.Linear(3, 4), snn.LIFCell(), torch.nn.Linear(4, 2), snn.LICell())
+    x = torch.randn(8, 3) * 5
+    out, state = net(x)
+    assert out.shape == (8, 2)
+    assert state[0] is None and state[2] is None
+    assert isinstance(state[1], snn.LIFFeedForwardState) and isinstance(state[3], snn.LIState)
+    out2, state2 = net(x, state)
+    # second step starts from the first step's state, so it must differ from a fresh start
+    assert not torch.allclose(state2[3].v, state[3].v)
+    manual_state = net[1](net[0](x), state[1])[1]
+    torch.testing.assert_close(state2[1].v, manual_state.v)
+
+
+def test_sequential_state_over_time_with_lift():
+    net = snn.SequentialState(snn.Lift(torch.nn.Linear(3, 4)), snn.LIF(), snn.Lift(torch.nn.Linear(4, 2)), snn.LI())
+    out, state = net(torch.randn(10, 5, 3))
+    assert out.shape == (10, 5, 2) and state[0] is None and state[3].v.shape == (5, 2)
+
+
+def test_sequential_state_rejects_bad_state():
+    net = snn.SequentialState(torch.nn.Linear(3, 4), snn.LIFCell())
+    with pytest.raises(ValueError, match=r"one entry per module \(2\), got a list of length 1"):
+        net(torch.randn(2, 3), [None])
+
+
+def test_sequential_state_sees_appended_children():
+    net = snn.SequentialState(torch.nn.Linear(3, 4))
+    net.append(snn.LIFCell())
+    _, state = net(torch.randn(2, 3))
+    assert isinstance(state[1], snn.LIFFeedForwardState)
+
+
+def test_lift_stateless_and_cell():
+    lin = torch.nn.Linear(3, 2)
+    x = torch.randn(6, 4, 3)
+    torch.testing.assert_close(snn.Lift(lin)(x), lin(x))
+    out, state = snn.Lift(snn.LIFCell())(x * 10)
+    ref, ref_state = snn.LIF()(x * 10)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(state.v, ref_state.v)
+
+
+def test_states_are_pytrees_and_detach():
+    net = snn.SequentialState(torch.nn.Linear(3, 4), snn.LIFCell(), snn.LICell())
+    _, state = net(torch.randn(2, 3, requires_grad=True))
+    leaves, spec = tree_flatten(state)
+    assert sum(isinstance(t, torch.Tensor) for t in leaves) == 4
+    assert isinstance(tree_unflatten(leaves, spec)[1], snn.LIFFeedForwardState)
+    assert any(isinstance(t, torch.Tensor) and t.requires_grad for t in leaves)
+    detached = snn.detach_state(state)
+    assert detached[0] is None and isinstance(detached[2], snn.LIState)
+    assert not any(isinstance(t, torch.Tensor) and t.requires_grad for t in tree_flatten(detached)[0])
+
+
+def test_stack_states():
+    states = [snn.LIState(torch.full((2,), float(t)), torch.zeros(2)) for t in range(3)]
+    stacked = snn.stack_states(states)
+    assert stacked.v.shape == (3, 2) and stacked.v[:, 0].tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match="at least one state"):
+        snn.stack_states([])
+
+
+def test_import_shortcuts_match_norse_names():
+    for name in ["LIFParameters", "LIFState", "LIFFeedForwardState", "lif_feed_forward_step", "lif_step",
+                 "lif_current_encoder", "li_step", "li_feed_forward_step", "LICell", "LI", "LILinearCell",
+                 "LIFCell", "LIFRecurrentCell", "LIF", "LIFRecurrent", "LIFBoxCell", "LIFBox", "LIBoxCell",
+                 "LIBox", "IAFCell", "IAF", "SequentialState", "Lift", "PoissonEncoder", "PoissonEncoderStep",
+                 "SignedPoissonEncoder", "SignedPoissonEncoderStep", "ConstantCurrentLIFEncoder",
+                 "PopulationEncoder", "SpikeLatencyEncoder", "SpikeLatencyLIFEncoder", "threshold", "heaviside"]:
+        assert hasattr(snn, name), name
+    from norse_core.functional.lif import lif_step  # noqa: F401
+    from norse_core.module.lif import LIFRecurrent  # noqa: F401

@@ -1,0 +1,168 @@
+"""Module wrappers: cells vs layers, recurrence, state creation and checks, bad input."""
+
+import pytest
+import torch
+
+import norse_core as snn
+
+FEED_FORWARD = [
+    (snn.LIFCell, snn.LIF, snn.LIFParameters(tau_mem_inv=300.0)),
+    (snn.LICell, snn.LI, snn.LIParameters()),
+    (snn.LIFBoxCell, snn.LIFBox, snn.LIFBoxParameters(tau_mem_inv=300.0)),
+    (snn.LIBoxCell, snn.LIBox, snn.LIBoxParameters()),
+    (snn.IAFCell, snn.IAF, snn.IAFParameters()),
+]
+RECURRENT = [
+    (snn.LIFRecurrentCell, snn.LIFRecurrent, snn.LIFParameters(tau_mem_inv=300.0)),
+    (snn.IAFRecurrentCell, snn.IAFRecurrent, snn.IAFParameters()),
+]
+
+
+def test_seed_examples():
+    out, state = snn.SequentialState(torch.nn.Linear(5, 1), snn.LIF())(torch.randn(4, 5))
+    assert out.shape == (4, 1) and len(out) == 4
+    spikes, state = snn.LIFCell()(torch.ones(1))
+    assert spikes.shape == (1,) and isinstance(state, snn.LIFFeedForwardState)
+
+
+@pytest.mark.parametrize("cell_cls,layer_cls,p", FEED_FORWARD)
+def test_cell_equals_layer_over_time(cell_cls, layer_cls, p):
+    torch.manual_seed(1)
+    x = torch.randn(30, 3, 7) * 8
+    cell, layer = cell_cls(p), layer_cls(p)
+    state, outs = None, []
+    for t in range(30):
+        out, state = cell(x[t], state)
+        outs.append(out)
+    layer_out, layer_state = layer(x)
+    torch.testing.assert_close(layer_out, torch.stack(outs))
+    for a, b in zip(layer_state, state):
+        torch.testing.assert_close(a, b)
+    assert layer_out.abs().sum() > 0
+
+
+@pytest.mark.parametrize("cell_cls,layer_cls,p", RECURRENT)
+def test_recurrent_cell_equals_layer(cell_cls, layer_cls, p):
+    torch.manual_seed(2)
+    layer = layer_cls(4, 6, p)
+    cell = cell_cls(4, 6, p, input_weights=layer.input_weights, recurrent_weights=layer.recurrent_weights)
+    x = torch.randn(20, 2, 4) * 5
+    state, outs = None, []
+    for t in range(20):
+        out, state = cell(x[t], state)
+        outs.append(out)
+    layer_out, _ = layer(x)
+    torch.testing.assert_close(layer_out, torch.stack(outs))
+    assert layer_out.sum() > 0
+
+
+@pytest.mark.parametrize("cell_cls", [snn.LIFRecurrentCell, snn.IAFRecurrentCell])
+def test_autapses_masked_by_default(cell_cls):
+    cell = cell_cls(2, 3)
+    assert torch.all(torch.diagonal(cell.recurrent_weights) == 0)
+    with torch.no_grad():
+        cell.recurrent_weights.fill_(0.0)
+        cell.recurrent_weights.fill_diagonal_(100.0)  # would dominate if used
+    state = cell.initial_state(torch.zeros(1, 2))
+    state = state._replace(z=torch.ones(1, 3))
+    out, new = cell(torch.zeros(1, 2), state)
+    assert torch.all(out == 0) and torch.all(new.v == 0)
+    (new.v.sum() + out.sum()).backward()
+    assert torch.all(torch.diagonal(cell.recurrent_weights.grad) == 0)
+    assert cell.recurrent_weights.grad.abs().sum() > 0
+    with_autapses = cell_cls(2, 3, autapses=True, recurrent_weights=torch.eye(3) * 100)
+    out, _ = with_autapses(torch.zeros(1, 2), state)
+    assert torch.all(out == 1)
+
+
+def test_recurrent_weight_shapes_and_defaults():
+    cell = snn.LIFRecurrentCell(5, 8)
+    assert cell.input_weights.shape == (8, 5) and cell.recurrent_weights.shape == (8, 8)
+    assert {n for n, _ in cell.named_parameters()} == {"input_weights", "recurrent_weights"}
+    with pytest.raises(ValueError, match=r"recurrent_weights must have shape \(8, 8\), got \(8, 5\)"):
+        snn.LIFRecurrentCell(5, 8, recurrent_weights=torch.zeros(8, 5))
+
+
+def test_li_linear_cell():
+    cell = snn.LILinearCell(3, 2, input_weights=torch.ones(2, 3))
+    out, state = cell(torch.ones(4, 3))
+    assert out.shape == (4, 2) and out[0, 0].item() == pytest.approx(0.3)
+
+
+def test_record_states_stacks_every_step():
+    layer = snn.LIF(record_states=True)
+    out, states = layer(torch.ones(9, 1))
+    assert states.v.shape == (9, 1)
+    assert states.v[:, 0].tolist() == pytest.approx([0.1, 0.27, 0.487, 0.7335, 0.9963, 0.0, 0.3951, 0.7717, 0.0], abs=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_state_follows_input_dtype(dtype):
+    out, state = snn.LIFCell(snn.LIFParameters(v_leak=0.5))(torch.zeros(2, 3, dtype=dtype))
+    assert out.dtype == dtype and state.v.dtype == dtype and state.i.dtype == dtype
+    assert snn.LIFCell(snn.LIFParameters(v_leak=0.5)).initial_state(torch.zeros(2, dtype=dtype)).v.tolist() == [0.5, 0.5]
+
+
+def test_initial_state_recurrent_is_hidden_sized():
+    state = snn.LIFRecurrentCell(3, 7).initial_state(torch.zeros(2, 3, dtype=torch.float64))
+    assert all(t.shape == (2, 7) and t.dtype == torch.float64 for t in state)
+
+
+def test_per_neuron_tensor_parameters():
+    p = snn.LIFParameters(v_th=torch.tensor([0.05, 100.0]))
+    out, _ = snn.LIF(p)(torch.ones(5, 2))
+    assert out[:, 0].sum() > 0 and out[:, 1].sum() == 0
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+def test_state_shape_mismatch_is_clear():
+    with pytest.raises(ValueError, match=r"LIFCell: state.v has shape \(2,\) but the input of shape \(3,\)"):
+        snn.LIFCell()(torch.ones(3), snn.LIFFeedForwardState(torch.zeros(2), torch.zeros(2)))
+    _, state = snn.LIF()(torch.ones(4, 8, 3))
+    with pytest.raises(ValueError, match=r"state tensors of shape \(5, 3\)"):
+        snn.LIF()(torch.ones(4, 5, 3), state)  # batch size changed: no silent broadcasting
+
+
+def test_state_of_wrong_type():
+    with pytest.raises(TypeError, match="LIFCell: state must be a LIFFeedForwardState"):
+        snn.LIFCell()(torch.ones(3), snn.LIState(torch.zeros(3), torch.zeros(3)))
+
+
+def test_wrong_rank_to_layer():
+    with pytest.raises(ValueError, match=r"LIF: input must have at least 2 dimension\(s\) \(time, \.\.\.\), got shape \(3,\)"):
+        snn.LIF()(torch.ones(3))
+    with pytest.raises(ValueError, match="LIFRecurrent: input must have at least 2"):
+        snn.LIFRecurrent(3, 2)(torch.ones(3))
+
+
+def test_wrong_feature_size_to_recurrent():
+    with pytest.raises(ValueError, match="input has 4 features .* input_size is 3"):
+        snn.LIFRecurrentCell(3, 2)(torch.ones(2, 4))
+
+
+def test_non_float_and_non_tensor_input():
+    with pytest.raises(TypeError, match="floating point tensor, got dtype torch.int64"):
+        snn.LIFCell()(torch.ones(3, dtype=torch.long))
+    with pytest.raises(TypeError, match="must be a torch.Tensor, got list"):
+        snn.LIFCell()([1.0])
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match="unknown threshold method 'supr'; valid methods are: .*super"):
+        snn.LIF(snn.LIFParameters(method="supr"))
+    with pytest.raises(TypeError, match="LIFCell: p must be a LIFParameters, got LIParameters"):
+        snn.LIFCell(snn.LIParameters())
+    with pytest.raises(ValueError, match="dt must be a positive float, got -1"):
+        snn.LIFCell(dt=-1)
+    with pytest.raises(ValueError, match="unknown reset_method 'zero'; valid: value, subtract"):
+        snn.LIFBoxCell(snn.LIFBoxParameters(reset_method="zero"))
+    with pytest.raises(ValueError, match="hidden_size must be a positive int, got 0"):
+        snn.LIFRecurrentCell(3, 0)
+
+
+def test_gradients_flow_through_layers():
+    lin = torch.nn.Linear(4, 6)
+    out, _ = snn.LIF()(lin(torch.rand(20, 2, 4) * 10))
+    out.sum().backward()
+    assert lin.weight.grad.abs().sum() > 0
