@@ -20,6 +20,13 @@ def test_sequential_state_threads_states():
     torch.testing.assert_close(state2[1].v, manual_state.v)
 
 
+def test_sequential_state_return_hidden():
+    net = snn.SequentialState(torch.nn.Linear(3, 4), snn.LIFCell(), snn.LICell(), return_hidden=True)
+    hidden, state = net(torch.randn(2, 3))
+    assert [h.shape for h in hidden] == [(2, 4)] * 3
+    torch.testing.assert_close(hidden[2], state[2].v)
+
+
 def test_sequential_state_over_time_with_lift():
     net = snn.SequentialState(snn.Lift(torch.nn.Linear(3, 4)), snn.LIF(), snn.Lift(torch.nn.Linear(4, 2)), snn.LI())
     out, state = net(torch.randn(10, 5, 3))
@@ -79,3 +86,14 @@ def test_import_shortcuts_match_norse_names():
         assert hasattr(snn, name), name
     from norse_core.functional.lif import lif_step  # noqa: F401
     from norse_core.module.lif import LIFRecurrent  # noqa: F401
+
+
+def test_lift_fold_time_equals_loop():
+    torch.manual_seed(0)
+    conv = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.MaxPool2d(2), torch.nn.Flatten())
+    x = torch.randn(5, 4, 2, 8, 8)
+    folded, looped = snn.Lift(conv)(x), snn.Lift(conv, fold_time=False)(x)
+    assert folded.shape == (5, 4, 27)
+    torch.testing.assert_close(folded, looped)
+    with pytest.raises(ValueError, match="time dimension"):
+        snn.Lift(conv)(torch.tensor(1.0))

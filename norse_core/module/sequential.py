@@ -25,10 +25,12 @@ class SequentialState(torch.nn.Sequential):
 
     ``forward(x, state=None) -> (output, states)`` where ``states`` has one entry per child:
     its new state, or ``None`` for a stateless child. Pass ``states`` back on the next call.
+    With ``return_hidden=True`` the output is the list of every child's output instead.
     """
 
-    def __init__(self, *modules: torch.nn.Module):
+    def __init__(self, *modules: torch.nn.Module, return_hidden: bool = False):
         super().__init__(*modules)
+        self.return_hidden = return_hidden
         self._stateful_key: tuple = ()
         self._stateful: List[bool] = []
 
@@ -48,6 +50,7 @@ class SequentialState(torch.nn.Sequential):
                 f"({len(self)}), got {got}"
             )
         new_state: List[Any] = []
+        hidden: List[Any] = []
         x = input_tensor
         for module, stateful, s in zip(self, self._stateful_children(), state):
             if stateful:
@@ -55,25 +58,34 @@ class SequentialState(torch.nn.Sequential):
             else:
                 x, s = module(x), None
             new_state.append(s)
-        return x, new_state
+            if self.return_hidden:
+                hidden.append(x)
+        return (hidden if self.return_hidden else x), new_state
 
 
 class Lift(torch.nn.Module):
     """Applies ``module`` to every step of an input ``(T, ...)`` and stacks the results.
 
-    A stateless module is applied step by step (``forward(x) -> y``); a cell (a module with a
-    ``state`` argument) is stepped with its state threaded through time
-    (``forward(x, state=None) -> (y, state)``)."""
+    A stateless module (``forward(x) -> y``) is by default applied once to the input with
+    time folded into the batch, ``(T, B, ...) -> (T*B, ...)``, which equals the step-by-step
+    loop for modules that treat samples independently (linear, conv, pooling, flatten) and is
+    much faster; ``fold_time=False`` loops instead (e.g. for a batch norm that must see each
+    step's statistics separately). A cell (a module with a ``state`` argument) is stepped with
+    its state threaded through time (``forward(x, state=None) -> (y, state)``)."""
 
-    def __init__(self, module: torch.nn.Module):
+    def __init__(self, module: torch.nn.Module, fold_time: bool = True):
         super().__init__()
         self.lifted_module = module
         self.stateful = has_state(module)
+        self.fold_time = fold_time
 
     def forward(self, input_tensor: torch.Tensor, state: Any = None):
         if not isinstance(input_tensor, torch.Tensor) or input_tensor.dim() < 1:
             shape = tuple(input_tensor.shape) if isinstance(input_tensor, torch.Tensor) else type(input_tensor).__name__
             raise ValueError(f"Lift: input must be a tensor with a time dimension (dim 0), got {shape}")
+        if self.fold_time and not self.stateful and input_tensor.dim() >= 2:
+            output = self.lifted_module(input_tensor.flatten(0, 1))
+            return output.unflatten(0, input_tensor.shape[:2])
         outputs = []
         for x in input_tensor.unbind(0):
             if self.stateful:

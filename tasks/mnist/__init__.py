@@ -1,1 +1,1 @@
-"""MNIST classification task."""
+"""MNIST with a convolutional spiking network: ``python -m tasks.mnist``."""

@@ -1,0 +1,82 @@
+"""The base LightningModule of every task: optimiser, scheduler, the HParams dashboard and a
+hook for the spike monitor."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+SCHEDULERS = ("none", "onecycle", "cosine", "step")
+
+
+class SpikingTask(pl.LightningModule):
+    """Base class: subclasses build their network, implement the ``*_step`` methods and
+    :meth:`record`, and name the metric shown next to the hyperparameters (``hp_metric``).
+
+    ``optimizer``: ``{name: adam|adamw|sgd, lr, weight_decay, ...}``;
+    ``scheduler``: ``{name: none|onecycle|cosine|step, ...}`` (``step``: ``step_size``, ``gamma``
+    in epochs)."""
+
+    hp_metric: str = "val/acc"
+
+    def __init__(self, optimizer: Mapping[str, Any], scheduler: Optional[Mapping[str, Any]] = None):
+        super().__init__()
+        self.optimizer_cfg = dict(optimizer)
+        self.scheduler_cfg = dict(scheduler or {"name": "none"})
+        name = self.optimizer_cfg.get("name", "adam")
+        if name not in OPTIMIZERS:
+            raise ValueError(f"optimizer.name must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+        if self.scheduler_cfg.get("name", "none") not in SCHEDULERS:
+            raise ValueError(
+                f"scheduler.name must be one of {', '.join(SCHEDULERS)}, got {self.scheduler_cfg.get('name')!r}"
+            )
+
+    # -- what subclasses provide -------------------------------------------------------------
+    def record(self, batch: Any) -> Dict[str, torch.Tensor]:
+        """Spikes ``spikes/<layer>`` and voltages ``voltage/<name>``, each ``(T, B, ...)``, of
+        one batch, for the TensorBoard figures."""
+        raise NotImplementedError
+
+    def dashboard_hparams(self) -> Dict[str, Any]:
+        """The curated hyperparameters shown in TensorBoard's HParams dashboard."""
+        return {}
+
+    # -- shared machinery --------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        hparams = self.dashboard_hparams()
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_hyperparams(hparams, {self._hp_name(): 0.0})
+            else:
+                logger.log_hyperparams(hparams)
+
+    def _hp_name(self) -> str:
+        return "hp/" + self.hp_metric.replace("/", "_")
+
+    def log_hp_metric(self, value: torch.Tensor) -> None:
+        """Logs the value shown beside the hyperparameters (``hp/val_acc`` for ``val/acc``)."""
+        self.log(self._hp_name(), value)
+
+    def configure_optimizers(self):
+        cfg = dict(self.optimizer_cfg)
+        optimizer = OPTIMIZERS[cfg.pop("name", "adam")](self.parameters(), **cfg)
+        sched = dict(self.scheduler_cfg)
+        name = sched.pop("name", "none")
+        if name == "none":
+            return optimizer
+        if name == "onecycle":
+            total = int(self.trainer.estimated_stepping_batches)
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=optimizer.param_groups[0]["lr"], total_steps=total, **sched
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        if name == "cosine":
+            total = int(self.trainer.estimated_stepping_batches)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, **sched)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, **sched)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -1,0 +1,131 @@
+"""The MNIST network: a convolutional SNN built from norse_core.
+
+::
+
+    image (B, 1, 28, 28) --encoder--> (T, B, 1, 28, 28)   [direct: the image itself, every step]
+    stem: conv 5x5 -> [batch norm] -> maxpool 2              (the direct encoder runs it once)
+    body (a SequentialState over time):
+      neuron "conv1"                                          (T, B, C1, 12, 12)
+      conv 5x5 -> [batch norm] -> maxpool 2 -> neuron "conv2" (T, B, C2, 4, 4)
+      flatten -> linear -> [batch norm] -> neuron "fc1"       (T, B, H)
+      linear -> leaky-integrator readout                      (T, B, 10)
+    decode: max (or mean) of the readout voltage over time -> logits
+
+Stateless layers run with time folded into the batch (``snn.Lift``). Every input current
+to a neuron layer is multiplied by ``gain``.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+import norse_core as snn
+
+DECODERS = ("max", "mean")
+SPIKING_LAYERS = ("conv1", "conv2", "fc1")
+
+
+class Scale(nn.Module):
+    """Multiplies its input by a constant ``gain``."""
+
+    def __init__(self, gain: float):
+        super().__init__()
+        self.gain = float(gain)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gain
+
+    def extra_repr(self) -> str:
+        return f"gain={self.gain}"
+
+
+def _block(*layers: nn.Module, norm: Optional[nn.Module], pool: Optional[nn.Module], gain: float) -> nn.Sequential:
+    parts = [layers[0], *layers[1:]]
+    parts += [m for m in (norm, pool) if m is not None]
+    if gain != 1.0:
+        parts.append(Scale(gain))
+    return nn.Sequential(*parts)
+
+
+class ConvSNN(nn.Module):
+    """Conv SNN for 28x28 images; ``neuron`` is a norse_core layer class (e.g. ``snn.LIF``)."""
+
+    def __init__(
+        self,
+        neuron: type,
+        neuron_p,
+        readout_p: snn.LIParameters = snn.LIParameters(),
+        encoder: Optional[nn.Module] = None,
+        seq_length: int = 8,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 256,
+        num_classes: int = 10,
+        dt: float = 0.001,
+        decoder: str = "max",
+        input_scale: float = 1.0,
+        gain: float = 1.0,
+        batch_norm: bool = True,
+    ):
+        super().__init__()
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        if not isinstance(seq_length, int) or seq_length < 1:
+            raise ValueError(f"seq_length must be a positive int, got {seq_length!r}")
+        if len(channels) != 2:
+            raise ValueError(f"channels must have two entries (conv1, conv2), got {list(channels)}")
+        c1, c2 = channels
+        self.encoder = encoder
+        self.seq_length = seq_length
+        self.decoder = decoder
+        self.input_scale = input_scale
+        norm2d = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: None)
+        norm1d = (lambda c: nn.BatchNorm1d(c)) if batch_norm else (lambda c: None)
+        self.stem = _block(nn.Conv2d(1, c1, 5), norm=norm2d(c1), pool=nn.MaxPool2d(2), gain=gain)
+        self.body = snn.SequentialState(
+            neuron(neuron_p, dt=dt),
+            snn.Lift(_block(nn.Conv2d(c1, c2, 5), norm=norm2d(c2), pool=nn.MaxPool2d(2), gain=gain)),
+            neuron(neuron_p, dt=dt),
+            snn.Lift(_block(nn.Flatten(), nn.Linear(c2 * 16, hidden), norm=norm1d(hidden), pool=None, gain=gain)),
+            neuron(neuron_p, dt=dt),
+            snn.Lift(nn.Linear(hidden, num_classes)),
+            snn.LI(readout_p, dt=dt),
+        )
+        self._spiking_index = {"conv1": 0, "conv2": 2, "fc1": 4}
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Input currents of the first neuron layer, ``(T, B, C1, 12, 12)``."""
+        if self.encoder is None:  # constant input: the stem runs once
+            current = self.stem(images * self.input_scale)
+            return current.unsqueeze(0).expand(self.seq_length, *current.shape)
+        return snn.Lift(self.stem)(self.encoder(images * self.input_scale))
+
+    def forward(self, images: torch.Tensor, record: bool = False) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """Returns ``(logits (B, classes), out)``. ``out`` holds the mean spike rate of every
+        spiking layer (``rate/<layer>``) and, with ``record=True``, their spikes
+        (``spikes/<layer>``, ``(T, B, ...)``) and the voltages of ``fc1`` and the readout."""
+        if images.dim() != 4:
+            raise ValueError(f"images must be (batch, channels, height, width), got {tuple(images.shape)}")
+        fc1 = self.body[self._spiking_index["fc1"]]
+        self.body.return_hidden, fc1.record_states = True, record
+        try:
+            hidden, states = self.body(self.encode(images))
+        finally:
+            self.body.return_hidden, fc1.record_states = False, False
+        voltages = hidden[-1]
+        out: Dict[str, torch.Tensor] = {}
+        for name, index in self._spiking_index.items():
+            out[f"rate/{name}"] = hidden[index].detach().mean()
+            if record:
+                out[f"spikes/{name}"] = hidden[index].detach()
+        if record:
+            if hasattr(states[self._spiking_index["fc1"]], "v"):
+                out["voltage/fc1"] = states[self._spiking_index["fc1"]].v.detach()
+            out["voltage/readout"] = voltages.detach()
+        logits = voltages.max(0).values if self.decoder == "max" else voltages.mean(0)
+        return logits, out
+
+    def spiking_layers(self) -> List[str]:
+        return list(self._spiking_index)

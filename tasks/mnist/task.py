@@ -1,0 +1,94 @@
+"""MNIST classification with a convolutional SNN (see :mod:`tasks.mnist.model`)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+import torch
+import torch.nn.functional as F
+import torchmetrics
+
+import norse_core as snn
+from tasks.common.builders import build_encoder, build_neuron
+from tasks.common.module import SpikingTask
+from tasks.mnist.model import ConvSNN
+
+
+class MNISTTask(SpikingTask):
+    """Trains :class:`ConvSNN` with cross-entropy on the decoded readout voltages."""
+
+    hp_metric = "val/acc"
+
+    def __init__(
+        self,
+        model: Mapping[str, Any],
+        encoder: Mapping[str, Any],
+        net: Mapping[str, Any],
+        optimizer: Mapping[str, Any],
+        scheduler: Optional[Mapping[str, Any]] = None,
+        seed: Optional[int] = None,
+    ):
+        super().__init__(optimizer, scheduler)
+        self.save_hyperparameters(logger=False)
+        neuron, p = build_neuron(model)
+        encoder_module, scale = build_encoder(encoder)
+        net = dict(net)
+        net["gain"] = net.get("gain", 1.0) * model.get("gain", 1.0)
+        readout = snn.LIParameters(**net.pop("readout", {}))
+        self.net = ConvSNN(
+            neuron, p, readout, encoder=encoder_module, input_scale=scale,
+            channels=tuple(net.pop("channels", (32, 64))), **net,
+        )
+        self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
+        self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
+        self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)[0]
+
+    def training_step(self, batch, batch_idx):
+        images, labels = batch
+        logits, out = self.net(images)
+        loss = F.cross_entropy(logits, labels)
+        self.train_acc(logits, labels)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", self.train_acc, prog_bar=True)
+        for key, value in out.items():
+            if key.startswith("rate/"):
+                self.log(f"train/spike_rate/{key[5:]}", value)
+        return loss
+
+    def _evaluate(self, batch, stage: str, metric: torchmetrics.Metric):
+        images, labels = batch
+        logits, _ = self.net(images)
+        metric(logits, labels)
+        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), prog_bar=stage == "val")
+        self.log(f"{stage}/acc", metric, prog_bar=True)
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, "val", self.val_acc)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.log_hp_metric(self.val_acc.compute())
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, "test", self.test_acc)
+
+    @torch.no_grad()
+    def record(self, batch) -> Dict[str, torch.Tensor]:
+        images, _ = batch
+        _, out = self.net(images, record=True)
+        return {k: v for k, v in out.items() if not k.startswith("rate/")}
+
+    def dashboard_hparams(self) -> Dict[str, Any]:
+        h = self.hparams
+        return {
+            "model": h.model.get("name", "?"),
+            "encoder": h.encoder.get("name", "?"),
+            "surrogate": h.model["p"].get("method", "none"),
+            "alpha": float(h.model["p"].get("alpha", 0.0)),
+            "lr": float(h.optimizer["lr"]),
+            "T": int(h.net.get("seq_length", 0)),
+            "seed": -1 if h.seed is None else int(h.seed),
+        }

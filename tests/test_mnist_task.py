@@ -1,0 +1,130 @@
+"""The MNIST runner end to end: configs, short real runs, TensorBoard content, multirun,
+Optuna, resume, and the unknown-choice error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from tasks.common.runner import train
+from tests.helpers import REPO, compose_task, event_tags
+
+QUICK = ["debug=default", "threads=2"]
+GROUPS = ["model", "encoder", "surrogate", "trainer", "logger", "callbacks", "debug", "hparams_search"]
+
+
+def _options(group: str):
+    return sorted(p.stem for p in (REPO / "conf" / group).glob("*.yaml"))
+
+
+def _run(args, cwd=REPO, timeout=300):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
+    return subprocess.run(
+        [sys.executable, "-m", "tasks.mnist", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
+def test_every_config_option_composes_and_resolves(group, option, tmp_path):
+    cfg = compose_task("mnist", [f"{group}={option}"], output_dir=tmp_path)
+    container = OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    assert container["paths"]["output_dir"] == str(tmp_path)
+    if group == "model":
+        assert container["model"]["name"] == option
+        assert container["task"]["model"]["p"]["method"] == container["surrogate"]["method"]
+    if group == "surrogate":
+        assert container["model"]["p"]["method"] == option
+    if group == "trainer" and option != "default":
+        assert container["trainer"]["accelerator"] in {"cpu", "gpu"}
+
+
+def test_options_cover_the_issue():
+    assert {"lif", "lifbox", "iaf"} <= set(_options("model"))
+    assert {"constant_current", "poisson", "latency", "direct"} <= set(_options("encoder"))
+    assert {"super", "superspike", "triangle", "tanh", "circ", "heavi_erfc", "logistic", "atan", "sigmoid",
+            "heaviside"} <= set(_options("surrogate"))
+    assert {"default", "cpu", "gpu", "ddp", "ddp_spawn"} <= set(_options("trainer"))
+    assert {"tensorboard", "csv"} <= set(_options("logger"))
+
+
+def test_gpu_trainer_config_asks_lightning_for_a_gpu(tmp_path):
+    cfg = compose_task("mnist", ["model=lif", "trainer.accelerator=gpu"], output_dir=tmp_path)
+    assert cfg.trainer.accelerator == "gpu"
+    if not torch.cuda.is_available():  # no GPU here: Lightning must refuse, not silently use the CPU
+        from hydra.utils import instantiate
+
+        with pytest.raises(Exception, match="(?i)gpu|cuda"):
+            instantiate(cfg.trainer)
+
+
+@pytest.mark.parametrize("model", ["lif", "lifbox", "iaf"])
+def test_short_run_logs_everything(model, tmp_path):
+    cfg = compose_task("mnist", [*QUICK, f"model={model}"], output_dir=tmp_path)
+    value = train(cfg)
+    assert value is not None and 0.0 <= value <= 1.0
+    tags = event_tags(tmp_path / "tensorboard")
+    assert {"train/loss", "train/acc", "val/loss", "val/acc", "test/acc", "hp/val_acc"} <= tags["scalars"]
+    assert {f"train/spike_rate/{layer}" for layer in ("conv1", "conv2", "fc1")} <= tags["scalars"]
+    assert {"raster/conv1", "raster/conv2", "raster/fc1", "voltages"} <= tags["images"]
+    assert {"firing_rate/fc1", "weights/net.conv1.weight", "weights/net.fc2.weight"} <= tags["histograms"]
+    assert "_hparams_/experiment" in tags["hparams"]
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+
+
+@pytest.mark.parametrize("encoder", ["constant_current", "poisson", "latency"])
+def test_spike_encoders_run(encoder, tmp_path):
+    cfg = compose_task(
+        "mnist", [*QUICK, f"encoder={encoder}", "callbacks=none", "logger=csv", "trainer.limit_train_batches=2"],
+        output_dir=tmp_path,
+    )
+    assert train(cfg) is not None
+    assert (tmp_path / "csv" / "metrics.csv").exists()
+
+
+def test_resume_from_checkpoint(tmp_path):
+    # train 1 epoch, then continue to 2 (no one-cycle schedule: its length is fixed at the start)
+    quick = [*QUICK, "test=false", "scheduler.name=none"]
+    first = tmp_path / "first"
+    train(compose_task("mnist", quick, output_dir=first))
+    ckpt = first / "checkpoints" / "last.ckpt"
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 0
+    second = tmp_path / "second"
+    train(compose_task("mnist", [*quick, "trainer.max_epochs=2", f"ckpt_path={ckpt}"], output_dir=second))
+    resumed = torch.load(second / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 1
+    assert resumed["global_step"] == 8  # 4 batches restored + 4 new ones
+
+
+def test_multirun_two_jobs(tmp_path):
+    result = _run(["-m", "model=lif,lifbox", *QUICK, "callbacks=none", f"hydra.sweep.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
+    assert jobs == ["0", "1"]
+    for job in jobs:
+        assert event_tags(tmp_path / job / "tensorboard")["scalars"] >= {"val/acc", "test/acc"}
+    assert OmegaConf.load(tmp_path / "1" / ".hydra" / "overrides.yaml") is not None
+    assert "model=lifbox" in (tmp_path / "1" / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_optuna_search_returns_the_metric(tmp_path):
+    result = _run(["-m", "hparams_search=mnist_optuna", *QUICK, "callbacks=none", "logger=csv",
+                   "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1",
+                   f"hydra.sweep.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = OmegaConf.load(tmp_path / "optimization_results.yaml")
+    assert 0.0 <= best.best_value <= 1.0
+    assert set(best.best_params) == {"optimizer.lr", "surrogate.alpha", "net.seq_length"}
+
+
+def test_unknown_choice_fails_with_the_choices():
+    result = _run(["model=no_such_model"], timeout=120)
+    assert result.returncode != 0
+    message = result.stderr + result.stdout
+    assert "Could not find 'model/no_such_model'" in message
+    assert "Available options in 'model'" in message and "lifbox" in message
