@@ -166,3 +166,31 @@ def test_gradients_flow_through_layers():
     out, _ = snn.LIF()(lin(torch.rand(20, 2, 4) * 10))
     out.sum().backward()
     assert lin.weight.grad.abs().sum() > 0
+
+
+def test_trainable_parameters_learn_and_are_saved():
+    layer = snn.LIF(trainable=("tau_mem_inv", "v_th"), trainable_shape=(3,))
+    assert set(dict(layer.named_parameters())) == {"p_tau_mem_inv", "p_v_th"}
+    assert layer.p_tau_mem_inv.shape == (3,) and torch.all(layer.p_tau_mem_inv == 100.0)
+    out, state = layer(torch.rand(20, 2, 3) * 20)
+    (out.sum() + state.v.sum()).backward()
+    assert layer.p_tau_mem_inv.grad.abs().sum() > 0 and layer.p_v_th.grad.abs().sum() > 0
+    assert set(layer.state_dict()) == {"p_tau_mem_inv", "p_v_th"}
+    with torch.no_grad():
+        layer.p_v_th.fill_(1000.0)  # the parameter value is what the dynamics use
+    assert layer(torch.rand(20, 2, 3) * 20)[0].sum() == 0
+    restored = snn.LIF(trainable=("tau_mem_inv", "v_th"), trainable_shape=(3,))
+    restored.load_state_dict(layer.state_dict())
+    assert torch.all(restored.p.v_th == 1000.0)
+
+
+def test_trainable_shared_scalar_and_errors():
+    cell = snn.LIFCell(trainable="tau_syn_inv")
+    assert cell.p_tau_syn_inv.shape == () and isinstance(cell.p.tau_syn_inv, torch.nn.Parameter)
+    rec = snn.LIFRecurrentCell(2, 4, trainable=("v_th",), trainable_shape=(4,))
+    rec(torch.ones(3, 2))[0].sum().backward()
+    assert rec.p_v_th.grad is not None
+    with pytest.raises(ValueError, match="'tau' is not a field of LIFParameters"):
+        snn.LIFCell(trainable=("tau",))
+    with pytest.raises(ValueError, match="'method' must be numeric"):
+        snn.LIFCell(trainable=("method",))

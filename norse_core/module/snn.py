@@ -19,7 +19,7 @@ autapse masking, time loops, recorded states) lives here.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, ClassVar, Dict, NamedTuple, Optional, Tuple
+from typing import Any, Callable, ClassVar, Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -27,21 +27,86 @@ from norse_core.functional.threshold import _check_method
 from norse_core.utils.state import stack_states
 
 
+InitialValue = Union[str, Callable[[torch.Tensor, Any], Any]]
+
+
+def fill_state(
+    state_type: type, like: torch.Tensor, p: Any, initial_values: Mapping[str, InitialValue]
+) -> NamedTuple:
+    """A ``state_type`` whose fields are shaped like ``like``: each field starts at the value
+    named by ``initial_values[field]`` (a parameter name, or a function ``(like, p)``
+    returning a value, a tensor or a nested state) and at 0 when unlisted."""
+    fields = []
+    for name in state_type._fields:
+        source = initial_values.get(name)
+        if source is None:
+            value: Any = 0.0
+        elif callable(source):
+            value = source(like, p)
+        else:
+            value = getattr(p, source)
+        if isinstance(value, tuple):  # a nested state, already built
+            fields.append(value)
+        elif isinstance(value, torch.Tensor):
+            fields.append(like + value.detach().to(like))
+        elif value == 0.0:
+            fields.append(like.clone())
+        else:
+            fields.append(torch.full_like(like, value))
+    return state_type(*fields)
+
+
+def inner_state(cell: type, field: str) -> Callable[[torch.Tensor, Any], NamedTuple]:
+    """Initial-value rule for a state that nests ``cell``'s state, built from ``p.<field>``."""
+    return lambda like, p: fill_state(cell.state_type, like, getattr(p, field), cell.initial_values)
+
+
+def _get_path(p: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not hasattr(p, "_fields") or part not in p._fields:
+            raise ValueError(
+                f"trainable parameter {path!r} is not a field of {type(p).__name__} "
+                f"(fields: {', '.join(getattr(p, '_fields', ()))})"
+            )
+        p = getattr(p, part)
+    return p
+
+
+def _replace_path(p: Any, path: str, value: Any) -> Any:
+    head, _, rest = path.partition(".")
+    if not rest:
+        return p._replace(**{head: value})
+    return p._replace(**{head: _replace_path(getattr(p, head), rest, value)})
+
+
 class SNNCell(torch.nn.Module):
     """One step of a feed-forward neuron model: ``forward(x, state=None) -> (out, state)``.
 
     ``state=None`` starts from the model's initial state, shaped like ``x`` (dtype and
     device of ``x``). Inputs of any shape with at least one dimension are accepted.
+
+    ``trainable=("tau_mem_inv", "v_th")`` turns those parameters (dotted paths for nested
+    parameters, e.g. ``"lif.v_th"``) into ``nn.Parameter``s named ``p_<name>``, shared by all
+    neurons or, with ``trainable_shape=(n,)``, one per neuron (any shape that broadcasts
+    against the state); they are saved in ``state_dict`` and learn with the weights.
     """
 
     parameters_type: ClassVar[type]
     state_type: ClassVar[type]
     step: ClassVar[Callable[..., Tuple[torch.Tensor, Any]]]
-    #: state field -> parameter whose value initialises it; unlisted fields start at 0.
-    initial_values: ClassVar[Dict[str, str]] = {}
+    #: state field -> parameter name (or ``(like, p)`` function) giving its initial value;
+    #: unlisted fields start at 0.
+    initial_values: ClassVar[Mapping[str, InitialValue]] = {}
     _time_dims: ClassVar[int] = 0
 
-    def __init__(self, p: Optional[NamedTuple] = None, dt: float = 0.001):
+    def __init__(
+        self,
+        p: Optional[NamedTuple] = None,
+        dt: float = 0.001,
+        *,
+        trainable: Sequence[str] = (),
+        trainable_shape: Optional[Sequence[int]] = None,
+    ):
         super().__init__()
         if p is None:
             p = self.parameters_type()
@@ -53,13 +118,43 @@ class SNNCell(torch.nn.Module):
         self._check_parameters(p)
         if not isinstance(dt, (int, float)) or not dt > 0 or not math.isfinite(dt):
             raise ValueError(f"{type(self).__name__}: dt must be a positive float, got {dt!r}")
-        self.p = p
+        self._p = p
         self.dt = float(dt)
+        if isinstance(trainable, str):
+            trainable = (trainable,)
+        self._trainable: Tuple[str, ...] = tuple(trainable)
+        for path in self._trainable:
+            value = _get_path(p, path)
+            if isinstance(value, (str, bool)) or not isinstance(value, (int, float, torch.Tensor)):
+                raise ValueError(f"{type(self).__name__}: trainable parameter {path!r} must be numeric, got {value!r}")
+            tensor = torch.as_tensor(value, dtype=torch.get_default_dtype()).detach().clone()
+            if trainable_shape is not None:
+                tensor = tensor.expand(tuple(trainable_shape)).clone()
+            self.register_parameter("p_" + path.replace(".", "_"), torch.nn.Parameter(tensor))
+
+    @property
+    def p(self) -> NamedTuple:
+        """The parameters, with trainable ones as the module's current ``nn.Parameter``s."""
+        p = self._p
+        for path in self._trainable:
+            p = _replace_path(p, path, getattr(self, "p_" + path.replace(".", "_")))
+        return p
+
+    @p.setter
+    def p(self, value: NamedTuple) -> None:
+        self._p = value
 
     def _check_parameters(self, p: NamedTuple) -> None:
         """Raises for parameter values the model cannot use (override to add checks)."""
-        if "method" in p._fields:
-            _check_method(p.method)
+        for name, value in zip(p._fields, p):
+            if name == "method":
+                _check_method(value)
+            elif isinstance(value, tuple) and hasattr(value, "_fields"):
+                self._check_parameters(value)
+
+    def _step_p(self) -> Any:
+        """The parameters handed to ``step`` (override when the module's ``p`` wraps them)."""
+        return self.p
 
     # -- state ---------------------------------------------------------------------------
     def state_shape(self, input_tensor: torch.Tensor) -> torch.Size:
@@ -68,18 +163,8 @@ class SNNCell(torch.nn.Module):
 
     def initial_state(self, input_tensor: torch.Tensor) -> NamedTuple:
         """The initial state for one step of ``input_tensor`` (its dtype and device)."""
-        shape = self.state_shape(input_tensor)
-        like = torch.zeros(shape, dtype=input_tensor.dtype, device=input_tensor.device)
-        fields = []
-        for name in self.state_type._fields:
-            value = getattr(self.p, self.initial_values[name]) if name in self.initial_values else 0.0
-            if isinstance(value, torch.Tensor):
-                fields.append(like + value.to(like).detach())
-            elif value == 0.0:
-                fields.append(like.clone())
-            else:
-                fields.append(torch.full_like(like, value))
-        return self.state_type(*fields)
+        like = torch.zeros(self.state_shape(input_tensor), dtype=input_tensor.dtype, device=input_tensor.device)
+        return fill_state(self.state_type, like, self.p, self.initial_values)
 
     def _check_state(self, state: Any, input_tensor: torch.Tensor) -> None:
         name = type(self).__name__
@@ -89,7 +174,7 @@ class SNNCell(torch.nn.Module):
                 f"(fields {', '.join(self.state_type._fields)}) or None, got {type(state).__name__}"
             )
         expected = self.state_shape(input_tensor)
-        for field, value in zip(state._fields, state):
+        for field, value in _named_leaves(state):
             if not isinstance(value, torch.Tensor) or value.shape != expected:
                 got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                 raise ValueError(
@@ -130,10 +215,10 @@ class SNNCell(torch.nn.Module):
 
     def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
         state = self._prepare(input_tensor, state)
-        return type(self).step(input_tensor, state, *self._step_args(), self.p, self.dt)
+        return type(self).step(input_tensor, state, *self._step_args(), self._step_p(), self.dt)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, dt={self.dt}"
+        return f"p={self._p}, dt={self.dt}" + (f", trainable={self._trainable}" if self._trainable else "")
 
 
 class SNNLinearCell(SNNCell):
@@ -148,8 +233,9 @@ class SNNLinearCell(SNNCell):
         *,
         input_weights: Optional[torch.Tensor] = None,
         dt: float = 0.001,
+        **neuron_options: Any,
     ):
-        super().__init__(p, dt)
+        super().__init__(p, dt, **neuron_options)
         for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{type(self).__name__}: {arg} must be a positive int, got {value!r}")
@@ -194,8 +280,9 @@ class SNNRecurrentCell(SNNLinearCell):
         input_weights: Optional[torch.Tensor] = None,
         recurrent_weights: Optional[torch.Tensor] = None,
         dt: float = 0.001,
+        **neuron_options: Any,
     ):
-        super().__init__(input_size, hidden_size, p, input_weights=input_weights, dt=dt)
+        super().__init__(input_size, hidden_size, p, input_weights=input_weights, dt=dt, **neuron_options)
         self.autapses = bool(autapses)
         weights = _weights_or_default(
             recurrent_weights, (hidden_size, hidden_size), "recurrent_weights", self
@@ -232,14 +319,22 @@ class SNN(SNNCell):
 
     def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
         state = self._prepare(input_tensor, state)
-        step, args = type(self).step, self._step_args()
+        step, args, p = type(self).step, self._step_args(), self._step_p()
         outputs, states = [], []
         for x in input_tensor.unbind(0):
-            out, state = step(x, state, *args, self.p, self.dt)
+            out, state = step(x, state, *args, p, self.dt)
             outputs.append(out)
             if self.record_states:
                 states.append(state)
         return torch.stack(outputs), stack_states(states) if self.record_states else state
+
+
+def _named_leaves(state: Any, prefix: str = "") -> Iterator[Tuple[str, Any]]:
+    for field, value in zip(state._fields, state):
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            yield from _named_leaves(value, f"{prefix}{field}.")
+        else:
+            yield prefix + field, value
 
 
 def _weights_or_default(

@@ -5,7 +5,14 @@ loggers and trainer, fit, test, and return the metric a sweep optimises.
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import hydra
@@ -32,8 +39,39 @@ def build_task(cfg: DictConfig) -> pl.LightningModule:
     return get_class(target)(**kwargs)
 
 
+def _command_line() -> str:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = list(HydraConfig.get().overrides.task)
+    except ValueError:  # not running under @hydra.main (e.g. composed in tests)
+        overrides = []
+    return " ".join(["python -m", os.environ.get("NORSE_CORE_TASK_MODULE", "tasks.<task>"), *overrides])
+
+
+def write_run_summary(cfg: DictConfig, metrics: Dict[str, float], seconds: float) -> Path:
+    """Writes ``<output_dir>/metrics.json``: command, metrics, wall time, machine and date,
+    which ``scripts/results_table.py`` turns into the rows of docs/results.md."""
+    path = Path(cfg.paths.output_dir) / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "task": cfg.get("task_name"),
+        "command": _command_line(),
+        "metrics": metrics,
+        "fit_and_test_seconds": round(seconds, 1),
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+        "accelerator": str(cfg.trainer.get("accelerator")),
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+    }
+    path.write_text(json.dumps(summary, indent=2))
+    return path
+
+
 def train(cfg: DictConfig) -> Optional[float]:
     """Fits (and tests) the task described by ``cfg``; returns ``cfg.optimized_metric``."""
+    started = time.perf_counter()
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):
@@ -53,9 +91,11 @@ def train(cfg: DictConfig) -> Optional[float]:
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
         metrics.update(trainer.callback_metrics)
 
-    summary = {k: float(v) for k, v in metrics.items() if k.split("/")[0] in ("val", "test")}
+    summary = {k: float(v) for k, v in metrics.items() if k.split("/")[0] in ("val", "test", "eval")}
     for key in sorted(summary):
         log.info("%s = %.4f", key, summary[key])
+    if trainer.is_global_zero:
+        write_run_summary(cfg, summary, time.perf_counter() - started)
     name = cfg.get("optimized_metric")
     if name and name in metrics:
         return float(metrics[name])
@@ -64,6 +104,8 @@ def train(cfg: DictConfig) -> Optional[float]:
 
 def main_for(config_name: str) -> Callable[[], Any]:
     """The Hydra command-line entry point of a task whose config is ``conf/<config_name>.yaml``."""
+
+    os.environ.setdefault("NORSE_CORE_TASK_MODULE", f"tasks.{config_name}")
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
     def main(cfg: DictConfig) -> Optional[float]:
