@@ -3,6 +3,7 @@ Optuna, resume, and the unknown-choice error."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from scripts import results_table
+from tasks.common.builders import find_setting
 from tasks.common.runner import train
 from tests.helpers import REPO, compose_task, event_tags
 
@@ -37,15 +40,17 @@ def test_every_config_option_composes_and_resolves(group, option, tmp_path):
     assert container["paths"]["output_dir"] == str(tmp_path)
     if group == "model":
         assert container["model"]["name"] == option
-        assert container["task"]["model"]["p"]["method"] == container["surrogate"]["method"]
+        assert find_setting(container["task"]["model"], "method") == container["surrogate"]["method"]
     if group == "surrogate":
-        assert container["model"]["p"]["method"] == option
+        assert find_setting(container["model"], "method") == option
     if group == "trainer" and option != "default":
         assert container["trainer"]["accelerator"] in {"cpu", "gpu"}
 
 
 def test_options_cover_the_issue():
-    assert {"lif", "lifbox", "iaf"} <= set(_options("model"))
+    assert {"lif", "lifbox", "iaf", "lsnn", "izhikevich", "lif_ex", "lif_adex", "lif_refrac", "coba_lif"} <= set(
+        _options("model")
+    )
     assert {"constant_current", "poisson", "latency", "direct"} <= set(_options("encoder"))
     assert {"super", "superspike", "triangle", "tanh", "circ", "heavi_erfc", "logistic", "atan", "sigmoid",
             "heaviside"} <= set(_options("surrogate"))
@@ -63,7 +68,7 @@ def test_gpu_trainer_config_asks_lightning_for_a_gpu(tmp_path):
             instantiate(cfg.trainer)
 
 
-@pytest.mark.parametrize("model", ["lif", "lifbox", "iaf"])
+@pytest.mark.parametrize("model", _options("model"))
 def test_short_run_logs_everything(model, tmp_path):
     cfg = compose_task("mnist", [*QUICK, f"model={model}"], output_dir=tmp_path)
     value = train(cfg)
@@ -72,9 +77,16 @@ def test_short_run_logs_everything(model, tmp_path):
     assert {"train/loss", "train/acc", "val/loss", "val/acc", "test/acc", "hp/val_acc"} <= tags["scalars"]
     assert {f"train/spike_rate/{layer}" for layer in ("conv1", "conv2", "fc1")} <= tags["scalars"]
     assert {"raster/conv1", "raster/conv2", "raster/fc1", "voltages"} <= tags["images"]
-    assert {"firing_rate/fc1", "weights/net.conv1.weight", "weights/net.fc2.weight"} <= tags["histograms"]
+    assert {"firing_rate/conv1", "firing_rate/fc1"} <= tags["histograms"]
+    assert {"weights/net.stem.0.weight", "weights/net.body.5.lifted_module.weight"} <= tags["histograms"]
     assert "_hparams_/experiment" in tags["hparams"]
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["metrics"]["val/acc"] == pytest.approx(value)  # the optimised metric returned
+    assert 0.0 <= summary["metrics"]["test/acc"] <= 1.0 and summary["date"] and "CPUs" in summary["machine"]
+    table = results_table.rows([tmp_path], ["test/acc", "val/acc"])
+    assert table[0].startswith("| command | test/acc | val/acc |")
+    assert f"{100 * summary['metrics']['test/acc']:.2f}%" in table[2]
 
 
 @pytest.mark.parametrize("encoder", ["constant_current", "poisson", "latency"])

@@ -56,3 +56,116 @@ __all__ = [
     "spike_latency_encode", "spike_latency_lif_encode",
     "sum_decode", "max_decode", "spikes_to_times_decode",
 ]
+
+# Plasticity and regularisation
+from norse_core.functional.regularization import regularize_step, spike_accumulator, voltage_accumulator
+from norse_core.functional.stdp import STDPParameters, STDPState, stdp_step_conv2d, stdp_step_linear
+from norse_core.functional.tsodyks_makram import TsodyksMakramParameters, TsodyksMakramState, stp_step
+
+__all__ += [
+    "STDPParameters", "STDPState", "stdp_step_linear", "stdp_step_conv2d",
+    "TsodyksMakramParameters", "TsodyksMakramState", "stp_step",
+    "spike_accumulator", "voltage_accumulator", "regularize_step",
+]
+
+# Izhikevich neurons (presets: Izhikevich 2004)
+from norse_core.functional.izhikevich import (
+    IzhikevichParameters,
+    IzhikevichState,
+    IzhikevichFeedForwardState,
+    IzhikevichSpikingBehavior,
+    izhikevich_feed_forward_step,
+    izhikevich_recurrent_step,
+    IZHIKEVICH_BEHAVIORS,
+    IzhikevichProtocol,
+    IZHIKEVICH_PROTOCOLS,
+    tonic_spiking,
+    phasic_spiking,
+    tonic_bursting,
+    phasic_bursting,
+    mixed_mode,
+    spike_frequency_adaptation,
+    class_1_exc,
+    class_2_exc,
+    spike_latency,
+    subthreshold_oscillation,
+    resonator,
+    integrator,
+    rebound_spike,
+    rebound_burst,
+    threshold_variability,
+    bistability,
+    dap,
+    accommodation,
+    inhibition_induced_spiking,
+    inhibition_induced_bursting,
+)
+
+__all__ += [
+    "IzhikevichParameters", "IzhikevichState", "IzhikevichFeedForwardState", "IzhikevichSpikingBehavior",
+    "izhikevich_feed_forward_step", "izhikevich_recurrent_step",
+    "IZHIKEVICH_BEHAVIORS", "IzhikevichProtocol", "IZHIKEVICH_PROTOCOLS",
+    "tonic_spiking", "phasic_spiking", "tonic_bursting", "phasic_bursting", "mixed_mode",
+    "spike_frequency_adaptation", "class_1_exc", "class_2_exc", "spike_latency",
+    "subthreshold_oscillation", "resonator", "integrator", "rebound_spike", "rebound_burst",
+    "threshold_variability", "bistability", "dap", "accommodation",
+    "inhibition_induced_spiking", "inhibition_induced_bursting",
+]
+
+# Adaptive, exponential, conductance-based, refractory and multi-compartment neurons
+from norse_core.functional.coba_lif import (
+    CobaLIFFeedForwardState,
+    CobaLIFParameters,
+    CobaLIFState,
+    coba_lif_feed_forward_step,
+    coba_lif_step,
+)
+from norse_core.functional.lif_adex import (
+    LIFAdExFeedForwardState,
+    LIFAdExParameters,
+    LIFAdExState,
+    lif_adex_feed_forward_step,
+    lif_adex_step,
+)
+from norse_core.functional.lif_adex_refrac import (
+    LIFAdExRefracFeedForwardState,
+    LIFAdExRefracParameters,
+    LIFAdExRefracState,
+    lif_adex_refrac_feed_forward_step,
+    lif_adex_refrac_step,
+)
+from norse_core.functional.lif_ex import (
+    LIFExFeedForwardState,
+    LIFExParameters,
+    LIFExState,
+    lif_ex_feed_forward_step,
+    lif_ex_step,
+)
+from norse_core.functional.lif_mc import lif_mc_refrac_step, lif_mc_step
+from norse_core.functional.lif_refrac import (
+    LIFRefracFeedForwardState,
+    LIFRefracParameters,
+    LIFRefracState,
+    lif_refrac_feed_forward_step,
+    lif_refrac_step,
+)
+from norse_core.functional.lsnn import (
+    LSNNFeedForwardState,
+    LSNNParameters,
+    LSNNState,
+    lsnn_feed_forward_step,
+    lsnn_step,
+)
+from norse_core.functional.refractory import refractory_step, refractory_update
+
+__all__ += [
+    "LSNNParameters", "LSNNState", "LSNNFeedForwardState", "lsnn_step", "lsnn_feed_forward_step",
+    "LIFExParameters", "LIFExState", "LIFExFeedForwardState", "lif_ex_step", "lif_ex_feed_forward_step",
+    "LIFAdExParameters", "LIFAdExState", "LIFAdExFeedForwardState", "lif_adex_step", "lif_adex_feed_forward_step",
+    "LIFAdExRefracParameters", "LIFAdExRefracState", "LIFAdExRefracFeedForwardState",
+    "lif_adex_refrac_step", "lif_adex_refrac_feed_forward_step",
+    "LIFRefracParameters", "LIFRefracState", "LIFRefracFeedForwardState",
+    "lif_refrac_step", "lif_refrac_feed_forward_step", "refractory_step", "refractory_update",
+    "CobaLIFParameters", "CobaLIFState", "CobaLIFFeedForwardState", "coba_lif_step", "coba_lif_feed_forward_step",
+    "lif_mc_step", "lif_mc_refrac_step",
+]

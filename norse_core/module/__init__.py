@@ -29,3 +29,41 @@ __all__ = [
     "SumDecoder", "MaxDecoder", "SpikesToTimesDecoder",
     "SequentialState", "Lift", "has_state",
 ]
+
+# Regularisation and pointwise-in-time convolution
+from norse_core.module.conv import LConv2d
+from norse_core.module.regularization import RegularizationCell
+
+__all__ += ["RegularizationCell", "LConv2d"]
+
+# Izhikevich neurons
+from norse_core.module.izhikevich import Izhikevich, IzhikevichCell, IzhikevichRecurrent, IzhikevichRecurrentCell
+
+__all__ += ["Izhikevich", "IzhikevichCell", "IzhikevichRecurrent", "IzhikevichRecurrentCell"]
+
+# Adaptive, exponential, conductance-based, refractory and multi-compartment neurons
+from norse_core.module.coba_lif import CobaLIF, CobaLIFCell, CobaLIFRecurrent, CobaLIFRecurrentCell
+from norse_core.module.lif_adex import (
+    LIFAdEx,
+    LIFAdExCell,
+    LIFAdExRecurrent,
+    LIFAdExRecurrentCell,
+    LIFAdExRefrac,
+    LIFAdExRefracCell,
+    LIFAdExRefracRecurrent,
+    LIFAdExRefracRecurrentCell,
+)
+from norse_core.module.lif_ex import LIFEx, LIFExCell, LIFExRecurrent, LIFExRecurrentCell
+from norse_core.module.lif_mc import LIFMCRecurrent, LIFMCRecurrentCell, LIFMCRefracRecurrent, LIFMCRefracRecurrentCell
+from norse_core.module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell
+from norse_core.module.lsnn import LSNN, LSNNCell, LSNNRecurrent, LSNNRecurrentCell
+
+__all__ += [
+    "LSNN", "LSNNCell", "LSNNRecurrent", "LSNNRecurrentCell",
+    "LIFEx", "LIFExCell", "LIFExRecurrent", "LIFExRecurrentCell",
+    "LIFAdEx", "LIFAdExCell", "LIFAdExRecurrent", "LIFAdExRecurrentCell",
+    "LIFAdExRefrac", "LIFAdExRefracCell", "LIFAdExRefracRecurrent", "LIFAdExRefracRecurrentCell",
+    "LIFRefrac", "LIFRefracCell", "LIFRefracRecurrent", "LIFRefracRecurrentCell",
+    "CobaLIF", "CobaLIFCell", "CobaLIFRecurrent", "CobaLIFRecurrentCell",
+    "LIFMCRecurrent", "LIFMCRecurrentCell", "LIFMCRefracRecurrent", "LIFMCRefracRecurrentCell",
+]

@@ -309,17 +309,29 @@ class SNN(SNNCell):
     ``forward(x, state=None) -> (outputs, state)`` with ``x`` of shape ``(T, ...)`` and
     outputs ``(T, ...)``. With ``record_states=True`` the returned state holds every
     step's state stacked along time instead of the last one.
+
+    A layer may declare ``fused_loop(x, state, *step_args, p, dt) -> (outputs, state)``, a
+    whole-sequence implementation of the same dynamics (e.g. one autograd node with a
+    hand-written backward); it runs when ``fused=True`` (default) and states are not
+    recorded, and may return ``NotImplemented`` to fall back to the step-by-step loop.
     """
 
     _time_dims = 1
+    fused_loop: ClassVar[Optional[Callable[..., Any]]] = None
 
-    def __init__(self, *args, record_states: bool = False, **kwargs):
+    def __init__(self, *args, record_states: bool = False, fused: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.record_states = record_states
+        self.fused = fused
 
     def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
         state = self._prepare(input_tensor, state)
         step, args, p = type(self).step, self._step_args(), self._step_p()
+        loop = type(self).fused_loop
+        if self.fused and loop is not None and not self.record_states:
+            result = loop(input_tensor, state, *args, p, self.dt)
+            if result is not NotImplemented:
+                return result
         outputs, states = [], []
         for x in input_tensor.unbind(0):
             out, state = step(x, state, *args, p, self.dt)

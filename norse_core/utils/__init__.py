@@ -3,3 +3,7 @@
 from norse_core.utils.state import detach_state, stack_states
 
 __all__ = ["detach_state", "stack_states"]
+
+from norse_core.utils.plot import plot_izhikevich, plot_neuron_states, plot_spikes_2d
+
+__all__ += ["plot_spikes_2d", "plot_neuron_states", "plot_izhikevich"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import torch
 from hydra.utils import get_class, instantiate
@@ -24,18 +24,14 @@ def build_encoder(encoder: Mapping[str, Any]) -> Tuple[Optional[torch.nn.Module]
     return module, float(encoder.get("scale", 1.0))
 
 
-def flat_hparams(values: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
-    """Flattens nested config dicts to ``a/b`` keys with scalar values (for the HParams
-    dashboard); lists become strings and ``_target_`` keys are dropped."""
-    out: Dict[str, Any] = {}
-    for key, value in values.items():
-        if key == "_target_":
-            continue
-        name = f"{prefix}{key}"
+def find_setting(config: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """The first value of ``key`` in a nested config (e.g. the threshold ``method`` of a
+    model whose parameters nest, like ``LIFRefracParameters(lif=...)``)."""
+    if key in config:
+        return config[key]
+    for value in config.values():
         if isinstance(value, Mapping):
-            out.update(flat_hparams(value, name + "/"))
-        elif isinstance(value, (int, float, str, bool)) or value is None:
-            out[name] = "None" if value is None else value
-        else:
-            out[name] = str(value)
-    return out
+            found = find_setting(value, key)
+            if found is not None:
+                return found
+    return default

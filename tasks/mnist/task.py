@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import torchmetrics
 
 import norse_core as snn
-from tasks.common.builders import build_encoder, build_neuron
+from tasks.common.builders import build_encoder, build_neuron, find_setting
 from tasks.common.module import SpikingTask
 from tasks.mnist.model import ConvSNN
 
@@ -86,8 +86,8 @@ class MNISTTask(SpikingTask):
         return {
             "model": h.model.get("name", "?"),
             "encoder": h.encoder.get("name", "?"),
-            "surrogate": h.model["p"].get("method", "none"),
-            "alpha": float(h.model["p"].get("alpha", 0.0)),
+            "surrogate": find_setting(h.model, "method", "none"),
+            "alpha": float(find_setting(h.model, "alpha", 0.0)),
             "lr": float(h.optimizer["lr"]),
             "T": int(h.net.get("seq_length", 0)),
             "seed": -1 if h.seed is None else int(h.seed),

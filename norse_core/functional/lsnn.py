@@ -1,0 +1,90 @@
+"""Long short-term memory spiking neurons (LSNN; Bellec et al. 2018): LIF neurons whose
+threshold ``b`` rises by ``beta`` at every spike and relaxes back to ``v_th``::
+
+    i_j = i + x                         (recurrent: i + linear(x, W_in) + linear(z, W_rec))
+    v_d = v + dt*tau_mem_inv*((v_leak - v) + i_j)
+    i'  = i_j - dt*tau_syn_inv*i_j
+    b_d = b + dt*tau_adapt_inv*(v_th - b)
+    z   = Θ(v_d - b_d)
+    v'  = (1 - z)*v_d + z*v_reset       (z detached in the recurrent step)
+    b'  = b_d + beta*z
+
+*Deliberate change*: the input reaches ``v`` in the same step (as in LIF); Norse adds it
+after the voltage update, a one-step delay.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from norse_core.functional.lif import Scalar, reset_to_value
+from norse_core.functional.threshold import threshold
+
+
+class LSNNParameters(NamedTuple):
+    """Parameters of an adaptive-threshold LIF neuron (time constants as inverses, 1/s)."""
+
+    tau_syn_inv: Scalar = 200.0
+    tau_mem_inv: Scalar = 100.0
+    tau_adapt_inv: Scalar = 1.0 / 800
+    v_leak: Scalar = 0.0
+    v_th: Scalar = 1.0
+    v_reset: Scalar = 0.0
+    beta: Scalar = 1.8
+    method: str = "super"
+    alpha: float = 100.0
+
+
+class LSNNFeedForwardState(NamedTuple):
+    """State of a feed-forward LSNN neuron: voltage ``v``, current ``i``, threshold ``b``."""
+
+    v: torch.Tensor
+    i: torch.Tensor
+    b: torch.Tensor
+
+
+class LSNNState(NamedTuple):
+    """State of a recurrent LSNN neuron: spikes ``z``, voltage ``v``, current ``i``, threshold ``b``."""
+
+    z: torch.Tensor
+    v: torch.Tensor
+    i: torch.Tensor
+    b: torch.Tensor
+
+
+def _lsnn_dynamics(i_jump, v, b, p: LSNNParameters, dt: float, detach_reset: bool):
+    v_decayed = v + dt * p.tau_mem_inv * ((p.v_leak - v) + i_jump)
+    i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
+    b_decayed = b + dt * p.tau_adapt_inv * (p.v_th - b)
+    z = threshold(v_decayed - b_decayed, p.method, p.alpha)
+    v_new = reset_to_value(v_decayed, z.detach() if detach_reset else z, p.v_reset)
+    return z, v_new, i_decayed, b_decayed + p.beta * z
+
+
+def lsnn_feed_forward_step(
+    input_tensor: torch.Tensor,
+    state: LSNNFeedForwardState,
+    p: LSNNParameters = LSNNParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LSNNFeedForwardState]:
+    """One LSNN step on input currents of any shape; returns ``(z, (v', i', b'))``."""
+    z, v, i, b = _lsnn_dynamics(state.i + input_tensor, state.v, state.b, p, dt, detach_reset=False)
+    return z, LSNNFeedForwardState(v, i, b)
+
+
+def lsnn_step(
+    input_tensor: torch.Tensor,
+    state: LSNNState,
+    input_weights: torch.Tensor,
+    recurrent_weights: torch.Tensor,
+    p: LSNNParameters = LSNNParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LSNNState]:
+    """One recurrent LSNN step; ``x`` ``(..., input)``, weights ``(hidden, input)`` and
+    ``(hidden, hidden)``; the reset uses the detached spikes."""
+    i_jump = state.i + F.linear(input_tensor, input_weights) + F.linear(state.z, recurrent_weights)
+    z, v, i, b = _lsnn_dynamics(i_jump, state.v, state.b, p, dt, detach_reset=True)
+    return z, LSNNState(z, v, i, b)
