@@ -20,7 +20,7 @@ DT = 0.001
 def test_two_steps_by_hand():
     """tonic_spiking at I = 14 from its initial state: h = tau_inv*dt = 0.25."""
     p, s0 = snn.tonic_spiking
-    state = snn.IzhikevichFeedForwardState(torch.tensor([s0.v], dtype=torch.float64), torch.tensor([s0.u], dtype=torch.float64))
+    state = snn.IzhikevichState(torch.tensor([s0.v], dtype=torch.float64), torch.tensor([s0.u], dtype=torch.float64))
     x = torch.tensor([14.0], dtype=torch.float64)
     z1, state = snn.izhikevich_feed_forward_step(x, state, p)
     # v = -70 + 0.25*(0.04*4900 - 350 + 140 + 14 + 14) = -66.5; u = -14 + 0.25*0.02*(-14 + 14)
@@ -33,7 +33,7 @@ def test_two_steps_by_hand():
 
 def test_spike_resets_v_to_c_and_adds_d_to_u():
     p = snn.tonic_spiking.p
-    state = snn.IzhikevichFeedForwardState(torch.tensor([29.0, -70.0]), torch.tensor([0.0, -14.0]))
+    state = snn.IzhikevichState(torch.tensor([29.0, -70.0]), torch.tensor([0.0, -14.0]))
     z, new = snn.izhikevich_feed_forward_step(torch.zeros(2), state, p)
     # neuron 0: v_ = 29 + 0.25*(33.64 + 145 + 140) = 108.66 > 30; u_ = 0.005*(5.8) = 0.029
     assert z.tolist() == [1.0, 0.0]
@@ -43,7 +43,7 @@ def test_spike_resets_v_to_c_and_adds_d_to_u():
 
 def test_threshold_is_strict():
     p = snn.IzhikevichParameters(a=0.0, b=0.0, c=-65.0, d=0.0, sq=0.0, mn=0.0, bias=0.0)
-    state = snn.IzhikevichFeedForwardState(torch.zeros(2), torch.zeros(2))
+    state = snn.IzhikevichState(torch.zeros(2), torch.zeros(2))
     z, _ = snn.izhikevich_feed_forward_step(torch.tensor([120.0, 120.5]), state, p)  # v_ = 30, 30.125
     assert z.tolist() == [0.0, 1.0]
 
@@ -52,12 +52,12 @@ def test_recurrent_step_is_feed_forward_on_summed_input():
     torch.manual_seed(0)
     x, w_in, w_rec = torch.randn(3, 2) * 5, torch.randn(4, 2), torch.randn(4, 4) * 10
     p = snn.rebound_burst.p
-    state = snn.IzhikevichState(
+    state = snn.IzhikevichRecurrentState(
         z=torch.tensor([[1.0, 0, 1, 0]] * 3), v=torch.rand(3, 4) * 100 - 70, u=torch.randn(3, 4)
     )
     z, new = snn.izhikevich_recurrent_step(x, state, w_in, w_rec, p)
     ff_z, ff = snn.izhikevich_feed_forward_step(
-        x @ w_in.T + state.z @ w_rec.T, snn.IzhikevichFeedForwardState(state.v, state.u), p
+        x @ w_in.T + state.z @ w_rec.T, snn.IzhikevichState(state.v, state.u), p
     )
     torch.testing.assert_close(z, ff_z)
     torch.testing.assert_close(new.v, ff.v)
@@ -67,7 +67,7 @@ def test_recurrent_step_is_feed_forward_on_summed_input():
 
 def test_step_rejects_non_tensor_input():
     with pytest.raises(TypeError, match="izhikevich_feed_forward_step: input must be a torch.Tensor, got list"):
-        snn.izhikevich_feed_forward_step([1.0], snn.IzhikevichFeedForwardState(torch.zeros(1), torch.zeros(1)), snn.dap.p)
+        snn.izhikevich_feed_forward_step([1.0], snn.IzhikevichState(torch.zeros(1), torch.zeros(1)), snn.dap.p)
 
 
 # -- modules -----------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def test_cell_takes_a_behavior_and_starts_at_its_state():
     assert torch.all(state.v == -60.0) and torch.all(state.u == 6.0)
     assert state.v.shape == (2, 3) and state.v.dtype == torch.float64
     behavior = snn.IzhikevichSpikingBehavior(
-        snn.tonic_spiking.p, snn.IzhikevichFeedForwardState(torch.tensor(-65.0), torch.tensor(-13.0))
+        snn.tonic_spiking.p, snn.IzhikevichState(torch.tensor(-65.0), torch.tensor(-13.0))
     )
     _, state = snn.IzhikevichCell(behavior)(torch.zeros(4))
     expected_v = -65.0 + 0.25 * (0.04 * 65**2 - 5 * 65 + 140 + 13)
@@ -171,7 +171,7 @@ def test_bad_arguments_are_clear():
     with pytest.raises(TypeError, match="p.s must hold the initial v and u"):
         snn.IzhikevichCell(snn.IzhikevichSpikingBehavior(snn.dap.p, (1.0, 2.0)))
     with pytest.raises(ValueError, match=r"state.u has shape \(2,\)"):
-        snn.IzhikevichCell(snn.dap)(torch.zeros(3), snn.IzhikevichFeedForwardState(torch.zeros(3), torch.zeros(2)))
+        snn.IzhikevichCell(snn.dap)(torch.zeros(3), snn.IzhikevichState(torch.zeros(3), torch.zeros(2)))
 
 
 # -- presets -----------------------------------------------------------------------------
@@ -245,7 +245,7 @@ def _stack(behaviors) -> snn.IzhikevichSpikingBehavior:
     for field in snn.IzhikevichParameters._fields:
         values = [getattr(b.p, field) for b in behaviors]
         fields[field] = values[0] if field in ("method", "alpha") else torch.tensor(values)
-    initial = snn.IzhikevichFeedForwardState(
+    initial = snn.IzhikevichState(
         torch.tensor([b.s.v for b in behaviors]), torch.tensor([b.s.u for b in behaviors])
     )
     return snn.IzhikevichSpikingBehavior(snn.IzhikevichParameters(**fields), initial)

@@ -70,9 +70,10 @@ __all__ += [
 
 # Izhikevich neurons (presets: Izhikevich 2004)
 from norse_core.functional.izhikevich import (
-    IzhikevichParameters,
-    IzhikevichState,
     IzhikevichFeedForwardState,
+    IzhikevichParameters,
+    IzhikevichRecurrentState,
+    IzhikevichState,
     IzhikevichSpikingBehavior,
     izhikevich_feed_forward_step,
     izhikevich_recurrent_step,
@@ -102,7 +103,7 @@ from norse_core.functional.izhikevich import (
 )
 
 __all__ += [
-    "IzhikevichParameters", "IzhikevichState", "IzhikevichFeedForwardState", "IzhikevichSpikingBehavior",
+    "IzhikevichParameters", "IzhikevichRecurrentState", "IzhikevichState", "IzhikevichFeedForwardState", "IzhikevichSpikingBehavior",
     "izhikevich_feed_forward_step", "izhikevich_recurrent_step",
     "IZHIKEVICH_BEHAVIORS", "IzhikevichProtocol", "IZHIKEVICH_PROTOCOLS",
     "tonic_spiking", "phasic_spiking", "tonic_bursting", "phasic_bursting", "mixed_mode",

@@ -46,7 +46,7 @@ class IzhikevichParameters(NamedTuple):
     alpha: float = 100.0
 
 
-class IzhikevichState(NamedTuple):
+class IzhikevichRecurrentState(NamedTuple):
     """State of a recurrent Izhikevich neuron: last spikes ``z``, membrane ``v``, recovery ``u``."""
 
     z: torch.Tensor
@@ -54,11 +54,15 @@ class IzhikevichState(NamedTuple):
     u: torch.Tensor
 
 
-class IzhikevichFeedForwardState(NamedTuple):
-    """State of a feed-forward Izhikevich neuron: membrane ``v`` and recovery ``u``."""
+class IzhikevichState(NamedTuple):
+    """State of a feed-forward Izhikevich neuron: membrane ``v`` and recovery ``u`` (Norse's
+    name; also available as ``IzhikevichFeedForwardState``)."""
 
     v: torch.Tensor
     u: torch.Tensor
+
+
+IzhikevichFeedForwardState = IzhikevichState
 
 
 class IzhikevichSpikingBehavior(NamedTuple):
@@ -66,7 +70,7 @@ class IzhikevichSpikingBehavior(NamedTuple):
     or 0-d tensors). Modules take it as their ``p``: ``IzhikevichCell(tonic_spiking)``."""
 
     p: IzhikevichParameters
-    s: IzhikevichFeedForwardState
+    s: IzhikevichState
 
 
 def _izhikevich_dynamics(
@@ -86,10 +90,10 @@ def _check_tensor(name: str, value: object) -> None:
 
 def izhikevich_feed_forward_step(
     input_tensor: torch.Tensor,
-    state: IzhikevichFeedForwardState,
+    state: IzhikevichState,
     p: IzhikevichParameters,
     dt: float = 0.001,
-) -> Tuple[torch.Tensor, IzhikevichFeedForwardState]:
+) -> Tuple[torch.Tensor, IzhikevichState]:
     """One Izhikevich step on input currents ``I`` of any shape; returns ``(z, (v', u'))``::
 
         v_ = v + tau_inv*dt*(sq*v^2 + mn*v + bias - u + I);  u_ = u + tau_inv*dt*a*(b*v - u)
@@ -97,24 +101,24 @@ def izhikevich_feed_forward_step(
     """
     _check_tensor("izhikevich_feed_forward_step", input_tensor)
     z, v, u = _izhikevich_dynamics(input_tensor, state.v, state.u, p, dt)
-    return z, IzhikevichFeedForwardState(v, u)
+    return z, IzhikevichState(v, u)
 
 
 def izhikevich_recurrent_step(
     input_tensor: torch.Tensor,
-    state: IzhikevichState,
+    state: IzhikevichRecurrentState,
     input_weights: torch.Tensor,
     recurrent_weights: torch.Tensor,
     p: IzhikevichParameters,
     dt: float = 0.001,
-) -> Tuple[torch.Tensor, IzhikevichState]:
+) -> Tuple[torch.Tensor, IzhikevichRecurrentState]:
     """One recurrent Izhikevich step: as :func:`izhikevich_feed_forward_step` with
     ``I = linear(x, W_in) + linear(z_prev, W_rec)``; ``x`` is ``(..., input)``, the weights
     ``(hidden, input)`` and ``(hidden, hidden)``; returns ``(z, (z, v', u'))``."""
     _check_tensor("izhikevich_recurrent_step", input_tensor)
     current = F.linear(input_tensor, input_weights) + F.linear(state.z, recurrent_weights)
     z, v, u = _izhikevich_dynamics(current, state.v, state.u, p, dt)
-    return z, IzhikevichState(z, v, u)
+    return z, IzhikevichRecurrentState(z, v, u)
 
 
 # -- the 20 firing patterns of Izhikevich (2004) --------------------------------------------
@@ -127,7 +131,7 @@ def _behavior(
         a=float(a), b=float(b), c=float(c), d=float(d), mn=float(mn), bias=float(bias), tau_inv=float(tau_inv)
     )
     u = b * v0 if u0 is None else u0
-    return IzhikevichSpikingBehavior(p, IzhikevichFeedForwardState(v=float(v0), u=float(u)))
+    return IzhikevichSpikingBehavior(p, IzhikevichState(v=float(v0), u=float(u)))
 
 
 tonic_spiking = _behavior(0.02, 0.2, -65, 6, 250, -70)

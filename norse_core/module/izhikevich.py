@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from norse_core.functional.izhikevich import (
-    IzhikevichFeedForwardState,
+    IzhikevichState,
     IzhikevichParameters,
     IzhikevichSpikingBehavior,
-    IzhikevichState,
+    IzhikevichRecurrentState,
     izhikevich_feed_forward_step,
     izhikevich_recurrent_step,
 )
@@ -29,12 +29,12 @@ def _check_behavior(owner: type, p: Any) -> None:
     if p is None:
         raise TypeError(
             f"{name}: p is required: pass a firing pattern such as tonic_spiking, or "
-            "IzhikevichSpikingBehavior(IzhikevichParameters(a, b, c, d), IzhikevichFeedForwardState(v0, u0))"
+            "IzhikevichSpikingBehavior(IzhikevichParameters(a, b, c, d), IzhikevichState(v0, u0))"
         )
     if isinstance(p, IzhikevichParameters):
         raise TypeError(
             f"{name}: p must be an IzhikevichSpikingBehavior (parameters and initial state), got "
-            "IzhikevichParameters; wrap it: IzhikevichSpikingBehavior(p, IzhikevichFeedForwardState(v0, u0))"
+            "IzhikevichParameters; wrap it: IzhikevichSpikingBehavior(p, IzhikevichState(v0, u0))"
         )
 
 
@@ -57,7 +57,7 @@ class _IzhikevichMixin:
         if not (hasattr(p.s, "v") and hasattr(p.s, "u")):
             raise TypeError(
                 f"{type(self).__name__}: p.s must hold the initial v and u "
-                f"(an IzhikevichFeedForwardState), got {type(p.s).__name__}"
+                f"(an IzhikevichState), got {type(p.s).__name__}"
             )
         super()._check_parameters(p)  # type: ignore[misc]
 
@@ -66,13 +66,13 @@ class _IzhikevichMixin:
 
 
 class IzhikevichCell(_IzhikevichMixin, SNNCell):
-    """One Izhikevich step: ``(z, IzhikevichFeedForwardState) = IzhikevichCell(behavior)(I, state)``.
+    """One Izhikevich step: ``(z, IzhikevichState) = IzhikevichCell(behavior)(I, state)``.
 
     ``v_ = v + tau_inv*dt*(sq*v^2 + mn*v + bias - u + I); u_ = u + tau_inv*dt*a*(b*v - u)``;
     ``z = Θ(v_ - v_th)``; ``v' = c`` and ``u' = u_ + d`` where it spiked. The state starts
     at the behaviour's ``s`` (``v``, ``u``)."""
 
-    state_type = IzhikevichFeedForwardState
+    state_type = IzhikevichState
     step = staticmethod(izhikevich_feed_forward_step)
 
     def __init__(self, p: IzhikevichSpikingBehavior, dt: float = 0.001, **kwargs: Any):
@@ -90,7 +90,7 @@ class IzhikevichRecurrentCell(_IzhikevichMixin, SNNRecurrentCell):
     masked unless ``autapses=True``. State ``(z, v, u)`` starts at ``z = 0`` and the
     behaviour's ``s``."""
 
-    state_type = IzhikevichState
+    state_type = IzhikevichRecurrentState
     step = staticmethod(izhikevich_recurrent_step)
 
     def __init__(
