@@ -61,10 +61,24 @@ def voltage_figure(voltages: Dict[str, torch.Tensor], max_traces: int = 10):
     return fig
 
 
+def _first_samples(batch: Any, n: int) -> Any:
+    """The first ``n`` samples of a batch whose tensors are batch-first."""
+    items = [b[:n] if isinstance(b, torch.Tensor) else b for b in batch]
+    return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    items = [b.to(device) if isinstance(b, torch.Tensor) else b for b in batch]
+    return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+
+
 class SpikeMonitor(pl.Callback):
     """After every ``every_n_epochs`` validation epochs, records one fixed validation batch
-    and writes to TensorBoard: ``raster/<layer>`` (sample 0), ``voltages`` (figure),
-    ``weights/<parameter>`` and ``firing_rate/<layer>`` (per-neuron rate histograms)."""
+    and writes to TensorBoard: ``raster/<layer>`` (sample 0), ``voltages`` (figure), other
+    recorded traces (``<kind>/<name>``), ``weights/<parameter>`` and ``firing_rate/<layer>``
+    (per-neuron rate histograms), plus any figures the task's optional
+    ``figures(batch) -> {tag: matplotlib figure}`` draws. A task whose batches are not
+    batch-first picks its samples with ``select_samples(batch, n)``."""
 
     def __init__(self, every_n_epochs: int = 1, num_samples: int = 16):
         super().__init__()
@@ -83,8 +97,9 @@ class SpikeMonitor(pl.Callback):
             if loader is None:
                 return None
             batch = next(iter(loader))
-            self._batch = [b[: self.num_samples] if isinstance(b, torch.Tensor) else b for b in batch]
-        return [b.to(pl_module.device) if isinstance(b, torch.Tensor) else b for b in self._batch]
+            select = getattr(pl_module, "select_samples", _first_samples)
+            self._batch = select(batch, self.num_samples)
+        return _to_device(self._batch, pl_module.device)
 
     @torch.no_grad()
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -110,7 +125,11 @@ class SpikeMonitor(pl.Callback):
                 writer.add_histogram(f"firing_rate/{layer}", rates, step)
             elif kind == "voltage":
                 voltages[layer] = value[:, 0]
+            else:  # other traces, e.g. adaptive thresholds
+                writer.add_figure(f"{kind}/{layer}", voltage_figure({f"{kind}/{layer}": value[:, 0]}), step)
         if voltages:
             writer.add_figure("voltages", voltage_figure(voltages), step)
+        for name, figure in getattr(pl_module, "figures", lambda b: {})(batch).items():
+            writer.add_figure(name, figure, step)
         for name, param in pl_module.named_parameters():
             writer.add_histogram(f"weights/{name}", param.detach().float().cpu(), step)

@@ -1,0 +1,1 @@
+"""Store/recall memory task with adaptive spiking neurons: ``python -m tasks.memory``."""

@@ -1,0 +1,167 @@
+"""Store/recall with a recurrent spiking network (Bellec et al. 2018).
+
+Network: Poisson inputs ``(T, B, 4*population)`` -> one recurrent population of
+``n_regular`` LIF and ``n_adaptive`` adaptive-threshold (LSNN) neurons -> linear ->
+leaky-integrator readout of 2 classes. The class at a recall period is the readout voltage
+averaged over that period; the loss is cross-entropy at recall periods only, plus a firing
+rate regulariser ``reg_weight * mean((rate - target_rate)^2)`` (rates in Hz).
+
+``model=lsnn``: the adaptive neurons have ``beta > 0`` (the regular ones ``beta = 0``);
+``model=lif``: all neurons are plain recurrent LIF neurons.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+import torch
+import torch.nn.functional as F
+
+import norse_core as snn
+from tasks.common.builders import build_neuron, find_setting
+from tasks.common.module import SpikingTask
+from tasks.memory.data import StoreRecallBatch
+
+RECURRENT = {"lsnn": snn.LSNNRecurrent, "lif": snn.LIFRecurrent}
+
+
+class MemoryTask(SpikingTask):
+    """Trains the store/recall network; see the module docstring."""
+
+    hp_metric = "val/recall_acc"
+
+    def __init__(
+        self,
+        model: Mapping[str, Any],
+        net: Mapping[str, Any],
+        optimizer: Mapping[str, Any],
+        scheduler: Optional[Mapping[str, Any]] = None,
+        seed: Optional[int] = None,
+        input_size: int = 20,
+    ):
+        super().__init__(optimizer, scheduler)
+        self.save_hyperparameters(logger=False)
+        name = model.get("name")
+        if name not in RECURRENT:
+            raise ValueError(f"the memory task supports model={'|'.join(RECURRENT)}, got model={name}")
+        net = dict(net)
+        self.n_regular, self.n_adaptive = int(net["n_regular"]), int(net["n_adaptive"])
+        hidden = self.n_regular + self.n_adaptive
+        _, p = build_neuron(model)
+        overrides = {k: v for k, v in dict(net.get("neuron", {})).items() if k in p._fields}
+        p = p._replace(**overrides)
+        if name == "lsnn":  # only the adaptive neurons adapt
+            beta = torch.cat([torch.zeros(self.n_regular), torch.full((self.n_adaptive,), float(p.beta))])
+            p = p._replace(beta=beta)
+        dt = float(net.get("dt", 0.001))
+        self.recurrent = RECURRENT[name](input_size, hidden, p, dt=dt)
+        with torch.no_grad():
+            self.recurrent.input_weights.mul_(float(net.get("input_scale", 1.0)))
+            self.recurrent.recurrent_weights.mul_(float(net.get("recurrent_scale", 1.0)))
+        self.readout = torch.nn.Linear(hidden, 2)
+        self.li = snn.LI(snn.LIParameters(tau_mem_inv=float(net.get("readout_tau_mem_inv", 50.0))), dt=dt)
+        self.target_rate = float(net.get("target_rate", 10.0))
+        self.reg_weight = float(net.get("reg_weight", 0.0))
+        self.dt = dt
+
+    def forward(self, spikes: torch.Tensor):
+        """Returns ``(readout voltages (T, B, 2), hidden spikes (T, B, hidden), final state)``."""
+        hidden, state = self.recurrent(spikes)
+        voltages, _ = self.li(self.readout(hidden))
+        return voltages, hidden, state
+
+    def _losses(self, batch: StoreRecallBatch):
+        voltages, hidden, _ = self(batch.spikes)
+        mask = batch.recall_mask.unsqueeze(-1).to(voltages.dtype)  # (T, B, 1)
+        logits = (voltages * mask).sum(0) / mask.sum(0).clamp_min(1)
+        ce = F.cross_entropy(logits, batch.label)
+        rates = hidden.mean(dim=(0, 1)) / self.dt  # Hz per neuron
+        reg = ((rates - self.target_rate) ** 2).mean()
+        acc = (logits.argmax(-1) == batch.label).float().mean()
+        return ce, reg, acc, rates
+
+    def training_step(self, batch: StoreRecallBatch, batch_idx: int):
+        ce, reg, acc, rates = self._losses(batch)
+        loss = ce + self.reg_weight * reg
+        self.log_dict({"train/loss": loss, "train/recall_acc": acc, "train/rate_hz": rates.mean()}, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: StoreRecallBatch, batch_idx: int):
+        ce, _, acc, rates = self._losses(batch)
+        n = batch.label.shape[0]
+        self.log_dict({"val/loss": ce, "val/recall_acc": acc, "val/rate_hz": rates.mean()}, batch_size=n, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.log_hp_metric(self.trainer.callback_metrics["val/recall_acc"])
+
+    def test_step(self, batch: StoreRecallBatch, batch_idx: int):
+        ce, _, acc, rates = self._losses(batch)
+        n = batch.label.shape[0]
+        self.log_dict({"test/loss": ce, "test/recall_acc": acc, "test/rate_hz": rates.mean()}, batch_size=n)
+
+    @torch.no_grad()
+    def record(self, batch: StoreRecallBatch) -> Dict[str, torch.Tensor]:
+        self.recurrent.record_states = True
+        try:
+            voltages, hidden, states = self(batch.spikes)
+        finally:
+            self.recurrent.record_states = False
+        out = {"spikes/input": batch.spikes, "spikes/hidden": hidden, "voltage/readout": voltages}
+        if hasattr(states, "b"):
+            out["threshold/adaptive"] = states.b[..., self.n_regular:]
+        return out
+
+    @staticmethod
+    def select_samples(batch: StoreRecallBatch, n: int) -> StoreRecallBatch:
+        """The first ``n`` sequences (spikes and mask are time-major)."""
+        return StoreRecallBatch(batch.spikes[:, :n], batch.recall_mask[:, :n], *(t[:n] for t in batch[2:]))
+
+    def figures(self, batch: StoreRecallBatch) -> Dict[str, Any]:
+        period_steps = batch.spikes.shape[0] // batch.bits.shape[1]
+        population = batch.spikes.shape[-1] // 4
+        return {"sequence": sequence_figure(batch, self.record(batch), period_steps, population)}
+
+    def dashboard_hparams(self) -> Dict[str, Any]:
+        h = self.hparams
+        return {
+            "model": h.model.get("name", "?"),
+            "surrogate": find_setting(h.model, "method", "none"),
+            "alpha": float(find_setting(h.model, "alpha", 0.0)),
+            "lr": float(h.optimizer["lr"]),
+            "n_adaptive": int(h.net["n_adaptive"]),
+            "seed": -1 if h.seed is None else int(h.seed),
+        }
+
+
+def sequence_figure(batch: StoreRecallBatch, record: Dict[str, torch.Tensor], period_steps: int, population: int):
+    """One sequence: input raster with STORE/RECALL periods marked, hidden raster, adaptive
+    thresholds and the readout voltages."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    panels = ["input", "hidden", "readout"] + (["threshold"] if "threshold/adaptive" in record else [])
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.2 * len(panels)), sharex=True)
+    store, recall = int(batch.store_period[0]), int(batch.recall_period[0])
+    for ax in axes:
+        ax.axvspan(store * period_steps, (store + 1) * period_steps, color="tab:green", alpha=0.15)
+        ax.axvspan(recall * period_steps, (recall + 1) * period_steps, color="tab:red", alpha=0.15)
+    for ax, key in zip(axes[:2], ("spikes/input", "spikes/hidden")):
+        t, n = torch.nonzero(record[key][:, 0].cpu(), as_tuple=True)
+        ax.scatter(t.numpy(), n.numpy(), s=1, marker="|", color="black")
+        ax.set_ylabel(key.split("/")[1])
+    axes[0].set_yticks([population * (k + 0.5) for k in range(4)], ["0", "1", "STORE", "RECALL"])
+    axes[0].set_title(f"stored bit {int(batch.label[0])}: STORE (green) period {store}, RECALL (red) period {recall}")
+    readout = record["voltage/readout"][:, 0].cpu()
+    for k in range(readout.shape[1]):
+        axes[2].plot(readout[:, k].numpy(), label=f"class {k}", lw=1)
+    axes[2].legend(fontsize=7, loc="upper left")
+    axes[2].set_ylabel("readout v")
+    if "threshold/adaptive" in record:
+        axes[3].plot(record["threshold/adaptive"][:, 0].cpu().numpy(), lw=0.8)
+        axes[3].set_ylabel("threshold b")
+    axes[-1].set_xlabel("time step")
+    fig.tight_layout()
+    return fig

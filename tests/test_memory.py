@@ -1,0 +1,103 @@
+"""The store/recall memory task: data generation, a short logged run, and learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tasks.common.runner import train
+from tasks.memory.data import RECALL, STORE, VALUE0, VALUE1, StoreRecallDataModule, store_recall_batch
+from tasks.memory.task import MemoryTask
+from tests.helpers import compose_task, event_tags
+
+SMALL = dict(n_periods=6, period_steps=40, min_delay=1, max_delay=3, max_store_period=1)
+
+
+def test_batch_shapes_population_coding_and_placement():
+    batch = store_recall_batch(32, generator=torch.Generator().manual_seed(0))
+    assert batch.spikes.shape == (12 * 200, 32, 20) and batch.recall_mask.shape == (2400, 32)
+    assert batch.label.shape == batch.store_period.shape == (32,)
+    assert torch.all(batch.recall_period - batch.store_period >= 3) and torch.all(batch.recall_period <= 11)
+    # the label is the bit shown in the store period
+    assert torch.equal(batch.label, batch.bits[torch.arange(32), batch.store_period])
+    groups = batch.spikes.unflatten(-1, (4, 5)).unflatten(0, (12, 200)).sum(dim=(1, 4))  # (period, B, group)
+    for b in range(32):
+        s, r = int(batch.store_period[b]), int(batch.recall_period[b])
+        assert groups[s, b, STORE] > 0 and groups[:, b, STORE].sum() == groups[s, b, STORE]
+        assert groups[r, b, RECALL] > 0 and groups[:, b, RECALL].sum() == groups[r, b, RECALL]
+        assert groups[r, b, VALUE0] == 0 and groups[r, b, VALUE1] == 0  # nothing to copy at recall
+        for period in range(12):
+            if period != r:
+                shown = VALUE1 if batch.bits[b, period] else VALUE0
+                assert groups[period, b, 1 - shown if shown in (0, 1) else shown] == 0
+    assert torch.all(batch.recall_mask.float().sum(0) == 200)
+
+
+def test_rates_match_the_settings():
+    batch = store_recall_batch(256, generator=torch.Generator().manual_seed(1))
+    shown = batch.spikes[..., :10].sum(-1) / 5  # value groups: one of them is on, 5 neurons
+    on = ~batch.recall_mask
+    assert (shown[on].mean() / 0.001).item() == pytest.approx(100.0, rel=0.05)
+    store = batch.spikes[..., 10:15].sum((0, 2)) / 5 / 200 / 0.001
+    assert store.mean().item() == pytest.approx(50.0, rel=0.1)
+
+
+def test_determinism_and_bad_settings():
+    a = store_recall_batch(4, generator=torch.Generator().manual_seed(3))
+    b = store_recall_batch(4, generator=torch.Generator().manual_seed(3))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    dm1, dm2 = StoreRecallDataModule(batch_size=8, seed=5, **SMALL), StoreRecallDataModule(batch_size=8, seed=5, **SMALL)
+    dm1.setup(), dm2.setup()
+    assert torch.equal(next(iter(dm1.train_dataloader())).spikes, next(iter(dm2.train_dataloader())).spikes)
+    assert torch.equal(dm1.test_batches[0].label, dm2.test_batches[0].label)
+    with pytest.raises(ValueError, match="max_store_period \\+ max_delay = 14 must be < n_periods = 12"):
+        store_recall_batch(2, max_delay=12)
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        StoreRecallDataModule(batch_size=0)
+
+
+def test_short_run_logs_figures(tmp_path):
+    overrides = ["debug=default", "data.batch_size=8", "data.val_size=8", "data.test_size=8", "data.n_periods=6",
+                 "data.period_steps=40", "data.min_delay=1", "data.max_delay=3", "data.max_store_period=1"]
+    value = train(compose_task("memory", overrides, output_dir=tmp_path))
+    assert value is not None
+    tags = event_tags(tmp_path / "tensorboard")
+    assert {"train/loss", "train/recall_acc", "train/rate_hz", "val/recall_acc", "test/recall_acc",
+            "hp/val_recall_acc"} <= tags["scalars"]
+    assert {"sequence", "raster/input", "raster/hidden", "threshold/adaptive", "voltages"} <= tags["images"]
+
+
+def test_lif_model_runs_and_unsupported_model_is_refused(tmp_path):
+    cfg = compose_task("memory", ["model=lif"], output_dir=tmp_path)
+    from omegaconf import OmegaConf
+
+    kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+    kwargs.pop("_target_")
+    task = MemoryTask(**kwargs)
+    voltages, hidden, state = task(torch.zeros(50, 2, 20))
+    assert voltages.shape == (50, 2, 2) and not hasattr(state, "b")
+    kwargs["model"] = dict(kwargs["model"], name="iaf")
+    with pytest.raises(ValueError, match="supports model=lsnn\\|lif, got model=iaf"):
+        MemoryTask(**kwargs)
+
+
+def test_tiny_lsnn_learns_short_delays(tmp_path):
+    torch.manual_seed(0)
+    cfg = compose_task("memory", [], output_dir=tmp_path)
+    from omegaconf import OmegaConf
+
+    kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+    kwargs.pop("_target_")
+    task = MemoryTask(**kwargs)
+    opt = torch.optim.Adam(task.parameters(), lr=0.01)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(120):
+        batch = store_recall_batch(32, generator=generator, **SMALL)
+        ce, reg, acc, _ = task._losses(batch)
+        opt.zero_grad()
+        (ce + task.reg_weight * reg).backward()
+        opt.step()
+    test = store_recall_batch(512, generator=torch.Generator().manual_seed(99), **SMALL)
+    with torch.no_grad():
+        _, _, acc, _ = task._losses(test)
+    assert acc > 0.8  # chance is 0.5
