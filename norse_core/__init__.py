@@ -13,3 +13,6 @@ from norse_core.utils import detach_state, stack_states
 
 __version__ = "0.1.0"
 __all__ = [*_functional_all, *_module_all, "detach_state", "stack_states", "functional", "module", "utils"]
+
+from norse_core.nir import from_nir, to_nir  # NIR export/import; the 'nir' package is imported only when they run
+__all__ += ["to_nir", "from_nir"]
