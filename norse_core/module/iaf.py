@@ -7,6 +7,7 @@ from norse_core.functional.iaf import (
     iaf_feed_forward_step,
     iaf_step,
 )
+from norse_core.fused.loops import iaf_fused_loop, iaf_recurrent_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell
 
 
@@ -21,6 +22,8 @@ class IAFCell(SNNCell):
 class IAF(SNN, IAFCell):
     """:class:`IAFCell` over time: input ``(T, ...)`` -> spikes ``(T, ...)``."""
 
+    fused_loop = staticmethod(iaf_fused_loop)
+
 
 class IAFRecurrentCell(SNNRecurrentCell):
     """One recurrent IAF step: ``v = v + linear(x, W_in) + linear(z_prev, W_rec)``."""
@@ -32,3 +35,5 @@ class IAFRecurrentCell(SNNRecurrentCell):
 
 class IAFRecurrent(SNN, IAFRecurrentCell):
     """:class:`IAFRecurrentCell` over time: ``(T, ..., input_size)`` -> ``(T, ..., hidden_size)``."""
+
+    fused_loop = staticmethod(iaf_recurrent_fused_loop)

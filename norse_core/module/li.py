@@ -2,6 +2,7 @@
 the dynamics are :mod:`norse_core.functional.li`."""
 
 from norse_core.functional.li import LIParameters, LIState, li_feed_forward_step, li_step
+from norse_core.fused.loops import li_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNLinearCell
 
 
@@ -16,6 +17,8 @@ class LICell(SNNCell):
 
 class LI(SNN, LICell):
     """:class:`LICell` over time: input ``(T, ...)`` -> voltages ``(T, ...)``."""
+
+    fused_loop = staticmethod(li_fused_loop)
 
 
 class LILinearCell(SNNLinearCell):

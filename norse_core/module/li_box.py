@@ -1,6 +1,7 @@
 """Box leaky-integrator modules: :class:`LIBoxCell`, :class:`LIBox`."""
 
 from norse_core.functional.li_box import LIBoxParameters, LIBoxState, li_box_step
+from norse_core.fused.loops import li_box_fused_loop
 from norse_core.module.snn import SNN, SNNCell
 
 
@@ -15,3 +16,5 @@ class LIBoxCell(SNNCell):
 
 class LIBox(SNN, LIBoxCell):
     """:class:`LIBoxCell` over time: input ``(T, ...)`` -> voltages ``(T, ...)``."""
+
+    fused_loop = staticmethod(li_box_fused_loop)

@@ -8,6 +8,7 @@ from norse_core.functional.lif import (
     lif_feed_forward_step,
     lif_step,
 )
+from norse_core.fused.loops import lif_fused_loop, lif_recurrent_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell
 
 
@@ -26,6 +27,8 @@ class LIFCell(SNNCell):
 class LIF(SNN, LIFCell):
     """:class:`LIFCell` over time: input ``(T, ...)`` -> spikes ``(T, ...)``."""
 
+    fused_loop = staticmethod(lif_fused_loop)
+
 
 class LIFRecurrentCell(SNNRecurrentCell):
     """One recurrent LIF step: input ``(..., input_size)`` -> spikes ``(..., hidden_size)``;
@@ -39,3 +42,5 @@ class LIFRecurrentCell(SNNRecurrentCell):
 
 class LIFRecurrent(SNN, LIFRecurrentCell):
     """:class:`LIFRecurrentCell` over time: ``(T, ..., input_size)`` -> ``(T, ..., hidden_size)``."""
+
+    fused_loop = staticmethod(lif_recurrent_fused_loop)

@@ -6,6 +6,7 @@ from norse_core.functional.lif_box import (
     LIFBoxParameters,
     lif_box_feed_forward_step,
 )
+from norse_core.fused.loops import lif_box_fused_loop
 from norse_core.module.snn import SNN, SNNCell
 
 
@@ -29,3 +30,5 @@ class LIFBoxCell(SNNCell):
 
 class LIFBox(SNN, LIFBoxCell):
     """:class:`LIFBoxCell` over time: input ``(T, ...)`` -> spikes ``(T, ...)``."""
+
+    fused_loop = staticmethod(lif_box_fused_loop)

@@ -7,9 +7,11 @@ from norse_core.functional.lsnn import (
     lsnn_feed_forward_step,
     lsnn_step,
 )
+from norse_core.fused.loops import lsnn_fused_loop, lsnn_recurrent_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell
 
 _INITIAL = {"v": "v_leak", "b": "v_th"}
+
 
 class LSNNCell(SNNCell):
     """One LSNN step: LIF whose threshold ``b`` jumps by ``beta`` per spike and relaxes to
@@ -20,8 +22,12 @@ class LSNNCell(SNNCell):
     step = staticmethod(lsnn_feed_forward_step)
     initial_values = _INITIAL
 
+
 class LSNN(SNN, LSNNCell):
     """:class:`LSNNCell` over time: ``(T, ...)`` -> spikes ``(T, ...)``."""
+
+    fused_loop = staticmethod(lsnn_fused_loop)
+
 
 class LSNNRecurrentCell(SNNRecurrentCell):
     """One recurrent LSNN step: ``(..., input_size)`` -> ``(..., hidden_size)``."""
@@ -31,5 +37,8 @@ class LSNNRecurrentCell(SNNRecurrentCell):
     step = staticmethod(lsnn_step)
     initial_values = _INITIAL
 
+
 class LSNNRecurrent(SNN, LSNNRecurrentCell):
     """:class:`LSNNRecurrentCell` over time."""
+
+    fused_loop = staticmethod(lsnn_recurrent_fused_loop)

@@ -1,0 +1,51 @@
+"""Fused multi-step loops: a layer over time as ONE autograd node with a hand-written backward.
+
+The layers ``LIF``, ``LIFBox``, ``IAF``, ``LI``, ``LIBox``, ``LSNN`` and the recurrent
+``LIFRecurrent``, ``IAFRecurrent``, ``LSNNRecurrent`` declare these loops as their
+``fused_loop``; :class:`~norse_core.module.snn.SNN` runs them whenever ``fused=True`` (the
+default) and states are not recorded. Outputs and states equal the step-by-step loop's
+(bitwise for the feed-forward layers); gradients are the same backpropagation through time.
+
+Backends, chosen per call (:func:`select_kernel`):
+
+* ``cpp`` — compiled C++ loops for CPU (:mod:`norse_core.fused.cpp`), built on first use into
+  torch's extension cache; a failed build warns once and falls back.
+* ``triton`` — Triton kernels for CUDA tensors (:mod:`norse_core.fused.triton_backend`).
+* ``torch`` — portable PyTorch kernels (:mod:`norse_core.fused.portable`), every surrogate.
+
+Fallbacks to the step-by-step loop (the fused loop returns ``NotImplemented``): trainable
+(gradient-requiring) neuron parameters, tensor parameters of another dtype or that enlarge
+the state, states of another dtype/device than the input, ``record_states=True``.
+
+``use_backend("torch" | "cpp" | "triton")`` forces a backend inside a ``with`` block;
+``NORSE_CORE_NO_EXTENSION=1`` disables the C++ build.
+"""
+
+from norse_core.fused._common import BACKENDS, NATIVE_METHODS, FusedFunction, Surrogate, native_method_id, use_backend
+from norse_core.fused.loops import (
+    iaf_fused_loop,
+    iaf_recurrent_fused_loop,
+    li_box_fused_loop,
+    li_fused_loop,
+    lif_box_fused_loop,
+    lif_fused_loop,
+    lif_recurrent_fused_loop,
+    lsnn_fused_loop,
+    lsnn_recurrent_fused_loop,
+    select_kernel,
+)
+
+
+def build_extension(verbose: bool = False) -> bool:
+    """Builds (or loads from the cache) the C++ loops now; ``True`` when usable."""
+    from norse_core.fused import cpp
+
+    return cpp.build(verbose)
+
+
+__all__ = [
+    "BACKENDS", "NATIVE_METHODS", "FusedFunction", "Surrogate", "native_method_id", "use_backend",
+    "select_kernel", "build_extension",
+    "lif_fused_loop", "lif_box_fused_loop", "iaf_fused_loop", "li_fused_loop", "li_box_fused_loop",
+    "lsnn_fused_loop", "lif_recurrent_fused_loop", "iaf_recurrent_fused_loop", "lsnn_recurrent_fused_loop",
+]
