@@ -182,6 +182,28 @@ class SNNCell(torch.nn.Module):
                     f"{tuple(input_tensor.shape)} needs state tensors of shape {tuple(expected)}; "
                     "pass state=None to start afresh (e.g. when the batch size changes)"
                 )
+            if value.device != input_tensor.device:
+                raise ValueError(
+                    f"{name}: state.{field} is on {value.device} but the input is on {input_tensor.device}; "
+                    "move the state (or pass state=None to start afresh)"
+                )
+
+    def _check_parameter_shapes(self, state_shape: torch.Size) -> None:
+        """Raises when a tensor parameter would broadcast the state to a larger shape (a
+        parameter must broadcast *to* the state shape, e.g. one value per neuron)."""
+        for field, value in _named_leaves(self.p):
+            if isinstance(value, torch.Tensor) and value.dim() > 0:
+                try:
+                    fits = torch.broadcast_shapes(value.shape, state_shape) == state_shape
+                except RuntimeError:
+                    fits = False
+                if not fits:
+                    raise ValueError(
+                        f"{type(self).__name__}: parameter {field} has shape {tuple(value.shape)}, which does "
+                        f"not broadcast to the state shape {tuple(state_shape)} of this input without "
+                        "changing it (use a scalar or a shape that broadcasts to the neurons, e.g. "
+                        f"{tuple(state_shape[-1:])})"
+                    )
 
     def _check_input(self, input_tensor: Any) -> None:
         name = type(self).__name__
@@ -208,6 +230,7 @@ class SNNCell(torch.nn.Module):
         """Checks the input and returns a checked state (the initial one for ``None``)."""
         self._check_input(input_tensor)
         first_step = input_tensor[0] if self._time_dims else input_tensor
+        self._check_parameter_shapes(self.state_shape(first_step))
         if state is None:
             return self.initial_state(first_step)
         self._check_state(state, first_step)
@@ -254,6 +277,12 @@ class SNNLinearCell(SNNCell):
             raise ValueError(
                 f"{type(self).__name__}: input has {input_tensor.shape[-1]} features in its last "
                 f"dimension (shape {tuple(input_tensor.shape)}) but input_size is {self.input_size}"
+            )
+        weights = self.input_weights
+        if input_tensor.dtype != weights.dtype and not torch.is_autocast_enabled(input_tensor.device.type):
+            raise TypeError(
+                f"{type(self).__name__}: input has dtype {input_tensor.dtype} but the weights have dtype "
+                f"{weights.dtype}; convert one of them (e.g. module.to({input_tensor.dtype}))"
             )
 
     def _step_args(self) -> Tuple[torch.Tensor, ...]:

@@ -22,6 +22,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tasks.common import CONFIG_DIR
+from tasks.common.checkpoints import check_checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +84,21 @@ def train(cfg: DictConfig) -> Optional[float]:
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     log.info("output directory: %s", cfg.paths.output_dir)
-    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics: Dict[str, Any] = dict(trainer.callback_metrics)
+    # a checkpoint from another model config fails here, naming the keys that differ
+    weights_only = check_checkpoint(cfg.ckpt_path, task) if cfg.get("ckpt_path") else True
+    if cfg.get("eval_only"):  # test the checkpoint ckpt_path, no training
+        if not cfg.get("ckpt_path"):
+            raise ValueError("eval_only=true needs ckpt_path=<the checkpoint to evaluate>")
+        trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=weights_only)
+        metrics: Dict[str, Any] = dict(trainer.callback_metrics)
+    else:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=weights_only)
+        metrics = dict(trainer.callback_metrics)
 
-    if cfg.get("test", True):
+    if cfg.get("test", True) and not cfg.get("eval_only"):
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
-        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+        best_weights_only = load_checkpoint(best)[1] if best else True
+        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=best_weights_only)
         metrics.update(trainer.callback_metrics)
 
     summary = {k: float(v) for k, v in metrics.items() if k.split("/")[0] in ("val", "test", "eval")}

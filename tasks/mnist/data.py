@@ -32,6 +32,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from tasks.common.data import ResumableLoader
+
 logger = logging.getLogger(__name__)
 
 #: The four raw idx files torchvision expects, with their SHA-256 digests.
@@ -462,15 +464,11 @@ class MNISTDataModule(pl.LightningDataModule):
     def _loader(self, dataset: TensorDataset | None, batch_size: int, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError("MNISTDataModule.setup() must run before asking for a dataloader")
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
+        options = dict(num_workers=self.num_workers, pin_memory=self.pin_memory,
+                       persistent_workers=self.num_workers > 0)
+        if shuffle:  # an order fixed by (seed, epoch), resumable mid-epoch (tasks.common.data)
+            return ResumableLoader(dataset, batch_size=batch_size, seed=self.seed, shuffle=True, **options)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, **options)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.batch_size, shuffle=True)

@@ -1,0 +1,108 @@
+"""A training DataLoader that a killed run can resume mid-epoch with the same batches.
+
+Lightning (2.x) saves ``state_dict()`` of every training loader that has one in each
+checkpoint and, when it resumes a run inside an epoch, hands it back to
+``load_state_dict()``; a plain ``DataLoader`` would start the epoch over instead (with a
+``PossibleUserWarning``). :class:`ResumableLoader` records how many batches of the current
+epoch it has handed out, and :class:`EpochShuffleSampler` draws each epoch's order from
+``(seed, epoch)`` alone, so the resumed run skips exactly the batches the killed one had
+already trained on and then sees the same ones, in the same order, as a run that was never
+interrupted. Lightning calls ``set_epoch`` at the start of every epoch (the same hook as
+for ``DistributedSampler``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, Optional, Sized
+
+import torch
+from torch.utils.data import DataLoader, Sampler, SequentialSampler
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A random permutation of ``range(len(data_source))`` that depends only on ``seed`` and
+    the epoch (``set_epoch``), optionally starting ``skip`` indices in (once)."""
+
+    def __init__(self, data_source: Sized, seed: int = 0):
+        self.data_source = data_source
+        self.seed = int(seed)
+        self.epoch = 0
+        self._skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def skip_next(self, count: int) -> None:
+        """The next iteration starts ``count`` indices into the epoch's order."""
+        self._skip = int(count)
+
+    def order(self, epoch: Optional[int] = None) -> torch.Tensor:
+        """The full order of epoch ``epoch`` (default: the current one)."""
+        epoch = self.epoch if epoch is None else epoch
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % (2**63))
+        return torch.randperm(len(self.data_source), generator=generator)
+
+    def __iter__(self) -> Iterator[int]:
+        skip, self._skip = self._skip, 0
+        yield from self.order()[skip:].tolist()
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+
+class ResumableLoader(DataLoader):
+    """A ``DataLoader`` whose position in the epoch is part of a Lightning checkpoint.
+
+    With ``shuffle=True`` it samples with ``EpochShuffleSampler(dataset, seed)``; with
+    ``shuffle=False`` in order. ``state_dict()`` is ``{"epoch", "batches"}`` (the batches of
+    the epoch already handed out); after ``load_state_dict`` the next iteration skips them
+    (by index with its own sampler; by drawing and dropping them with a sampler that
+    Lightning put in, e.g. ``DistributedSamplerWrapper`` under DDP, which reshuffles by
+    ``seed + epoch`` itself)."""
+
+    def __init__(
+        self, dataset: Any, batch_size: Optional[int] = 1, seed: int = 0, shuffle: bool = True,
+        sampler: Optional[Sampler] = None, **kwargs: Any,
+    ):
+        if kwargs.get("batch_sampler") is not None:
+            raise ValueError("ResumableLoader batches with batch_size; do not pass batch_sampler")
+        kwargs.pop("batch_sampler", None)
+        if sampler is None:
+            sampler = EpochShuffleSampler(dataset, seed) if shuffle else SequentialSampler(dataset)
+        kwargs.setdefault("generator", torch.Generator().manual_seed(int(seed)))  # worker base seeds
+        super().__init__(dataset, batch_size=batch_size, sampler=sampler, **kwargs)
+        self.seed = int(seed)
+        self._epoch = 0
+        self._batches = 0
+        self._skip_batches = 0
+
+    def _current_epoch(self) -> int:
+        return int(getattr(self.sampler, "epoch", self._epoch))
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        skip, self._skip_batches = self._skip_batches, 0
+        if self._current_epoch() != self._epoch:  # the saved position belongs to another epoch
+            skip = 0
+        own = isinstance(self.sampler, EpochShuffleSampler)
+        if own:
+            self.sampler.skip_next(skip * (self.batch_size or 1))
+        self._batches = skip
+        iterator = super().__iter__()
+        if not own:
+            for _ in range(skip):
+                next(iterator, None)
+        for batch in iterator:
+            self._batches += 1
+            yield batch
+
+    def state_dict(self) -> Dict[str, int]:
+        return {"epoch": self._current_epoch(), "batches": self._batches}
+
+    def load_state_dict(self, state: Dict[str, int]) -> None:
+        epoch = int(state.get("epoch", 0))
+        self._epoch = epoch
+        set_epoch = getattr(self.sampler, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+        self._skip_batches = int(state.get("batches", 0))
+        self._batches = self._skip_batches
