@@ -9,9 +9,19 @@ default) and states are not recorded. Outputs and states equal the step-by-step 
 Backends, chosen per call (:func:`select_kernel`):
 
 * ``cpp`` — compiled C++ loops for CPU (:mod:`norse_core.fused.cpp`), built on first use into
-  torch's extension cache; a failed build warns once and falls back.
-* ``triton`` — Triton kernels for CUDA tensors (:mod:`norse_core.fused.triton_backend`).
-* ``torch`` — portable PyTorch kernels (:mod:`norse_core.fused.portable`), every surrogate.
+  torch's extension cache; a failed build warns once and falls back. They save only the
+  input and the initial state; backward re-runs the forward block by block in cache.
+* ``triton`` — Triton kernels for CUDA tensors (:mod:`norse_core.fused.triton_backend`);
+  they save the pre-reset voltages.
+* ``torch`` — portable PyTorch kernels (:mod:`norse_core.fused.portable`), every surrogate;
+  they save the pre-reset voltages and the spikes (LSNN also ``vd - b_d``; LI, LIBox nothing).
+
+Surrogates: backward passes use ``surrogate_derivative(method)``, so every registered method
+works, user-registered ones included; the compiled kernels implement the built-in
+Heaviside-forward methods natively (``NATIVE_METHODS``; a built-in overwritten with
+``register_surrogate(..., overwrite=True)`` is no longer native) and leave the rest to the
+portable kernels. The stochastic ``logistic`` forward is sampled through the registered
+spike function, exactly as the step loop samples it.
 
 Fallbacks to the step-by-step loop (the fused loop returns ``NotImplemented``): trainable
 (gradient-requiring) neuron parameters, tensor parameters of another dtype or that enlarge
