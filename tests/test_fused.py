@@ -24,6 +24,7 @@ import norse_core as snn
 from norse_core import fused
 from norse_core.functional.threshold import register_surrogate, surrogate_methods
 from norse_core.fused import cpp, loops, use_backend
+from norse_core.fused._common import per_neuron_ok
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLD = importlib.import_module("norse_core.functional.threshold")  # the module (the package re-exports a function)
@@ -312,6 +313,81 @@ def test_cpp_matches_portable_float32(cpp_loops, model, method):
     assert torch.equal(o_c, o_t)
     assert all(torch.equal(a, b) for a, b in zip(s_c, s_t))
     torch.testing.assert_close(g_c, g_t, rtol=1e-4, atol=1e-4 * float(g_t.abs().max()))
+
+
+CPP_RECURRENT = ["lif_recurrent", "lsnn_recurrent"]
+
+
+@pytest.mark.parametrize("method", NATIVE)
+@pytest.mark.parametrize("model", CPP_RECURRENT)
+def test_cpp_recurrent_matches_reference_float64(cpp_loops, model, method):
+    cls, make_p = RECURRENT[model]
+
+    def make(f):
+        torch.manual_seed(5)
+        return cls(4, 7, make_p(method), fused=f).to(F64)
+
+    x = _input((25, 3, 4), 2.0, 0.5)
+    xin = torch.zeros(25, 3, 7, dtype=F64)
+    with use_backend("cpp"):
+        layer = make(True)
+        cfg = (loops.lsnn_config if model == "lsnn_recurrent" else loops.lif_config)(layer.p, layer.dt)
+        assert loops.select_kernel(model, xin, cfg, cfg.sur) is cpp.KERNELS[model]
+        out, grads = _compare(make, x, exact_states=False)
+    assert 0.02 < out.mean().item() < 0.95
+    if method != "heaviside":
+        assert grads[-1].abs().sum() > 0  # recurrent weights learn
+
+
+def test_cpp_recurrent_per_neuron_parameters_and_batch_shapes(cpp_loops):
+    """Per-neuron tensor parameters (e.g. only some neurons adapt) run the C++ loop, with
+    several batch dimensions and more rows than one parallel chunk, and match the reference."""
+    beta = torch.cat([torch.zeros(3), torch.full((3,), 0.4)]).to(F64)
+    v_th = torch.linspace(0.4, 0.8, 6, dtype=F64)
+    p = snn.LSNNParameters(tau_mem_inv=300.0, tau_adapt_inv=50.0, beta=beta, v_th=v_th, alpha=8.0)
+    x = _input((30, 5, 4, 3), 2.0, 0.5)
+
+    def make(f):
+        torch.manual_seed(7)
+        return snn.LSNNRecurrent(3, 6, p, fused=f).to(F64)
+
+    calls = []
+    forward = cpp.LSNNRecurrentCpp.forward
+
+    def counted(cfg, inputs, save):
+        calls.append(inputs[0].shape)
+        return forward(cfg, inputs, save)
+
+    with use_backend("cpp"):
+        cpp.LSNNRecurrentCpp.forward = counted
+        try:
+            _compare(make, x, exact_states=False)
+        finally:
+            cpp.LSNNRecurrentCpp.forward = forward
+    assert calls and all(shape == (30, 5, 4, 6) for shape in calls)
+    assert not per_neuron_ok([torch.ones(5, 6)], 6) and per_neuron_ok([torch.ones(1, 6), 0.5], 6)
+
+
+@pytest.mark.parametrize("model", CPP_RECURRENT)
+def test_cpp_recurrent_matches_portable_many_rows(cpp_loops, model):
+    """The memory task's shape (64 rows: several parallel chunks), sparse input spikes."""
+    cls, make_p = RECURRENT[model]
+    torch.manual_seed(1)
+    layer = cls(20, 20, make_p("super")).to(F64)
+    x = (torch.rand(400, 64, 20) < 0.05).to(F64).requires_grad_()
+    results = {}
+    for backend in ("torch", "cpp"):
+        with use_backend(backend):
+            out, final = layer(x)
+            loss = (out * torch.linspace(-1, 1, 20, dtype=F64)).sum() + final.v.sum()
+            grads = torch.autograd.grad(loss, [x, layer.recurrent_weights, layer.input_weights])
+        results[backend] = (out, final, grads)
+    (o_t, s_t, g_t), (o_c, s_c, g_c) = results["torch"], results["cpp"]
+    assert o_t.sum() > 100 and torch.equal(o_c, o_t)
+    for a, b in zip(s_c, s_t):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    for a, b in zip(g_c, g_t):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9 * float(b.abs().max()))
 
 
 def test_cpp_disabled_by_environment(cpp_loops, monkeypatch):

@@ -121,6 +121,18 @@ def all_python_numbers(*values: Any) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
+def per_neuron_ok(values: Sequence[Any], n: int) -> bool:
+    """Whether every parameter is a number or a tensor of one value per neuron (shape
+    broadcasting to ``(n,)``): what the recurrent C++ loops take."""
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            if not (value.numel() == 1 or (value.numel() == n and value.dim() >= 1 and value.shape[-1] == n)):
+                return False
+        elif not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+    return True
+
+
 def needs_grad(tensors: Sequence[torch.Tensor]) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 

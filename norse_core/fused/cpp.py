@@ -15,8 +15,10 @@ regions cost several milliseconds per call there.
 * No compiler, no ninja, any build or load error: ONE warning, then the portable loops.
 * ``NORSE_CORE_NO_EXTENSION=1`` disables it.
 
-Models: LIF, LIFBox (both resets), IAF, LI, LIBox, LSNN (feed-forward), float32/float64, the
-built-in Heaviside-forward surrogates (heaviside, super/superspike, triangle, tanh, circ,
+Models: LIF, LIFBox (both resets), IAF, LI, LIBox, LSNN (feed-forward), LIFRecurrent and
+LSNNRecurrent (per-neuron tensor parameters allowed; parallel over chunks of batch rows, the
+recurrent input summed from the weight columns of the neurons that spiked; they save the
+threshold argument and the spikes), float32/float64, the built-in Heaviside-forward surrogates (heaviside, super/superspike, triangle, tanh, circ,
 heavi_erfc, atan, sigmoid) with number parameters; everything else runs the portable kernels.
 The forward repeats the reference arithmetic operation by operation (built with
 ``-ffp-contract=off``, so no fused multiply-adds), so spikes and states are bitwise equal to
@@ -128,7 +130,7 @@ void dispatch_bool(bool value, F&& f) {
   if (value) f(std::true_type{}); else f(std::false_type{});
 }
 
-// Runs f(n0, len) over blocks of CH neurons with torch.get_num_threads() threads: the
+// Runs f(n0, len) over chunks (blocks of CH neurons, or CR batch rows) with torch.get_num_threads() threads: the
 // calling thread and (threads - 1) helper tasks on torch's inter-op pool take blocks from a
 // shared counter; the caller waits only for blocks in progress. Unlike a fork-join region
 // (OpenMP), a helper the OS has not scheduled yet (a busy machine) delays nothing: it finds
@@ -148,12 +150,12 @@ inline void drain(Work& w) {
 }
 
 template <typename F>
-void for_blocks(int64_t N, const F& f) {
-  const int64_t blocks = (N + CH - 1) / CH;
+void for_chunks(int64_t total, int64_t chunk, const F& f) {
+  const int64_t blocks = (total + chunk - 1) / chunk;
   const int64_t threads = std::min<int64_t>(at::get_num_threads(), blocks);
-  auto run = [&f, N](int64_t blk) {
-    const int64_t n0 = blk * CH;
-    f(n0, std::min(CH, N - n0));
+  auto run = [&f, total, chunk](int64_t blk) {
+    const int64_t n0 = blk * chunk;
+    f(n0, std::min(chunk, total - n0));
   };
   if (threads <= 1 || at::in_parallel_region()) {
     for (int64_t blk = 0; blk < blocks; ++blk) run(blk);
@@ -167,6 +169,12 @@ void for_blocks(int64_t N, const F& f) {
   }
   drain(*work);
   while (work->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
+}
+
+// Blocks of CH neurons.
+template <typename F>
+void for_blocks(int64_t N, const F& f) {
+  for_chunks(N, CH, f);
 }
 
 // A gradient over the whole sequence: contiguous, or, when autograd hands over a broadcast
@@ -749,6 +757,229 @@ std::vector<at::Tensor> lsnn_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, 
   return {gx, gv0, gi0, gb0};
 }
 
+// ---------------------------------------------------------------------------- recurrent LIF / LSNN
+// xin (T, B, N) is the input projection, computed outside. Per step and batch row:
+//   j = (i + xin_t) + W z_{t-1};  vd = v + a ((vl - v) + j);  i = j - b j
+//   LSNN: bd = th + c (vth - th); diff = vd - bd; th = bd + beta z      LIF: diff = vd - vth
+//   z = diff > 0;  v = z ? vr : vd
+// The spikes after the first step are 0/1, so W z_{t-1} is a sum of the columns of W of the
+// neurons that spiked (WT holds them contiguously). Parameters are per neuron: P is (10, N)
+// holding a, b, c, vl, vth, vr, beta, 1 - a, 1 - b, 1 - c. Chunks of CR batch rows run in
+// parallel; the forward saves diff (T, B, N) for backward when DF is given.
+constexpr int64_t CR = 8;
+
+template <typename S, bool ADAPT>
+void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, const S* R B0, const S* R W,
+                  const S* R WT, const S* R P, S* R Z, S* R DF, S* R ZT, S* R VT, S* R IT, S* R BT,
+                  int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows) {
+  const S *A = P, *Bc = P + N, *C = P + 2 * N, *VL = P + 3 * N, *VTH = P + 4 * N, *VR = P + 5 * N,
+          *BETA = P + 6 * N;
+  const int64_t M = rows * N;
+  std::vector<S> buf(4 * M + N);
+  S *v = buf.data(), *cu = v + M, *th = cu + M, *lin = th + M, *acc = lin + M;
+  std::vector<int64_t> active(M);
+  std::vector<int64_t> count(rows, 0);
+  for (int64_t q = 0; q < M; ++q) {
+    v[q] = V0[r0 * N + q];
+    cu[q] = I0[r0 * N + q];
+    if constexpr (ADAPT) th[q] = B0[r0 * N + q];
+  }
+  // the first step: z0 may hold any values, so the recurrent input is a dense product
+  for (int64_t r = 0; r < rows; ++r) {
+    const S* R z0 = Z0 + (r0 + r) * N;
+    for (int64_t k = 0; k < N; ++k) {
+      const S* R w = W + k * N;
+      S s = S(0);
+      for (int64_t m = 0; m < N; ++m) s += w[m] * z0[m];
+      lin[r * N + k] = s;
+    }
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t o = (t * Bn + r0 + r) * N;
+      const S* R xt = X + o;
+      S* R zt = Z + o;
+      S* R dft = DF ? DF + o : nullptr;
+      S* R vr = v + r * N;
+      S* R cr = cu + r * N;
+      S* R tr = th + r * N;
+      S* R lr = lin + r * N;
+      int64_t* R act = active.data() + r * N;
+      if (t > 0) {  // W z_{t-1}: the columns of the neurons that spiked
+        for (int64_t k = 0; k < N; ++k) acc[k] = S(0);
+        for (int64_t q = 0; q < count[r]; ++q) {
+          const S* R w = WT + act[q] * N;
+          for (int64_t k = 0; k < N; ++k) acc[k] += w[k];
+        }
+        for (int64_t k = 0; k < N; ++k) lr[k] = acc[k];
+      }
+      int64_t na = 0;
+      for (int64_t k = 0; k < N; ++k) {
+        const S j = (cr[k] + xt[k]) + lr[k];
+        const S d = vr[k] + A[k] * ((VL[k] - vr[k]) + j);
+        cr[k] = j - Bc[k] * j;
+        S diff;
+        bool spk;
+        if constexpr (ADAPT) {
+          const S bd = tr[k] + C[k] * (VTH[k] - tr[k]);
+          diff = d - bd;
+          spk = diff > S(0);
+          tr[k] = spk ? bd + BETA[k] : bd;
+        } else {
+          diff = d - VTH[k];
+          spk = diff > S(0);
+        }
+        if (dft) dft[k] = diff;
+        zt[k] = spk ? S(1) : S(0);
+        vr[k] = spk ? VR[k] : d;
+        if (spk) act[na++] = k;
+      }
+      count[r] = na;
+    }
+  }
+  for (int64_t q = 0; q < M; ++q) {
+    const int64_t g = r0 * N + q;
+    ZT[g] = Z[(T - 1) * Bn * N + g];
+    VT[g] = v[q];
+    IT[g] = cu[q];
+    if constexpr (ADAPT) BT[g] = th[q];
+  }
+}
+
+// Reverse time (reset with detached spikes, threshold jump with gradient), per row:
+//   w = (gz_t + r + gb beta) s(diff_t);  u = gv (1 - z_t) + w;  gb = (1 - c)(gb - w)
+//   gj = a u + (1 - b) gi  (= dL/dxin_t);  gv = (1 - a) u;  gi = gj;  r = gj W
+template <typename S, int M, bool ADAPT>
+void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT, const S* R GBT,
+                  const S* R DF, const S* R Z, const S* R W, const S* R P, S* R GX, S* R GZ0, S* R GV0,
+                  S* R GI0, S* R GB0, int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows, S AL) {
+  const S *A = P, *BETA = P + 6 * N, *AP = P + 7 * N, *BP = P + 8 * N, *CP = P + 9 * N;
+  std::vector<S> buf(4 * N);
+  S *gv = buf.data(), *gi = gv + N, *gb = gi + N, *rr = gb + N;
+  for (int64_t r = r0; r < r0 + rows; ++r) {
+    for (int64_t k = 0; k < N; ++k) {
+      gv[k] = GVT[r * N + k];
+      gi[k] = GIT[r * N + k];
+      gb[k] = ADAPT ? GBT[r * N + k] : S(0);
+      rr[k] = GZT[r * N + k];
+    }
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t o = (t * Bn + r) * N;
+      const S* R dft = DF + o;
+      const S* R zt = Z + o;
+      const S* R gzt = GZ + o;
+      S* R gxt = GX + o;
+      for (int64_t k = 0; k < N; ++k) {
+        const S s = surrogate<S, M>(dft[k], AL);
+        S w;
+        if constexpr (ADAPT) {
+          w = ((gzt[k] + rr[k]) + gb[k] * BETA[k]) * s;
+        } else {
+          w = (gzt[k] + rr[k]) * s;
+        }
+        const S u = (zt[k] != S(0) ? gv[k] - gv[k] * zt[k] : gv[k]) + w;
+        if constexpr (ADAPT) gb[k] = (gb[k] - w) * CP[k];
+        const S gj = u * A[k] + gi[k] * BP[k];
+        gxt[k] = gj;
+        gi[k] = gj;
+        gv[k] = u * AP[k];
+      }
+      for (int64_t m = 0; m < N; ++m) rr[m] = S(0);
+      for (int64_t k = 0; k < N; ++k) {
+        const S g = gi[k];
+        const S* R w = W + k * N;
+        for (int64_t m = 0; m < N; ++m) rr[m] += g * w[m];
+      }
+    }
+    for (int64_t k = 0; k < N; ++k) {
+      GZ0[r * N + k] = rr[k];
+      GV0[r * N + k] = gv[k];
+      GI0[r * N + k] = gi[k];
+      if constexpr (ADAPT) GB0[r * N + k] = gb[k];
+    }
+  }
+}
+
+struct RecShape {
+  int64_t T, B, N;
+};
+
+RecShape check_rec(const at::Tensor& x, const at::Tensor& w, const at::Tensor& p,
+                   const std::vector<at::Tensor>& states) {
+  TORCH_CHECK(x.dim() >= 2 && x.size(0) > 0, "norse_core_fused: recurrent input must be (T, ..., N)");
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, "norse_core_fused: float32/64 only");
+  TORCH_CHECK(x.device().is_cpu(), "norse_core_fused: CPU tensors only");
+  const int64_t T = x.size(0), N = x.size(-1), B = x.numel() / (T * N);
+  TORCH_CHECK(w.dim() == 2 && w.size(0) == N && w.size(1) == N && w.scalar_type() == x.scalar_type(),
+              "norse_core_fused: recurrent weights must be (N, N) in the input's dtype");
+  TORCH_CHECK(p.dim() == 2 && p.size(0) == 10 && p.size(1) == N && p.scalar_type() == x.scalar_type(),
+              "norse_core_fused: parameters must be (10, N)");
+  for (const auto& s : states) {
+    TORCH_CHECK(!s.defined() || (s.numel() == B * N && s.scalar_type() == x.scalar_type()),
+                "norse_core_fused: state shape/dtype mismatch");
+  }
+  return {T, B, N};
+}
+
+std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, const at::Tensor& v0_,
+                                const at::Tensor& i0_, const at::Tensor& b0_, const at::Tensor& w_,
+                                const at::Tensor& p_, bool adaptive, bool save) {
+  auto x = x_.contiguous(), z0 = z0_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
+  auto b0 = adaptive ? b0_.contiguous() : at::Tensor();
+  auto w = w_.contiguous(), wt = w_.t().contiguous(), p = p_.contiguous();
+  const RecShape q = check_rec(x, w, p, {z0, v0, i0, b0});
+  auto z = at::empty_like(x), zT = at::empty_like(z0), vT = at::empty_like(v0), iT = at::empty_like(i0);
+  auto bT = adaptive ? at::empty_like(b0) : at::empty({0}, x.options());
+  auto df = save ? at::empty_like(x) : at::empty({0}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rec_fwd", [&] {
+    using S = scalar_t;
+    const S *X = cptr<S>(x), *Z0 = cptr<S>(z0), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
+    const S* B0 = adaptive ? cptr<S>(b0) : nullptr;
+    const S *W = cptr<S>(w), *WT = cptr<S>(wt), *P = cptr<S>(p);
+    S *Z = ptr<S>(z), *DF = save ? ptr<S>(df) : nullptr, *ZT = ptr<S>(zT), *VT = ptr<S>(vT), *IT = ptr<S>(iT);
+    S* BT = adaptive ? ptr<S>(bT) : nullptr;
+    dispatch_bool(adaptive, [&](auto ad) {
+      constexpr bool AD = decltype(ad)::value;
+      for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
+        rec_fwd_rows<S, AD>(X, Z0, V0, I0, B0, W, WT, P, Z, DF, ZT, VT, IT, BT, q.T, q.B, q.N, r0, rows);
+      });
+    });
+  });
+  return {z, zT, vT, iT, bT, df};
+}
+
+std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, const at::Tensor& gvT_,
+                                const at::Tensor& giT_, const at::Tensor& gbT_, const at::Tensor& df_,
+                                const at::Tensor& z_, const at::Tensor& w_, const at::Tensor& p_, bool adaptive,
+                                int64_t method, double alpha) {
+  auto gz = gz_.contiguous(), gzT = gzT_.contiguous(), gvT = gvT_.contiguous(), giT = giT_.contiguous();
+  auto gbT = adaptive ? gbT_.contiguous() : at::Tensor();
+  auto df = df_.contiguous(), z = z_.contiguous(), w = w_.contiguous(), p = p_.contiguous();
+  const RecShape q = check_rec(df, w, p, {gzT, gvT, giT, gbT});
+  TORCH_CHECK(gz.numel() == df.numel() && z.numel() == df.numel(), "norse_core_fused: sequence shape mismatch");
+  auto gx = at::empty_like(df), gz0 = at::empty_like(gzT), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT);
+  auto gb0 = adaptive ? at::empty_like(gbT) : at::empty({0}, df.options());
+  AT_DISPATCH_FLOATING_TYPES(df.scalar_type(), "rec_bwd", [&] {
+    using S = scalar_t;
+    const S *GZ = cptr<S>(gz), *GZT = cptr<S>(gzT), *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT);
+    const S* GBT = adaptive ? cptr<S>(gbT) : nullptr;
+    const S *DF = cptr<S>(df), *Z = cptr<S>(z), *W = cptr<S>(w), *P = cptr<S>(p);
+    S *GX = ptr<S>(gx), *GZ0 = ptr<S>(gz0), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0);
+    S* GB0 = adaptive ? ptr<S>(gb0) : nullptr;
+    dispatch_method(method, [&](auto m) {
+      constexpr int MT = decltype(m)::value;
+      dispatch_bool(adaptive, [&](auto ad) {
+        constexpr bool AD = decltype(ad)::value;
+        for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
+          rec_bwd_rows<S, MT, AD>(GZ, GZT, GVT, GIT, GBT, DF, Z, W, P, GX, GZ0, GV0, GI0, GB0, q.T, q.B, q.N, r0,
+                                  rows, S(alpha));
+        });
+      });
+    });
+  });
+  return {gx, gz0, gv0, gi0, gb0};
+}
+
 }  // namespace
 
 TORCH_LIBRARY(norse_core_fused, m) {
@@ -764,6 +995,8 @@ TORCH_LIBRARY(norse_core_fused, m) {
   m.def("li_box_bwd(Tensor gout, Tensor gv, float a) -> Tensor[]", &li_box_bwd);
   m.def("lsnn_fwd(Tensor x, Tensor v0, Tensor i0, Tensor b0, float a, float b, float c, float vl, float vth, float vr, float beta) -> Tensor[]", &lsnn_fwd);
   m.def("lsnn_bwd(Tensor gz, Tensor gv, Tensor gi, Tensor gb, Tensor x, Tensor v0, Tensor i0, Tensor b0, float a, float b, float c, float vl, float vth, float vr, float beta, int method, float alpha) -> Tensor[]", &lsnn_bwd);
+  m.def("rec_fwd(Tensor x, Tensor z0, Tensor v0, Tensor i0, Tensor b0, Tensor w, Tensor p, bool adaptive, bool save) -> Tensor[]", &rec_fwd);
+  m.def("rec_bwd(Tensor gz, Tensor gzT, Tensor gvT, Tensor giT, Tensor gbT, Tensor df, Tensor z, Tensor w, Tensor p, bool adaptive, int method, float alpha) -> Tensor[]", &rec_bwd);
 }
 """
 
@@ -974,3 +1207,75 @@ KERNELS: Dict[str, Any] = {
     "li_box": LIBoxCpp,
     "lsnn": LSNNCpp,
 }
+
+
+# -- recurrent kernels: per-neuron parameters ------------------------------------------------
+
+def _per_neuron(value: Any, n: int, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype).reshape(-1).expand(n)
+    return torch.full((n,), float(value), dtype=dtype)
+
+
+def _parameter_rows(a: Any, b: Any, c: Any, vl: Any, vth: Any, vr: Any, beta: Any, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(10, n)``: a, b, c, v_leak, v_th, v_reset, beta, 1 - a, 1 - b, 1 - c per neuron; the
+    complements computed like the portable kernels do (numbers in double, tensors in their dtype)."""
+    values = [a, b, c, vl, vth, vr, beta, 1 - a, 1 - b, 1 - c]
+    return torch.stack([_per_neuron(v, n, dtype) for v in values]).contiguous()
+
+
+class _RecurrentCpp:
+    """Recurrent LIF/LSNN: inputs ``(xin, z0, v0, i0, [b0,] W)`` as the portable kernels;
+    saves ``vd - threshold`` and the spikes; the weight gradient is two matmuls afterwards."""
+
+    adaptive = False
+
+    @classmethod
+    def _rows(cls, cfg: Any, n: int, dtype: torch.dtype) -> torch.Tensor:
+        if cls.adaptive:
+            return _parameter_rows(cfg.a, cfg.b, cfg.c, cfg.v_leak, cfg.v_th, cfg.v_reset, cfg.beta, n, dtype)
+        return _parameter_rows(cfg.a, cfg.b, 0.0, cfg.v_leak, cfg.v_th, cfg.v_reset, 0.0, n, dtype)
+
+    @classmethod
+    def forward(cls, cfg: Any, inputs: Tensors, save: bool):
+        if cls.adaptive:
+            xin, z0, v0, i0, b0, W = inputs
+        else:
+            (xin, z0, v0, i0, W), b0 = inputs, inputs[3]
+        p = cls._rows(cfg, xin.shape[-1], xin.dtype)
+        z, z_last, v, i, b, diff = _ops().rec_fwd(xin, z0, v0, i0, b0, W, p, cls.adaptive, save)
+        finals = (z_last.view(z0.shape), v.view(v0.shape), i.view(i0.shape))
+        if cls.adaptive:
+            finals = finals + (b.view(b0.shape),)
+        return (z.view(xin.shape), *finals), ((diff, z, z0, W, p) if save else ())
+
+    @classmethod
+    def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+        from norse_core.fused.portable import _recurrent_weight_grad
+
+        diff, z, z0, W, p = saved
+        if cls.adaptive:
+            gz, gz_final, gv, gi, gb = grads
+        else:
+            (gz, gz_final, gv, gi), gb = grads, grads[3]
+        gx, gz0, gv0, gi0, gb0 = _ops().rec_bwd(
+            gz, gz_final, gv, gi, gb, diff, z, W, p, cls.adaptive, cfg.sur.native_id, _f(cfg.sur.alpha)
+        )
+        gx = gx.view(diff.shape)
+        gw = _recurrent_weight_grad(gx, z.view(diff.shape), z0) if needs[-1] else None
+        state_grads = (gz0.view(z0.shape), gv0.view(z0.shape), gi0.view(z0.shape))
+        if cls.adaptive:
+            state_grads = state_grads + (gb0.view(z0.shape),)
+        return (gx, *state_grads, gw)
+
+
+class LIFRecurrentCpp(_RecurrentCpp):
+    adaptive = False
+
+
+class LSNNRecurrentCpp(_RecurrentCpp):
+    adaptive = True
+
+
+KERNELS["lif_recurrent"] = LIFRecurrentCpp
+KERNELS["lsnn_recurrent"] = LSNNRecurrentCpp

@@ -15,8 +15,9 @@ built-in Heaviside-forward surrogates, Python-number parameters; once built), Tr
 :mod:`norse_core.fused.portable` (every model, dtype and device), which handle every
 registered surrogate: user-registered ones, and the stochastic ``logistic`` one, whose forward
 samples through the registered spike function exactly as the step loop does (same random
-numbers in the same order), with the registered derivative in backward. Recurrent layers use
-the portable kernels on every device.
+numbers in the same order), with the registered derivative in backward. Recurrent LIF and
+LSNN layers have C++ loops too (CPU; parameters may be per-neuron tensors); IAFRecurrent and
+recurrent layers on other devices use the portable kernels.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from norse_core.fused._common import (
     all_python_numbers,
     forced_backend,
     params_usable,
+    per_neuron_ok,
     run_kernel,
     tensors_usable,
 )
@@ -55,6 +57,10 @@ PORTABLE: Dict[str, Any] = {
 }
 
 
+#: Compiled kernels that take tensor parameters holding one value per neuron.
+PER_NEURON_PARAMETERS = ("lif_recurrent", "lsnn_recurrent")
+
+
 def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> Any:
     """The kernel for model ``name`` on input ``x``: Triton on CUDA / the C++ loop on CPU where
     they have a kernel for the model and the call qualifies, else the portable kernel. Under
@@ -64,9 +70,13 @@ def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]
     if forced == "torch":
         return PORTABLE[name]
     numbers = [value for value in cfg if not isinstance(value, (Surrogate, bool))]
+    if name in PER_NEURON_PARAMETERS:  # the recurrent C++ loops take one value per neuron
+        params_ok = x.device.type == "cpu" and per_neuron_ok(numbers, x.shape[-1])
+    else:
+        params_ok = all_python_numbers(*numbers)
     compiled_ok = (
         (sur is None or (sur.native_id is not None and all_python_numbers(sur.alpha)))
-        and all_python_numbers(*numbers)
+        and params_ok
         and x.dtype in (torch.float32, torch.float64)
     )
     if forced is not None:
@@ -179,7 +189,7 @@ def lif_recurrent_fused_loop(
         return NotImplemented
     cfg = lif_config(p, dt)
     xin = F.linear(x, w_in)
-    z, z_last, v, i = run_kernel(select_kernel("lif_recurrent", x, cfg, cfg.sur), cfg, xin, state.z, state.v, state.i, w_rec)
+    z, z_last, v, i = run_kernel(select_kernel("lif_recurrent", xin, cfg, cfg.sur), cfg, xin, state.z, state.v, state.i, w_rec)
     return z, LIFState(z_last, v, i)
 
 
@@ -204,6 +214,6 @@ def lsnn_recurrent_fused_loop(
     cfg = lsnn_config(p, dt)
     xin = F.linear(x, w_in)
     z, z_last, v, i, b = run_kernel(
-        select_kernel("lsnn_recurrent", x, cfg, cfg.sur), cfg, xin, state.z, state.v, state.i, state.b, w_rec
+        select_kernel("lsnn_recurrent", xin, cfg, cfg.sur), cfg, xin, state.z, state.v, state.i, state.b, w_rec
     )
     return z, LSNNState(z_last, v, i, b)
