@@ -81,8 +81,11 @@ def test_lif_model_runs_and_unsupported_model_is_refused(tmp_path):
         MemoryTask(**kwargs)
 
 
-@pytest.mark.slow  # ~2 min on an idle 2-core machine: too slow for the default run yet
 def test_tiny_lsnn_learns_short_delays(tmp_path):
+    """Deterministic: a fixed seed, a short-delay variant, 120 Adam steps; chance is 50%."""
+    from norse_core import fused
+
+    fused.build_extension()  # the compiled recurrent loop (cached after the first build); else portable
     torch.manual_seed(0)
     cfg = compose_task("memory", [], output_dir=tmp_path)
     from omegaconf import OmegaConf
@@ -102,3 +105,28 @@ def test_tiny_lsnn_learns_short_delays(tmp_path):
     with torch.no_grad():
         _, _, acc, _ = task._losses(test)
     assert acc > 0.8  # chance is 0.5
+
+
+def test_learning_curve_plot_reads_tensorboard_logs(tmp_path):
+    """scripts/plot_learning_curves.py (the figure in docs/results.md) reads a run's scalars."""
+    import json
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from scripts import plot_learning_curves
+
+    run = tmp_path / "run"
+    writer = SummaryWriter(str(run / "tensorboard"))
+    for step, value in enumerate([0.5, 0.7, 0.99]):
+        writer.add_scalar("val/recall_acc", value, step * 100)
+    writer.close()
+    (run / "metrics.json").write_text(json.dumps({"command": "python -m tasks.memory seed=1"}))
+    seconds, steps, values = plot_learning_curves.read_curve(run, "val/recall_acc")
+    assert steps == [0, 100, 200] and values == pytest.approx([0.5, 0.7, 0.99]) and seconds[0] >= 0
+    assert plot_learning_curves.label_of(run) == "tasks.memory seed=1"
+    out = tmp_path / "curves.png"
+    assert plot_learning_curves.main([str(run), "--metric", "val/recall_acc", "--target", "0.97", "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    with pytest.raises(ValueError, match="no scalar 'test/nothing'"):
+        plot_learning_curves.read_curve(run, "test/nothing")
+    assert plot_learning_curves.main([str(tmp_path / "missing"), "--metric", "x"]) == 2
