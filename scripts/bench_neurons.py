@@ -13,7 +13,8 @@ section are timed round robin (one iteration each, repeated), and medians are re
    memory timeline; inputs and weights created before do not count).
 3. MNIST task training throughput (``tasks.mnist.model.ConvSNN``, random images, Adam step)
    with the fused loops on and off.
-4. Recurrent layers (LIF, LSNN, IAF) fused against their step-by-step loop.
+4. Recurrent layers (LIF, LSNN, IAF) fused (C++, portable) against their step-by-step loop, at a
+   wide shape and at the memory task's shape.
 
 It prints the tables and writes ``docs/benchmarks.md`` (command, machine, date, versions).
 
@@ -431,26 +432,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         lines += section
 
     if "4" in args.sections:
-        T, B, I, H = 100, 32, 64, 256
         cases4: Dict[str, Step] = {}
-        x = _spiky_input(T, B, I, 1.0, 0.3)
-        for cls, p in ((snn.LIFRecurrent, snn.LIFParameters(tau_mem_inv=300.0)),
-                       (snn.LSNNRecurrent, snn.LSNNParameters(tau_mem_inv=300.0)),
-                       (snn.IAFRecurrent, snn.IAFParameters())):
-            for use_fused in (True, False):
-                torch.manual_seed(0)
-                layer = cls(I, H, p, fused=use_fused)
-                label = "fused" if use_fused else "step loop, fused=False"
-                cases4[f"{cls.__name__} ({label})"] = _fwd_bwd(lambda layer=layer: layer(x)[0], [x, *layer.parameters()])
+        variants = (("fused, default", True, None), ("fused, C++", True, "cpp"),
+                    ("fused, portable PyTorch", True, "torch"), ("step loop, fused=False", False, None))
+        # a wide layer, and the memory task's network (20 -> 20 over 12 periods of 200 steps)
+        for T, B, I, H, models in (
+            (100, 32, 64, 256, ((snn.LIFRecurrent, snn.LIFParameters(tau_mem_inv=300.0)),
+                                (snn.LSNNRecurrent, snn.LSNNParameters(tau_mem_inv=300.0)),
+                                (snn.IAFRecurrent, snn.IAFParameters()))),
+            (2400, 64, 20, 20, ((snn.LSNNRecurrent, snn.LSNNParameters(tau_mem_inv=50.0, v_th=0.5)),)),
+        ):
+            x = _spiky_input(T, B, I, 1.0, 0.3)
+            for cls, p in models:
+                for label, use_fused, backend in variants:
+                    if backend is not None and cls is snn.IAFRecurrent:
+                        continue  # no compiled loop: the default is the portable one
+                    if backend == "cpp" and not fused.build_extension():
+                        continue
+                    torch.manual_seed(0)
+                    layer = cls(I, H, p, fused=use_fused)
+                    forward = _with_backend(backend, lambda layer=layer, x=x: layer(x)[0])
+                    cases4[f"{T} x {B}, {I} -> {H} | {cls.__name__} ({label})"] = _fwd_bwd(forward, [x, *layer.parameters()])
         times = round_robin(cases4, args.rec_repeats, 1)
         rows = []
         for name, (fwd, bwd) in times.items():
             total = [f + b for f, b in zip(fwd, bwd)]
-            rows.append((name, f"{median_ms(fwd):.1f}", f"{median_ms(bwd):.1f}", f"{median_ms(total):.1f}"))
-        section = [f"## 4. Recurrent layers (T={T}, B={B}, {I} -> {H}, forward + backward)", ""]
-        section += _table(["layer", "forward (ms)", "backward (ms)", "total (ms)"], rows)
-        section += ["", "The recurrent matmul stays per step; the elementwise dynamics and the whole backward "
-                    "(including the transposed recurrent matmuls and the weight gradient) are one autograd node.", ""]
+            shape, layer_name = name.split(" | ")
+            rows.append((shape, layer_name, f"{median_ms(fwd):.1f}", f"{median_ms(bwd):.1f}", f"{median_ms(total):.1f}"))
+        section = ["## 4. Recurrent layers (forward + backward)", ""]
+        section += _table(["T x B, in -> hidden", "layer", "forward (ms)", "backward (ms)", "total (ms)"], rows)
+        section += ["", "Fused: the whole sequence is one autograd node. The C++ loops (LIFRecurrent, LSNNRecurrent) "
+                    "run the recurrent input as a sum of the columns of the neurons that spiked and the backward's "
+                    "transposed matmul row by row; the portable kernels keep one BLAS matmul per step. The default "
+                    "picks the C++ loop up to 128 hidden neurons (`norse_core.fused.loops.RECURRENT_CPP_MAX_NEURONS`) "
+                    "and the portable kernel above. The weight gradient is two matmuls after the loop.", ""]
         print("\n".join(section))
         lines += section
 
@@ -473,7 +488,9 @@ NOTES = """## Notes
   `NORSE_CORE_NO_EXTENSION=1` disables it), which saves only the input and the initial state
   and re-runs the forward block by block (in cache) during backward; on CUDA a Triton kernel;
   elsewhere (other surrogates, tensor parameters, other dtypes) a portable PyTorch loop that
-  saves the pre-reset voltages and spikes. `fused=False` is the step-by-step reference loop.
+  saves the pre-reset voltages and spikes. LIFRecurrent and LSNNRecurrent have compiled C++
+  loops as well (per-neuron parameters allowed); IAFRecurrent uses the portable loop.
+  `fused=False` is the step-by-step reference loop.
 - Peers: Norse 1.1.0 `LIF` (its own time loop) and `LIFBoxCell` looped in Python; snnTorch
   `Synaptic(alpha=0.8, beta=0.9)` and `Leaky(beta=0.9)` looped in Python (their API is per
   step; the loops written here use `x.unbind(0)`, whose backward is one stack, rather than
@@ -483,10 +500,10 @@ NOTES = """## Notes
   identical (SpikingJelly and snnTorch Leaky have no synaptic current).
 - Inputs are random currents that make the neurons spike; the loss is `out.sum()`.
 - The backward column includes the loss `out.sum()`, timed together with `.backward()`.
-- Runs share a 2-core machine with other jobs (load average in the header): 2-thread timings of
-  every library are inflated, OpenMP-parallel PyTorch ops (the loss `sum`, matmuls) most, and
-  vary between runs; compare rows of one run only. Norse's LIF backward varies most (0.3 s to
-  2.3 s at T=100 across our runs): its time loop indexes the input per step
+- On a 2-core machine shared with other jobs (see the load average in the header) 2-thread
+  timings of every library are inflated, OpenMP-parallel PyTorch ops (the loss `sum`, matmuls)
+  most, and vary between runs; compare rows of one run only. Norse's LIF backward varies most
+  (0.03 s to 2.3 s at T=100 across our runs): its time loop indexes the input per step
   (`input_tensor[ts]`), and each step's backward materialises a full-size gradient, so its
   cost grows with T squared and with the cost of fresh memory pages.
 - The default row and the "C++" row run the same compiled kernel; their difference is noise.

@@ -368,6 +368,16 @@ def test_cpp_recurrent_per_neuron_parameters_and_batch_shapes(cpp_loops):
     assert not per_neuron_ok([torch.ones(5, 6)], 6) and per_neuron_ok([torch.ones(1, 6), 0.5], 6)
 
 
+def test_cpp_recurrent_chosen_for_small_layers_only(cpp_loops):
+    cfg = loops.lif_config(snn.LIFParameters(), 0.001)
+    small = torch.zeros(10, 4, loops.RECURRENT_CPP_MAX_NEURONS)
+    wide = torch.zeros(10, 4, loops.RECURRENT_CPP_MAX_NEURONS + 1)
+    assert loops.select_kernel("lif_recurrent", small, cfg, cfg.sur) is cpp.KERNELS["lif_recurrent"]
+    assert loops.select_kernel("lif_recurrent", wide, cfg, cfg.sur) is loops.PORTABLE["lif_recurrent"]
+    with use_backend("cpp"):  # forced: the C++ loop at any size
+        assert loops.select_kernel("lif_recurrent", wide, cfg, cfg.sur) is cpp.KERNELS["lif_recurrent"]
+
+
 @pytest.mark.parametrize("model", CPP_RECURRENT)
 def test_cpp_recurrent_matches_portable_many_rows(cpp_loops, model):
     """The memory task's shape (64 rows: several parallel chunks), sparse input spikes."""

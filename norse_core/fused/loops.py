@@ -16,8 +16,9 @@ built-in Heaviside-forward surrogates, Python-number parameters; once built), Tr
 registered surrogate: user-registered ones, and the stochastic ``logistic`` one, whose forward
 samples through the registered spike function exactly as the step loop does (same random
 numbers in the same order), with the registered derivative in backward. Recurrent LIF and
-LSNN layers have C++ loops too (CPU; parameters may be per-neuron tensors); IAFRecurrent and
-recurrent layers on other devices use the portable kernels.
+LSNN layers have C++ loops too (CPU; parameters may be per-neuron tensors; chosen automatically
+up to ``RECURRENT_CPP_MAX_NEURONS`` hidden neurons); IAFRecurrent and recurrent layers on other
+devices use the portable kernels.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ PORTABLE: Dict[str, Any] = {
 
 #: Compiled kernels that take tensor parameters holding one value per neuron.
 PER_NEURON_PARAMETERS = ("lif_recurrent", "lsnn_recurrent")
+#: The recurrent C++ loops run the backward's transposed recurrent matmul row by row; beyond
+#: this many neurons the portable kernels' per-step BLAS matmuls are as fast or faster
+#: (docs/benchmarks.md, section 4), so the automatic choice keeps them there.
+RECURRENT_CPP_MAX_NEURONS = 128
 
 
 def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> Any:
@@ -82,6 +87,8 @@ def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]
     if forced is not None:
         kernel = _compiled_kernel(forced, name, x, force=True) if compiled_ok else None
         return PORTABLE[name] if kernel is None else kernel
+    if name in PER_NEURON_PARAMETERS and x.shape[-1] > RECURRENT_CPP_MAX_NEURONS:
+        compiled_ok = False
     if compiled_ok:
         backend = "triton" if x.device.type == "cuda" else "cpp" if x.device.type == "cpu" else None
         kernel = _compiled_kernel(backend, name, x, force=False) if backend else None
