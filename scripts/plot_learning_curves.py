@@ -56,7 +56,7 @@ def plot(runs: Sequence[Path], metric: str, out: Path, x_axis: str = "time", tar
          title: Optional[str] = None) -> Path:
     if x_axis not in X_AXES:
         raise ValueError(f"x must be one of {', '.join(X_AXES)}, got {x_axis!r}")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 3.6 + 0.16 * (len(runs) + (target is not None))))
     for run in runs:
         seconds, steps, values = read_curve(run, metric)
         xs = [s / 60 for s in seconds] if x_axis == "time" else steps
@@ -67,7 +67,7 @@ def plot(runs: Sequence[Path], metric: str, out: Path, x_axis: str = "time", tar
     ax.set_ylabel(metric)
     ax.set_title(title or metric)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)  # below: no data hidden
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)

@@ -19,3 +19,19 @@ def test_outputs_and_data_are_ignored():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert "outputs/*" in ignored and "data/" in ignored
     assert (ROOT / "outputs" / ".gitkeep").exists()
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories():
+    from hydra import compose, initialize_config_dir
+
+    import tasks.common.runner  # noqa: F401  (registers the config resolvers)
+
+    dirs = []
+    for _ in range(2):
+        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+            cfg = compose(config_name="cartpole", return_hydra_config=True)
+        dirs.append((cfg.hydra.run.dir, cfg.hydra.sweep.dir))
+    (run_a, sweep_a), (run_b, sweep_b) = dirs
+    assert re.search(r"outputs/cartpole/runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}$", run_a), run_a
+    assert re.search(r"outputs/cartpole/multirun/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}$", sweep_a), sweep_a
+    assert run_a != run_b and sweep_a != sweep_b

@@ -1,0 +1,441 @@
+"""CartPole with a spiking policy trained by policy gradients (see :mod:`tasks.cartpole`).
+
+One Lightning epoch drives the whole training: the data module's rollout dataset steps the
+environments with the current policy and yields minibatches made by
+:meth:`CartPoleTask.training_batches`; every ``eval.every`` rollouts the greedy policy plays
+``eval.episodes`` fixed episodes, and training stops once they are solved.
+
+Algorithms (``algo.name``):
+
+* ``ppo``: fixed-length rollouts, GAE(lambda) advantages, clipped surrogate, several
+  epochs of minibatches per rollout (the default).
+* ``a2c``: fixed-length rollouts, GAE(lambda) advantages, one gradient step per rollout.
+* ``reinforce``: one whole episode per environment, Monte-Carlo returns minus a learned
+  baseline (the critic), one gradient step per batch of episodes.
+
+``algo.aux_coef > 0`` adds an auxiliary loss: predict the change to the next observation
+(standardised) from the hidden spike rates. Under partial observation that change is the
+hidden velocity, so the loss teaches a recurrent policy's state to carry it.
+
+Lightning fetches one batch ahead, so a rollout may be collected one optimiser step
+before the previous rollout's last update; every loss weighs its policy gradient by the
+probability ratio of the current and the collecting policy, which makes it exact
+(for ppo, the ratio is clipped as usual).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+import norse_core as snn
+from tasks.cartpole.env import (
+    SOLVED_RETURN,
+    Actor,
+    Evaluation,
+    Rollout,
+    RolloutCollector,
+    advantages_and_returns,
+    evaluate,
+    make_envs,
+)
+from tasks.cartpole.policy import ObservationCoding, PolicyActor, SpikingPolicy, recurrent_layer_of
+from tasks.common.builders import build_encoder, build_neuron, find_setting
+from tasks.common.module import SpikingTask
+
+ALGORITHMS = ("ppo", "a2c", "reinforce")
+PROGRESS_BAR = ("train/running_avg_return", "eval/avg_return_100")
+
+
+def index_state(state: Any, index: torch.Tensor) -> Any:
+    """The entries ``index`` (along the batch, dim 0) of every tensor in a nested state."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state[index]
+    parts = [index_state(s, index) for s in state]
+    return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)
+
+
+def override_parameters(p: Any, overrides: Mapping[str, Any]) -> Any:
+    """``p`` (a parameter NamedTuple, possibly nesting others) with the fields named in
+    ``overrides`` replaced wherever they occur; names it lacks are ignored (so one setting,
+    e.g. the LSNN's ``tau_adapt_inv``, can apply to whichever model is chosen)."""
+    if not overrides or not hasattr(p, "_fields"):
+        return p
+    changes = {}
+    for name, value in zip(p._fields, p):
+        if name in overrides:
+            changes[name] = overrides[name]
+        elif hasattr(value, "_fields"):
+            changes[name] = override_parameters(value, overrides)
+    return p._replace(**changes)
+
+
+def spread_time_constants(bounds: Sequence[float], hidden: int, dt: float) -> Dict[str, torch.Tensor]:
+    """Heterogeneous time constants: per hidden neuron, ``tau_mem_inv`` spread log-uniformly
+    over ``bounds = [low, high]`` (1/s) and ``tau_syn_inv`` twice as fast (at most ``0.5/dt``).
+    A recurrent layer then holds its past at several time scales at once, which lets a
+    readout form differences over time (velocities from positions)."""
+    low, high = (float(b) for b in bounds)
+    if not 0 < low <= high or high * dt >= 1:
+        raise ValueError(f"time_constants must be [low, high] with 0 < low <= high < 1/dt, got {list(bounds)}")
+    membrane = torch.logspace(math.log10(low), math.log10(high), hidden)
+    return {"tau_mem_inv": membrane, "tau_syn_inv": torch.clamp(2 * membrane, max=0.5 / dt)}
+
+
+class CartPoleTask(SpikingTask):
+    """Trains a :class:`~tasks.cartpole.policy.SpikingPolicy` on CartPole."""
+
+    hp_metric = "eval/avg_return_100"
+
+    def __init__(
+        self,
+        model: Mapping[str, Any],
+        encoder: Mapping[str, Any],
+        env: Mapping[str, Any],
+        net: Mapping[str, Any],
+        coding: Mapping[str, Any],
+        algo: Mapping[str, Any],
+        evaluation: Mapping[str, Any],
+        optimizer: Mapping[str, Any],
+        scheduler: Optional[Mapping[str, Any]] = None,
+        seed: Optional[int] = None,
+    ):
+        super().__init__(optimizer, scheduler)
+        self.save_hyperparameters(logger=False)
+        self.algo = dict(algo)
+        if self.algo.get("name", "ppo") not in ALGORITHMS:
+            raise ValueError(f"algo.name must be one of {', '.join(ALGORITHMS)}, got {self.algo.get('name')!r}")
+        self.evaluation = dict(evaluation)
+        self.env_cfg = dict(env)
+        self.policy = self.build_policy(model, encoder, env, net, coding)
+        self.actor: Actor = PolicyActor(self.policy)
+        self._rollouts = 0
+        self._end_of_rollout = False
+        self._best_return = -math.inf
+        self._best_weights: Optional[Dict[str, torch.Tensor]] = None
+        self._evaluated_at = -1  # global step of the last evaluation
+        self._solved = False
+        self._started = time.perf_counter()
+
+    @staticmethod
+    def build_policy(model, encoder, env, net, coding) -> SpikingPolicy:
+        neuron, p = build_neuron(model)
+        p = override_parameters(p, dict(net.get("neuron") or {}))
+        hidden = int(net.get("hidden", 64))
+        dt = float(net.get("dt", 0.001))
+        if net.get("time_constants"):
+            p = override_parameters(p, spread_time_constants(net["time_constants"], hidden, dt))
+        encoder_module, scale = build_encoder(encoder)
+        net = dict(net)
+        observe = env.get("observe")
+        obs_size = len(observe) if observe is not None else 4
+        coding = dict(coding)
+        obs_scale = list(coding.pop("obs_scale"))
+        recurrent = bool(net.get("recurrent", False))
+        layer = recurrent_layer_of(neuron, model.get("recurrent_layer")) if recurrent else None
+        return SpikingPolicy(
+            obs_size,
+            2,
+            neuron,
+            p,
+            ObservationCoding(obs_scale, **coding),
+            encoder=encoder_module,
+            input_scale=scale,
+            seq_length=int(net.get("seq_length", 8)),
+            hidden=hidden,
+            recurrent=recurrent,
+            recurrent_layer=layer,
+            recurrent_init=float(net.get("recurrent_init", 0.0)),
+            carry_readout=bool(net.get("carry_readout", False)),
+            readout=net.get("readout", "li"),
+            readout_p=snn.LIParameters(**net.get("li", {})),
+            decoder=net.get("decoder", "mean"),
+            count_scale=float(net.get("count_scale", 1.0)),
+            logit_scale=float(net.get("logit_scale", 10.0)),
+            dt=dt,
+            gain=float(net.get("gain", 1.0)) * float(model.get("gain", 1.0)),
+            value_scale=float(net.get("value_scale", 1.0)),
+        )
+
+    # -- rollouts -> batches -----------------------------------------------------------------
+    def training_batches(self, collector: RolloutCollector) -> Iterator[Dict[str, Any]]:
+        """Collects rollouts with the current policy until ``algo.max_env_steps`` environment
+        steps and yields the minibatches of each (called by the rollout dataset)."""
+        a = self.algo
+        name = a.get("name", "ppo")
+        gamma = float(a.get("gamma", 0.99))
+        lam = 1.0 if name == "reinforce" else float(a.get("gae_lambda", 0.95))
+        epochs = int(a.get("epochs", 4)) if name == "ppo" else 1
+        minibatches = int(a.get("minibatches", 4)) if name == "ppo" else 1
+        max_steps = int(a.get("max_env_steps", 500_000))
+        while collector.total_steps < max_steps:
+            was_training = self.policy.training
+            self.policy.eval()
+            if name == "reinforce":
+                rollout = collector.collect_episodes(self.actor)
+            else:
+                rollout = collector.collect(self.actor, int(a.get("rollout_steps", 64)))
+            self.policy.train(was_training)
+            self._rollouts += 1
+            values = rollout.extras["value"]
+            adv, ret = advantages_and_returns(
+                rollout.rewards, values, rollout.terminated, rollout.truncated, rollout.valid, gamma, lam
+            )
+            stats = self._rollout_stats(rollout, collector)
+            for epoch in range(epochs):
+                parts = self._split(rollout, minibatches)
+                for k, index in enumerate(parts):
+                    batch = self._minibatch(rollout, adv, ret, index)
+                    batch["end_of_rollout"] = epoch == epochs - 1 and k == len(parts) - 1
+                    if stats is not None:
+                        batch["stats"], stats = stats, None
+                    yield batch
+
+    def _split(self, rollout: Rollout, parts: int) -> List[torch.Tensor]:
+        if self.policy.recurrent:  # whole sequences: split the environments
+            n = rollout.actions.shape[1]
+            return list(torch.randperm(n).chunk(min(parts, n)))
+        flat = torch.nonzero(rollout.valid.flatten()).flatten()  # only real transitions
+        return list(flat[torch.randperm(len(flat))].chunk(min(parts, max(len(flat), 1))))
+
+    def _minibatch(self, rollout: Rollout, adv: torch.Tensor, ret: torch.Tensor, index: torch.Tensor) -> Dict[str, Any]:
+        # the change to the next observation (after an episode's last step: to its final one)
+        delta = rollout.obs[1:] - rollout.obs[:-1]
+        fields = {"actions": rollout.actions, "logp": rollout.extras["logp"], "adv": adv, "ret": ret,
+                  "valid": rollout.valid, "delta": delta}
+        if self.policy.recurrent:  # (L, G, ...) sequences from the rollout's first state
+            batch = {k: v[:, index] for k, v in fields.items()}
+            batch["obs"] = rollout.obs[:-1, index]
+            batch["starts"] = rollout.starts[:-1, index]
+            batch["state"] = index_state(rollout.state, index)
+            return batch
+        steps = rollout.actions.shape[0] * rollout.actions.shape[1]
+        batch = {k: v.reshape(steps, *v.shape[2:])[index].unsqueeze(0) for k, v in fields.items()}
+        batch["obs"] = rollout.obs[:-1].reshape(steps, -1)[index].unsqueeze(0)
+        batch["starts"], batch["state"] = None, None
+        return batch
+
+    def _rollout_stats(self, rollout: Rollout, collector: RolloutCollector) -> Dict[str, float]:
+        stats = {
+            "train/running_avg_return": collector.running_average,
+            "train/env_steps": float(collector.total_steps),
+            "train/episodes": float(collector.episodes),
+            "train/rollouts": float(self._rollouts),
+        }
+        if rollout.episode_returns:
+            stats["train/episode_return"] = float(np.mean(rollout.episode_returns))
+            stats["train/episode_length"] = float(np.mean(rollout.episode_lengths))
+        return {k: v for k, v in stats.items() if math.isfinite(v)}
+
+    # -- training ------------------------------------------------------------------------------
+    def training_step(self, batch: Dict[str, Any], batch_idx: int) -> torch.Tensor:
+        a = self.algo
+        logits, values, _, out = self.policy(batch["obs"], batch["state"], batch["starts"])
+        valid = batch["valid"].float()
+        count = valid.sum().clamp(min=1.0)
+
+        def mean(x: torch.Tensor) -> torch.Tensor:
+            return (x * valid).sum() / count
+
+        adv = batch["adv"]
+        if a.get("normalize_advantages", True):
+            centred = adv - mean(adv)
+            adv = centred / (mean(centred**2).sqrt() + 1e-8)
+        logps = torch.log_softmax(logits, -1)
+        logp = logps.gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
+        ratio = torch.exp(logp - batch["logp"])
+        if a.get("name", "ppo") == "ppo":
+            clip = float(a.get("clip", 0.2))
+            policy_loss = mean(-torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv))
+        else:
+            policy_loss = mean(-ratio * adv)
+        entropy = mean(-(logps.exp() * logps).sum(-1))
+        value_loss = mean((values - batch["ret"]) ** 2)
+        loss = policy_loss + float(a.get("vf_coef", 0.5)) * value_loss - float(a.get("ent_coef", 0.0)) * entropy
+        aux_coef = float(a.get("aux_coef", 0.0))
+        if aux_coef:  # predict the next observation's change (standardised): velocities, if hidden
+            delta = batch["delta"]
+            scale = delta[batch["valid"]].std(0, correction=0).clamp(min=1e-4)
+            aux_loss = mean(((out["prediction"] - delta / scale) ** 2).mean(-1))
+            loss = loss + aux_coef * aux_loss
+        self._end_of_rollout = bool(batch.get("end_of_rollout", False))
+        if batch.get("stats"):  # once per rollout
+            self._log_now(batch["stats"])
+        if self._should_log():
+            with torch.no_grad():
+                approx_kl = mean((ratio - 1) - torch.log(ratio))
+                clipped = mean(((ratio - 1).abs() > float(a.get("clip", 0.2))).float())
+            metrics = {
+                "train/loss": loss.detach(),
+                "train/policy_loss": policy_loss.detach(),
+                "train/value_loss": value_loss.detach(),
+                "train/entropy": entropy.detach(),
+                "train/approx_kl": approx_kl,
+                "train/clip_fraction": clipped,
+            }
+            if aux_coef:
+                metrics["train/aux_loss"] = aux_loss.detach()
+            metrics.update({f"train/spike_rate/{k[5:]}": v for k, v in out.items() if k.startswith("rate/")})
+            self.log_dict(metrics)
+        return loss
+
+    def _log_now(self, metrics: Mapping[str, float]) -> None:
+        """Logs ``metrics`` for this step whether or not it is one of the trainer's logging
+        steps (``log_every_n_steps``): rollout statistics and evaluations are rare."""
+        for key, value in metrics.items():
+            self.log(key, float(value), logger=False, prog_bar=key in PROGRESS_BAR)
+        step = self.global_step
+        for logger in self.loggers:
+            logger.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def _should_log(self) -> bool:
+        connector = getattr(self.trainer, "_logger_connector", None)
+        return True if connector is None else bool(connector.should_update_logs)
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, episodes: Optional[int] = None) -> Evaluation:
+        """The greedy policy on ``eval.episodes`` fixed episodes (``eval.seed``)."""
+        was_training = self.policy.training
+        self.policy.eval()
+        try:
+            return evaluate(
+                self.actor,
+                episodes=int(episodes or self.evaluation.get("episodes", 100)),
+                seed=int(self.evaluation.get("seed", 10_000)),
+                env_id=self.env_cfg.get("id", "CartPole-v1"),
+                observe=self.env_cfg.get("observe"),
+                vectorization_mode=self.env_cfg.get("vectorization_mode", "vector_entry_point"),
+            )
+        finally:
+            self.policy.train(was_training)
+
+    def _evaluation_metrics(self, result: Evaluation) -> Dict[str, float]:
+        return {
+            "eval/avg_return_100": result.mean,
+            "eval/solved": float(result.solved),
+            "eval/min_return": float(result.returns.min()),
+            self._hp_name(): result.mean,
+        }
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if not self._end_of_rollout:
+            return
+        every = int(self.evaluation.get("every", 5))
+        if every < 1 or self._rollouts % every:
+            return
+        threshold = float(self.evaluation.get("min_running_avg", 0.0))
+        collector = self.trainer.datamodule.collector if self.trainer.datamodule is not None else None
+        if collector is not None and not collector.running_average >= threshold:
+            return
+        self._run_evaluation()
+
+    def _run_evaluation(self) -> Evaluation:
+        result = self.evaluate()
+        self._evaluated_at = self.global_step
+        metrics = self._evaluation_metrics(result)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and getattr(datamodule, "collector", None) is not None:
+            metrics["eval/env_steps"] = float(datamodule.collector.total_steps)
+        metrics["eval/seconds"] = time.perf_counter() - self._started
+        self._log_now(metrics)
+        if result.mean > self._best_return:
+            self._best_return = result.mean
+            if self.evaluation.get("keep_best", True):
+                self._best_weights = copy.deepcopy(self.policy.state_dict())
+        if result.solved:
+            self._solved = True
+            if self.evaluation.get("stop_when_solved", True):
+                self.trainer.should_stop = True
+        return result
+
+    def on_train_start(self) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_epoch_end(self) -> None:
+        """Evaluates the final policy (unless just done); with ``eval.keep_best`` a better
+        earlier policy replaces it, so the checkpoint written next is the best one."""
+        if self._evaluated_at != self.global_step:
+            self._run_evaluation()
+        if self._best_weights is not None and not self._solved:
+            final = self.trainer.callback_metrics.get("eval/avg_return_100")
+            if final is not None and float(final) < self._best_return:
+                self.policy.load_state_dict(self._best_weights)
+                self._log_now(self._evaluation_metrics(self.evaluate()))
+        self._best_weights = None
+
+    def on_train_end(self) -> None:
+        self.log_episode_figure()
+
+    # -- testing: the greedy evaluation of a (loaded) policy ----------------------------------------
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        metrics = self._evaluation_metrics(self.evaluate())
+        for key, value in metrics.items():
+            self.log(key, value, batch_size=1, prog_bar=key in PROGRESS_BAR)
+
+    # -- figures ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def record(self, batch: Any = None) -> Dict[str, torch.Tensor]:
+        """Spikes ``spikes/<layer>`` ``(steps*T, 1, neurons)`` of the greedy policy over one
+        evaluation episode (the first of ``eval.seed``)."""
+        envs = make_envs(self.env_cfg.get("id", "CartPole-v1"), 1, self.env_cfg.get("observe"),
+                         self.env_cfg.get("vectorization_mode", "vector_entry_point"))
+        was_training = self.policy.training
+        self.policy.eval()
+        try:
+            obs, _ = envs.reset(seed=int(self.evaluation.get("seed", 10_000)))
+            state, recorded = None, []
+            for _ in range(100_000):
+                x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
+                logits, _, state, out = self.policy(x, state, None, record=True)
+                recorded.append({k: v for k, v in out.items() if k.startswith("spikes/")})
+                obs, _, terminated, truncated, _ = envs.step(logits[0].argmax(-1).cpu().numpy())
+                if terminated[0] or truncated[0]:
+                    break
+        finally:
+            envs.close()
+            self.policy.train(was_training)
+        return {k: torch.cat([r[k] for r in recorded]) for k in recorded[0]}
+
+    def log_episode_figure(self) -> None:
+        """TensorBoard: ``episode/raster/<layer>`` (spikes of one greedy episode) and
+        ``episode/firing_rate/<layer>`` (per-neuron rate histograms)."""
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        writers = [lg.experiment for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
+        if not writers or not self.evaluation.get("episode_figure", True):
+            return
+        from tasks.common.callbacks import raster_figure
+
+        record = self.record()
+        steps = next(iter(record.values())).shape[0] // self.policy.seq_length
+        for key, spikes in record.items():
+            layer = key.split("/", 1)[1]
+            title = f"{layer}, one greedy episode ({steps} steps x {self.policy.seq_length})"
+            for writer in writers:
+                writer.add_figure(f"episode/raster/{layer}", raster_figure(spikes[:, 0], title), self.global_step)
+                writer.add_histogram(f"episode/firing_rate/{layer}", spikes.float().mean(dim=(0, 1)).flatten(),
+                                     self.global_step)
+
+    def dashboard_hparams(self) -> Dict[str, Any]:
+        h = self.hparams
+        return {
+            "env": h.env.get("name", "?"),
+            "model": h.model.get("name", "?"),
+            "recurrent": bool(h.net.get("recurrent", False)),
+            "encoder": h.encoder.get("name", "?"),
+            "coding": h.coding.get("name", "?"),
+            "readout": h.net.get("readout", "li"),
+            "algo": h.algo.get("name", "ppo"),
+            "surrogate": find_setting(h.model, "method", "none"),
+            "lr": float(h.optimizer["lr"]),
+            "T": int(h.net.get("seq_length", 0)),
+            "hidden": int(h.net.get("hidden", 0)),
+            "seed": -1 if h.seed is None else int(h.seed),
+        }
