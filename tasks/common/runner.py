@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -23,6 +24,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from tasks.common import CONFIG_DIR
 from tasks.common.checkpoints import check_checkpoint, load_checkpoint
+
+# pytorch_lightning's pytree helper uses an API that newer torch deprecates; the warning says
+# nothing a user can act on (it is Lightning's to change), so runs do not print it.
+warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated")
 
 log = logging.getLogger(__name__)
 
