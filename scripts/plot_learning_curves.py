@@ -60,7 +60,8 @@ def plot(runs: Sequence[Path], metric: str, out: Path, x_axis: str = "time", tar
     for run in runs:
         seconds, steps, values = read_curve(run, metric)
         xs = [s / 60 for s in seconds] if x_axis == "time" else steps
-        ax.plot(xs, values, marker=".", lw=1.2, label=label_of(run))
+        label = label_of(run)
+        ax.plot(xs, values, marker=".", lw=1.2, label=label if len(label) <= 90 else label[:87] + "...")
     if target is not None:
         ax.axhline(target, color="k", ls="--", lw=0.8, label=f"target {target:g}")
     ax.set_xlabel("minutes since the first logged event" if x_axis == "time" else "training step")
@@ -70,7 +71,7 @@ def plot(runs: Sequence[Path], metric: str, out: Path, x_axis: str = "time", tar
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)  # below: no data hidden
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return out
 

@@ -421,6 +421,6 @@ def test_masked_preset_sets_lsnn_adaptation_and_leaves_lif_alone(tmp_path):
         return CartPoleTask(**kwargs).policy.hidden.p
 
     lsnn = build("lsnn")
-    assert lsnn.beta == 0.2 and lsnn.tau_adapt_inv == 5.0
+    assert lsnn.beta == 0.2 and lsnn.tau_adapt_inv == 20.0
     lif = build("lif")
     assert not hasattr(lif, "beta") and lif.tau_mem_inv.shape == (64,)  # the spread time constants
