@@ -775,8 +775,8 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
   const S *A = P, *Bc = P + N, *C = P + 2 * N, *VL = P + 3 * N, *VTH = P + 4 * N, *VR = P + 5 * N,
           *BETA = P + 6 * N;
   const int64_t M = rows * N;
-  std::vector<S> buf(4 * M + N);
-  S *v = buf.data(), *cu = v + M, *th = cu + M, *lin = th + M, *acc = lin + M;
+  std::vector<S> buf(4 * M);
+  S *v = buf.data(), *cu = v + M, *th = cu + M, *lin = th + M;
   std::vector<int64_t> active(M);
   std::vector<int64_t> count(rows, 0);
   for (int64_t q = 0; q < M; ++q) {
@@ -806,12 +806,11 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
       S* R lr = lin + r * N;
       int64_t* R act = active.data() + r * N;
       if (t > 0) {  // W z_{t-1}: the columns of the neurons that spiked
-        for (int64_t k = 0; k < N; ++k) acc[k] = S(0);
+        for (int64_t k = 0; k < N; ++k) lr[k] = S(0);
         for (int64_t q = 0; q < count[r]; ++q) {
           const S* R w = WT + act[q] * N;
-          for (int64_t k = 0; k < N; ++k) acc[k] += w[k];
+          for (int64_t k = 0; k < N; ++k) lr[k] += w[k];
         }
-        for (int64_t k = 0; k < N; ++k) lr[k] = acc[k];
       }
       int64_t na = 0;
       for (int64_t k = 0; k < N; ++k) {
@@ -877,7 +876,7 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
         } else {
           w = (gzt[k] + rr[k]) * s;
         }
-        const S u = (zt[k] != S(0) ? gv[k] - gv[k] * zt[k] : gv[k]) + w;
+        const S u = (gv[k] - gv[k] * zt[k]) + w;  // gv (1 - z), as the portable kernel computes it
         if constexpr (ADAPT) gb[k] = (gb[k] - w) * CP[k];
         const S gj = u * A[k] + gi[k] * BP[k];
         gxt[k] = gj;
