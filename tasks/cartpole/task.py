@@ -118,7 +118,7 @@ class CartPoleTask(SpikingTask):
         self.actor: Actor = PolicyActor(self.policy)
         self._rollouts = 0
         self._end_of_rollout = False
-        self._best_return = -math.inf
+        self._best: Optional[Evaluation] = None  # the best evaluation so far
         self._best_weights: Optional[Dict[str, torch.Tensor]] = None
         self._evaluated_at = -1  # global step of the last evaluation
         self._solved = False
@@ -309,12 +309,18 @@ class CartPoleTask(SpikingTask):
                 self.actor,
                 episodes=int(episodes or self.evaluation.get("episodes", 100)),
                 seed=int(self.evaluation.get("seed", 10_000)),
-                env_id=self.env_cfg.get("id", "CartPole-v1"),
-                observe=self.env_cfg.get("observe"),
-                vectorization_mode=self.env_cfg.get("vectorization_mode", "vector_entry_point"),
+                **self._env_kwargs(),
             )
         finally:
             self.policy.train(was_training)
+
+    def _env_kwargs(self) -> Dict[str, Any]:
+        """The ``make_envs``/``evaluate`` arguments of the ``env`` config."""
+        return {
+            "env_id": self.env_cfg.get("id", "CartPole-v1"),
+            "observe": self.env_cfg.get("observe"),
+            "vectorization_mode": self.env_cfg.get("vectorization_mode", "vector_entry_point"),
+        }
 
     def _evaluation_metrics(self, result: Evaluation) -> Dict[str, float]:
         return {
@@ -345,8 +351,8 @@ class CartPoleTask(SpikingTask):
             metrics["eval/env_steps"] = float(datamodule.collector.total_steps)
         metrics["eval/seconds"] = time.perf_counter() - self._started
         self._log_now(metrics)
-        if result.mean > self._best_return:
-            self._best_return = result.mean
+        if self._best is None or result.mean > self._best.mean:
+            self._best = result
             if self.evaluation.get("keep_best", True):
                 self._best_weights = copy.deepcopy(self.policy.state_dict())
         if result.solved:
@@ -365,9 +371,9 @@ class CartPoleTask(SpikingTask):
             self._run_evaluation()
         if self._best_weights is not None and not self._solved:
             final = self.trainer.callback_metrics.get("eval/avg_return_100")
-            if final is not None and float(final) < self._best_return:
+            if final is not None and float(final) < self._best.mean:
                 self.policy.load_state_dict(self._best_weights)
-                self._log_now(self._evaluation_metrics(self.evaluate()))
+                self._log_now(self._evaluation_metrics(self._best))  # greedy, fixed episodes: as evaluated then
         self._best_weights = None
 
     def on_train_end(self) -> None:
@@ -384,8 +390,7 @@ class CartPoleTask(SpikingTask):
     def record(self, batch: Any = None) -> Dict[str, torch.Tensor]:
         """Spikes ``spikes/<layer>`` ``(steps*T, 1, neurons)`` of the greedy policy over one
         evaluation episode (the first of ``eval.seed``)."""
-        envs = make_envs(self.env_cfg.get("id", "CartPole-v1"), 1, self.env_cfg.get("observe"),
-                         self.env_cfg.get("vectorization_mode", "vector_entry_point"))
+        envs = make_envs(num_envs=1, **self._env_kwargs())
         was_training = self.policy.training
         self.policy.eval()
         try:
