@@ -35,3 +35,13 @@ def test_runs_started_in_the_same_second_get_their_own_directories():
     assert re.search(r"outputs/cartpole/runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}$", run_a), run_a
     assert re.search(r"outputs/cartpole/multirun/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}$", sweep_a), sweep_a
     assert run_a != run_b and sweep_a != sweep_b
+
+
+def test_ci_runs_fused_tests_on_other_cpu_code_paths():
+    """Fused-vs-reference equality must not depend on the CPU's code path: CI runs those tests
+    again under MKL's portable path and ATen's oldest vector code, with CI=true (the C++ loops
+    must build there)."""
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    for variant in ("MKL_CBWR=COMPATIBLE", "ATEN_CPU_CAPABILITY=default"):
+        assert any(line.startswith(variant) and "tests/test_fused.py" in line for line in ci), variant
+    assert 'export CI="${CI:-true}"' in ci

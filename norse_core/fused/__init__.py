@@ -28,10 +28,19 @@ Fallbacks to the step-by-step loop (the fused loop returns ``NotImplemented``): 
 the state, states of another dtype/device than the input, ``record_states=True``.
 
 ``use_backend("torch" | "cpp" | "triton")`` forces a backend inside a ``with`` block;
+``record_kernels()`` lists the kernels that ran inside one (tests use it to prove a fused path ran);
 ``NORSE_CORE_NO_EXTENSION=1`` disables the C++ build.
 """
 
-from norse_core.fused._common import BACKENDS, NATIVE_METHODS, FusedFunction, Surrogate, native_method_id, use_backend
+from norse_core.fused._common import (
+    BACKENDS,
+    NATIVE_METHODS,
+    FusedFunction,
+    Surrogate,
+    native_method_id,
+    record_kernels,
+    use_backend,
+)
 from norse_core.fused.loops import (
     iaf_fused_loop,
     iaf_recurrent_fused_loop,
@@ -54,7 +63,7 @@ def build_extension(verbose: bool = False) -> bool:
 
 
 __all__ = [
-    "BACKENDS", "NATIVE_METHODS", "FusedFunction", "Surrogate", "native_method_id", "use_backend",
+    "BACKENDS", "NATIVE_METHODS", "FusedFunction", "Surrogate", "native_method_id", "record_kernels", "use_backend",
     "select_kernel", "build_extension",
     "lif_fused_loop", "lif_box_fused_loop", "iaf_fused_loop", "li_fused_loop", "li_box_fused_loop",
     "lsnn_fused_loop", "lif_recurrent_fused_loop", "iaf_recurrent_fused_loop", "lsnn_recurrent_fused_loop",

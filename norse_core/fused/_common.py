@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from typing import Any, Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -157,8 +157,25 @@ class FusedFunction(torch.autograd.Function):
         return (None, None, *input_grads)
 
 
+_recorders: List[List[str]] = []
+
+
+@contextlib.contextmanager
+def record_kernels() -> Iterator[List[str]]:
+    """Lists the name of every kernel that runs inside the block (e.g. ``["LIFTorch"]``), so a
+    test can prove that a fused path ran instead of silently falling back to the step loop."""
+    calls: List[str] = []
+    _recorders.append(calls)
+    try:
+        yield calls
+    finally:
+        _recorders.remove(calls)
+
+
 def run_kernel(kernel: Any, cfg: Any, *inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
     """Runs ``kernel`` over the sequence, recording one autograd node if a gradient is needed."""
+    for calls in _recorders:
+        calls.append(kernel.__name__)
     if needs_grad(inputs):
         return FusedFunction.apply(kernel, cfg, *inputs)
     with torch.no_grad():

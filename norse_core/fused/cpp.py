@@ -1,6 +1,7 @@
 """Compiled fused loops for CPU, built with :func:`torch.utils.cpp_extension.load_inline` the
 first time they are worth it, into torch's extension cache (``TORCH_EXTENSIONS_DIR``, default
-``~/.cache/torch_extensions``); later processes load the cached library.
+``~/.cache/torch_extensions``), one folder per installation (:func:`build_directory`); later
+processes load the cached library. A build prints one line when it starts and one when it ends.
 
 Parallel over blocks of 256 neurons, the time loop inside each block (its state stays in
 L1, the innermost loop over the block's neurons vectorises). ``torch.get_num_threads()``
@@ -34,7 +35,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import sys
 import threading
+import time
 import warnings
 from typing import Any, Dict, Optional, Sequence
 
@@ -1001,7 +1005,14 @@ TORCH_LIBRARY(norse_core_fused, m) {
 
 _EXTRA_CFLAGS = ["-O3", "-ffp-contract=off"]
 _EXTRA_LDFLAGS: list = []
-_NAME = "norse_core_fused_" + hashlib.sha256((SOURCE + repr(_EXTRA_CFLAGS)).encode()).hexdigest()[:12]
+#: One build folder per source, flags AND installation (Python prefix, torch's location and
+#: version): two installs on one machine share none, so neither rebuilds over the other (the
+#: build commands name each install's torch headers, so a shared folder rebuilt every time).
+_NAME = "norse_core_fused_" + hashlib.sha256(
+    "\0".join([SOURCE, repr(_EXTRA_CFLAGS), sys.prefix, os.path.dirname(torch.__file__), torch.__version__]).encode()
+).hexdigest()[:12]
+#: What one build takes on a 2-core machine (measured), for the message at its start.
+BUILD_SECONDS = 40
 
 _lock = threading.Lock()
 _status: Dict[str, Any] = {"loaded": False, "error": None}
@@ -1024,6 +1035,18 @@ def _import_load_inline() -> Any:
     return load_inline
 
 
+def build_directory() -> str:
+    """Where the library is built and cached: ``<torch extensions root>/<name>``; the root is
+    ``TORCH_EXTENSIONS_DIR`` or torch's default (``~/.cache/torch_extensions``)."""
+    from torch.utils.cpp_extension import get_default_build_root
+
+    return os.path.join(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root(), _NAME)
+
+
+def _say(message: str) -> None:
+    print(f"norse_core: {message}", file=sys.stderr, flush=True)
+
+
 def build(verbose: bool = False) -> bool:
     """Builds (or loads from the cache) the C++ loops now; ``True`` when they are usable.
     A failure warns once and returns ``False`` (and ``False`` at every later call)."""
@@ -1038,16 +1061,25 @@ def build(verbose: bool = False) -> bool:
             return False
         try:
             load_inline = _import_load_inline()
+            directory = build_directory()
+            compiling = not os.path.isfile(os.path.join(directory, _NAME + ".so"))
+            if compiling:
+                started = time.perf_counter()
+                os.makedirs(directory, exist_ok=True)
+                _say(f"compiling the fused CPU kernels once, about {BUILD_SECONDS} s (into {directory}) ...")
             load_inline(
                 name=_NAME,
                 cpp_sources=[SOURCE],
                 extra_cflags=_EXTRA_CFLAGS,
                 extra_ldflags=_EXTRA_LDFLAGS,
+                build_directory=directory,
                 is_python_module=False,
                 verbose=verbose,
             )
             _ops().lif_fwd  # raises if the library did not register its ops
             _status["loaded"] = True
+            if compiling:
+                _say(f"compiled the fused CPU kernels in {time.perf_counter() - started:.0f} s; later runs load them")
         except Exception as error:  # noqa: BLE001 - any failure means "use the portable loop"
             first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
             _status["error"] = f"{type(error).__name__}: {first}"
