@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import json
 import os
+import pickle
+import shlex
 import signal
 import subprocess
 import sys
@@ -196,8 +198,8 @@ def lif_checkpoint(tmp_path_factory) -> Path:
 
 
 def test_own_checkpoints_load_with_weights_only(lif_checkpoint):
-    checkpoint, weights_only = load_checkpoint(lif_checkpoint)
-    assert weights_only is True and "state_dict" in checkpoint
+    checkpoint = load_checkpoint(lif_checkpoint)  # weights_only=True, the only default
+    assert "state_dict" in checkpoint
     assert "ResumeState" in checkpoint["callbacks"]  # random states are stored as plain data
 
 
@@ -240,16 +242,238 @@ def test_unsafe_or_truncated_checkpoint(lif_checkpoint, tmp_path):
     checkpoint["extra"] = Opaque()
     unsafe = tmp_path / "unsafe.ckpt"
     torch.save(checkpoint, unsafe)
-    with pytest.warns(UserWarning, match="weights_only=False.*trust"):
-        loaded, weights_only = load_checkpoint(unsafe)
-    assert weights_only is False and isinstance(loaded["extra"], Opaque)
+    with pytest.raises(ValueError) as info:  # no fallback to the unsafe unpickler
+        load_checkpoint(unsafe)
+    message = str(info.value)
+    assert "refused for safety" in message and f"holds {Opaque.__module__}.Opaque" in message
+    assert "ckpt_trusted=true" in message and "\n" not in message
+    loaded = load_checkpoint(unsafe, trusted=True)  # the explicit opt-in
+    assert isinstance(loaded["extra"], Opaque)
 
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(lif_checkpoint.read_bytes()[:5000])
     with pytest.raises(ValueError, match="corrupt or truncated"):
         load_checkpoint(truncated)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ValueError, match="does not exist"):
         load_checkpoint(tmp_path / "nothing.ckpt")
+
+
+def test_trusted_checkpoint_with_objects_resumes_only_with_the_opt_in(lif_checkpoint, tmp_path):
+    checkpoint = torch.load(lif_checkpoint, weights_only=True)
+    checkpoint["extra"] = Opaque()
+    unsafe = tmp_path / "unsafe.ckpt"
+    torch.save(checkpoint, unsafe)
+    run = [*TINY, "++trainer.limit_train_batches=2", "test=false", "scheduler.name=none", "model=lif",
+           "net.channels=[4,8]", "net.hidden=16", f"ckpt_path={unsafe}"]
+    with pytest.raises(ValueError, match="ckpt_trusted=true"):
+        train(compose_task("mnist", run, output_dir=tmp_path / "refused"))
+    assert not (tmp_path / "refused" / "metrics.json").exists()
+    train(compose_task("mnist", [*run, "ckpt_trusted=true"], output_dir=tmp_path / "trusted"))
+    assert torch.load(tmp_path / "trusted" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+
+
+# -- checkpoints never execute code (issue 13) ---------------------------------------------------
+class Payload:
+    """Unpickling it creates ``marker`` (as ``os.system`` in a hostile checkpoint would)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+def _payloads(tmp_path: Path) -> tuple:
+    marker = tmp_path / "payload-ran"
+    wrapped = tmp_path / "wrapped.ckpt"  # looks like a checkpoint, with the payload inside
+    torch.save({"state_dict": {}, "epoch": 0, "extra": Payload(marker)}, wrapped)
+    raw = tmp_path / "raw.ckpt"  # a bare pickle
+    raw.write_bytes(pickle.dumps(Payload(marker)))
+    return marker, [wrapped, raw]
+
+
+def test_payload_checkpoint_never_runs_its_code(tmp_path):
+    marker, payloads = _payloads(tmp_path)
+    for payload in payloads:
+        with pytest.raises(ValueError) as info:
+            load_checkpoint(payload)
+        assert str(payload) in str(info.value)
+        if payload.stem == "wrapped":  # the safe unpickler names what it refused
+            assert "refused for safety: it holds posix.system" in str(info.value)
+            assert "ckpt_trusted=true" in str(info.value)
+        cfg = compose_task("mnist", [*TINY, f"ckpt_path={payload}", f"data.data_dir={tmp_path / 'data'}"],
+                           output_dir=tmp_path / payload.stem)
+        with pytest.raises(ValueError, match=str(payload)):
+            train(cfg)
+        assert not marker.exists(), "unpickling the checkpoint ran its code"
+        assert not (tmp_path / payload.stem / "metrics.json").exists()
+    assert not (tmp_path / "data").exists()  # refused before the data preparation
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated", "list", "no_state_dict", "missing"])
+def test_file_that_is_not_a_checkpoint_fails_in_one_line(kind, lif_checkpoint, tmp_path):
+    path = tmp_path / f"{kind}.ckpt"
+    if kind == "text":
+        path.write_text("not a checkpoint\n")  # 17 bytes
+    elif kind == "truncated":
+        path.write_bytes(lif_checkpoint.read_bytes()[:4000])
+    elif kind == "list":
+        torch.save([torch.zeros(2)], path)
+    elif kind == "no_state_dict":
+        torch.save({"epoch": 3, "weights": torch.zeros(2)}, path)
+    cfg = compose_task("mnist", [*TINY, "model=lif", "net.channels=[4,8]", "net.hidden=16", f"ckpt_path={path}"],
+                       output_dir=tmp_path / "run")
+    with pytest.raises(ValueError) as info:
+        train(cfg)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    assert "expected a PyTorch Lightning checkpoint written by this project's runner" in message
+    assert "ckpt_trusted" not in message  # nothing to trust: it is no checkpoint
+    assert "checkpoints/last.ckpt" in message
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_checkpoint_of_another_neuron_model_is_refused_unless_weights_only(lif_checkpoint, tmp_path):
+    """lif and lifbox have the same parameter keys: the checkpoint's choices decide."""
+    run = [*TINY, "trainer.max_epochs=1", "++trainer.limit_train_batches=2", "test=false", "net.channels=[4,8]",
+           "net.hidden=16", f"ckpt_path={lif_checkpoint}"]
+    with pytest.raises(CheckpointMismatchError) as info:
+        train(compose_task("mnist", [*run, "model=lifbox"], output_dir=tmp_path / "lifbox"))
+    message = str(info.value)
+    assert "saved with model=lif, this run has model=lifbox" in message and "ckpt_weights_only=true" in message
+    with pytest.raises(CheckpointMismatchError, match="saved with surrogate=super, this run has surrogate=triangle"):
+        train(compose_task("mnist", [*run, "surrogate=triangle"], output_dir=tmp_path / "triangle"))
+    with pytest.raises(CheckpointMismatchError, match="saved with encoder=direct, this run has encoder=poisson"):
+        train(compose_task("mnist", [*run, "encoder=poisson"], output_dir=tmp_path / "poisson"))
+    for name in ("lifbox", "triangle", "poisson"):
+        assert not (tmp_path / name / "metrics.json").exists()
+
+    # weights only: accepted, and the weights are the checkpoint's
+    assert train(compose_task("mnist", [*run, "model=lifbox", "ckpt_weights_only=true"],
+                              output_dir=tmp_path / "weights")) is not None
+    evaluate = [*TINY, "net.channels=[4,8]", "net.hidden=16", f"ckpt_path={lif_checkpoint}", "+eval_only=true"]
+    train(compose_task("mnist", evaluate, output_dir=tmp_path / "full"))
+    train(compose_task("mnist", [*evaluate, "ckpt_weights_only=true"], output_dir=tmp_path / "only"))
+    assert _metrics(tmp_path / "only") == _metrics(tmp_path / "full")
+    assert "test/acc" in _metrics(tmp_path / "full")
+
+
+# -- bad config input gets a clear error before any work (issue 13) ----------------------------
+@pytest.fixture
+def no_data_preparation(monkeypatch):
+    """Fails the test when a data module prepares its data."""
+    from tasks.mnist.data import MNISTDataModule
+
+    def prepare_data(self):
+        raise AssertionError("the data preparation ran")
+
+    monkeypatch.setattr(MNISTDataModule, "prepare_data", prepare_data)
+
+
+@pytest.mark.parametrize("task,override,message", [
+    ("mnist", "trainer.max_epochs=abc", "trainer.max_epochs='abc': expected an integer >= -1"),
+    ("mnist", "++trainer.limit_train_batches=1.5", "trainer.limit_train_batches=1.5: expected an integer >= 0 or"),
+    ("mnist", "trainer.log_every_n_steps=-3", "trainer.log_every_n_steps=-3: expected an integer >= 0"),
+    ("mnist", "trainer.devices=zero", "trainer.devices='zero': expected a positive integer or -1"),
+    ("mnist", "++trainer.precision=17", "trainer.precision=17: expected one of 64, 32, 16"),
+    ("mnist", "optimizer.lr=fast", "optimizer.lr='fast': expected a number > 0"),
+    ("mnist", "net.seq_length=0", "net.seq_length=0: expected an integer >= 1"),
+    ("mnist", "data.batch_size=2.5", "data.batch_size=2.5: expected an integer >= 1"),
+    ("mnist", "seed=-1", "seed=-1: expected an integer from 0 to 4294967295"),
+    ("mnist", "threads=two", "threads='two': expected an integer >= 1"),
+    ("memory", "trainer.max_time=5min", "trainer.max_time='5min': expected a duration DD:HH:MM:SS"),
+    ("cartpole", "algo.num_envs=0", "algo.num_envs=0: expected an integer >= 1"),
+])
+def test_bad_config_value_fails_before_any_work(task, override, message, tmp_path, no_data_preparation):
+    data_dir = tmp_path / "data"
+    extra = [f"data.data_dir={data_dir}"] if task == "mnist" else []
+    cfg = compose_task(task, ["debug=default", override, *extra], output_dir=tmp_path / "run")
+    with pytest.raises(ValueError) as info:
+        train(cfg)
+    assert message in str(info.value)
+    assert not data_dir.exists() and not (tmp_path / "run").exists()
+
+
+def test_several_bad_values_are_named_together(tmp_path, no_data_preparation):
+    cfg = compose_task("mnist", ["trainer.max_epochs=abc", "optimizer.lr=0", f"data.data_dir={tmp_path}/data"],
+                       output_dir=tmp_path / "run")
+    with pytest.raises(ValueError) as info:
+        train(cfg)
+    lines = str(info.value).splitlines()
+    assert lines == ["trainer.max_epochs='abc': expected an integer >= -1 or null",
+                     "optimizer.lr=0: expected a number > 0.0"]
+
+
+def test_gpu_accelerator_without_a_gpu_names_the_way_out(tmp_path, no_data_preparation):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    for override in ("trainer.accelerator=gpu", "trainer=gpu"):
+        cfg = compose_task("mnist", ["debug=default", override, f"data.data_dir={tmp_path}/data"],
+                           output_dir=tmp_path / "run")
+        with pytest.raises(ValueError) as info:
+            train(cfg)
+        message = str(info.value)
+        assert "trainer.accelerator=gpu: no CUDA GPU is available on this machine" in message
+        assert "trainer=cpu" in message and "trainer.accelerator=auto" in message
+    assert not (tmp_path / "data").exists()
+
+
+def test_unwritable_data_dir_is_one_line_naming_the_folder(tmp_path, synth, monkeypatch):  # noqa: F811
+    from tasks.mnist.data import prepare_mnist
+
+    (tmp_path / "afile").write_text("a file, not a folder")  # blocks writes below it, even as root
+    folder = tmp_path / "afile" / "sub"
+    with pytest.raises(OSError) as info:
+        prepare_mnist(folder, sources=[never_called])
+    message = str(info.value)
+    assert "\n" not in message and str(folder) in message
+    assert "choose a writable folder with data.data_dir=" in message and "fix the permissions" in message
+
+    # the same through a run
+    cfg = compose_task("mnist", [*TINY, f"data.data_dir={folder}"], output_dir=tmp_path / "run")
+    with pytest.raises(OSError, match="choose a writable folder with data.data_dir="):
+        train(cfg)
+
+    # a corrupt file that cannot be deleted (a read-only folder)
+    raw = install(tmp_path / "ro", synth)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"corrupt")
+    real_unlink = Path.unlink
+
+    def unlink(self, *args, **kwargs):
+        if self.parent == raw:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with pytest.raises(OSError) as info:
+        prepare_mnist(tmp_path / "ro", sources=[never_called])
+    message = str(info.value)
+    assert "\n" not in message and str(raw) in message and "t10k-labels-idx1-ubyte" in message
+    assert "Permission denied" in message and "data.data_dir=" in message
+
+
+def _cli(args, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env.update(PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
+    return subprocess.run(
+        [sys.executable, "-m", "tasks.mnist", *args, f"data.data_dir={tmp_path / 'data'}",
+         f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_command_line_shows_the_one_line_error_and_exits_non_zero(tmp_path):
+    result = _cli(["trainer.max_epochs=abc"], tmp_path)
+    assert result.returncode != 0
+    assert "ConfigError: trainer.max_epochs='abc': expected an integer >= -1" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "data").exists()
+
+    marker, payloads = _payloads(tmp_path)
+    result = _cli([*TINY, f"ckpt_path={payloads[0]}"], tmp_path)
+    assert result.returncode != 0
+    assert f"CheckpointError: checkpoint {payloads[0]} was refused for safety" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not marker.exists(), "unpickling the checkpoint ran its code"
 
 
 # -- data files -----------------------------------------------------------------------------------

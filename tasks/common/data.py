@@ -9,14 +9,61 @@ epoch it has handed out, and :class:`EpochShuffleSampler` draws each epoch's ord
 already trained on and then sees the same ones, in the same order, as a run that was never
 interrupted. Lightning calls ``set_epoch`` at the start of every epoch (the same hook as
 for ``DistributedSampler``).
+
+:func:`writable_dir` and :func:`remove_file` turn a data folder that cannot be written into one
+line naming the folder and what to do (:class:`DataDirError`), not an ``OSError`` traceback.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Sized
 
 import torch
 from torch.utils.data import DataLoader, Sampler, SequentialSampler
+
+from tasks.common.errors import RunError
+
+
+class DataDirError(RunError, OSError):
+    """The data folder cannot be created or written (``data.data_dir``)."""
+
+
+def _cannot(what: str, folder: Path, exc: OSError) -> DataDirError:
+    reason = exc.strerror or str(exc)
+    return DataDirError(
+        f"data.data_dir: cannot {what} {folder} ({reason}); choose a writable folder with "
+        "data.data_dir=<folder>, or fix the permissions of this one"
+    )
+
+
+def writable_dir(folder: str | os.PathLike[str]) -> Path:
+    """``folder``, created if needed, after checking that files can be written in it; raises
+    :class:`DataDirError` (one line naming the folder and what to do) otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot("create the folder", folder, exc) from exc
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise _cannot("write to the folder", folder, exc) from exc
+    return folder
+
+
+def remove_file(path: str | os.PathLike[str]) -> None:
+    """Deletes ``path``; raises :class:`DataDirError` naming its folder when that fails."""
+    path = Path(path)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise _cannot(f"delete the bad file {path.name} in", path.parent, exc) from exc
 
 
 class EpochShuffleSampler(Sampler[int]):

