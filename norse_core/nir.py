@@ -605,7 +605,13 @@ def _import_node(node: Any, name: str, dt: float, over_time: bool, dtype: torch.
         factor = _input_scale(scale, dtype)
         if factor is not None:
             modules.append(lift(factor))
-        modules.append((layer_type if over_time else cell_type)(p, dt=dt))
+        try:
+            modules.append((layer_type if over_time else cell_type)(p, dt=dt))
+        except ValueError as error:
+            hint = ""
+            if "Euler" in str(error):
+                hint = f" (tau_*_inv = 1/tau: the node's time constants must be longer than dt = {dt})"
+            raise NIRConversionError(f"from_nir: node {name!r} ({kind}): {error}{hint}") from error
         return modules
 
     if isinstance(node, nir.LIF):

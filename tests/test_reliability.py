@@ -153,9 +153,10 @@ QUICK_NAN = [*TINY, "trainer.max_epochs=1", "callbacks.model_checkpoint=null", "
 
 @pytest.mark.parametrize("check_states", [True, False])
 def test_nan_in_a_layer_stops_training_naming_step_and_layer(tmp_path, check_states):
-    # a NaN time constant of the readout (net.body.6, LI) turns finite input into NaN logits;
-    # without the per-step state check the layer is found by running the batch again
-    cfg = compose_task("mnist", [*QUICK_NAN, "net.readout.tau_mem_inv=nan",
+    # an infinite leak of the readout (net.body.6, LI) turns finite input into infinite, then NaN
+    # voltages and NaN logits (a NaN parameter is refused when the layer is built); without the
+    # per-step state check the layer is found by running the batch again
+    cfg = compose_task("mnist", [*QUICK_NAN, "net.readout.v_leak=inf",
                                  f"callbacks.nonfinite_check.check_states={check_states}"], output_dir=tmp_path)
     with pytest.raises(NonFiniteError) as info:
         train(cfg)

@@ -35,6 +35,7 @@ from norse_core.functional.lif_box import (
     LIFBoxParameters,
     lif_box_feed_forward_step,
 )
+from norse_core.functional.parameters import check_parameters
 from norse_core.functional.threshold import (
     heaviside,
     register_surrogate,
@@ -45,6 +46,7 @@ from norse_core.functional.threshold import (
 
 __all__ = [
     "threshold", "heaviside", "register_surrogate", "surrogate_derivative", "surrogate_methods",
+    "check_parameters",
     "LIFParameters", "LIFFeedForwardState", "LIFState",
     "lif_feed_forward_step", "lif_step", "lif_current_encoder",
     "LIParameters", "LIState", "li_feed_forward_step", "li_step",

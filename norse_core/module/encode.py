@@ -9,6 +9,7 @@ import torch
 
 from norse_core.functional import encode as fe
 from norse_core.functional.lif import LIFParameters
+from norse_core.functional.parameters import check_parameters
 
 
 class PoissonEncoder(torch.nn.Module):
@@ -62,6 +63,7 @@ class ConstantCurrentLIFEncoder(torch.nn.Module):
     def __init__(self, seq_length: int, p: LIFParameters = LIFParameters(), dt: float = 0.001):
         super().__init__()
         fe._check_seq_length(seq_length)
+        check_parameters(p, dt, name=type(self).__name__)
         self.seq_length, self.p, self.dt = seq_length, p, dt
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

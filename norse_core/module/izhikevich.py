@@ -47,9 +47,6 @@ class _IzhikevichMixin:
     initial_values = _INITIAL_VALUES
 
     def _check_parameters(self, p: Any) -> None:
-        if not isinstance(p, IzhikevichSpikingBehavior):  # nested: the wrapper recursing
-            super()._check_parameters(p)  # type: ignore[misc]
-            return
         if not isinstance(p.p, IzhikevichParameters):
             raise TypeError(
                 f"{type(self).__name__}: p.p must be IzhikevichParameters, got {type(p.p).__name__}"

@@ -1,7 +1,6 @@
 """Box LIF modules (no synaptic current): :class:`LIFBoxCell`, :class:`LIFBox`."""
 
 from norse_core.functional.lif_box import (
-    RESET_METHODS,
     LIFBoxFeedForwardState,
     LIFBoxParameters,
     lif_box_feed_forward_step,
@@ -18,14 +17,6 @@ class LIFBoxCell(SNNCell):
     state_type = LIFBoxFeedForwardState
     step = staticmethod(lif_box_feed_forward_step)
     initial_values = {"v": "v_leak"}
-
-    def _check_parameters(self, p: LIFBoxParameters) -> None:
-        super()._check_parameters(p)
-        if p.reset_method not in RESET_METHODS:
-            raise ValueError(
-                f"{type(self).__name__}: unknown reset_method {p.reset_method!r}; "
-                f"valid: {', '.join(RESET_METHODS)}"
-            )
 
 
 class LIFBox(SNN, LIFBoxCell):

@@ -22,8 +22,9 @@ import math
 from typing import Any, Callable, ClassVar, Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
+from torch.utils._pytree import tree_map
 
-from norse_core.functional.threshold import _check_method
+from norse_core.functional.parameters import check_parameters
 from norse_core.utils.state import stack_states
 
 
@@ -89,6 +90,11 @@ class SNNCell(torch.nn.Module):
     parameters, e.g. ``"lif.v_th"``) into ``nn.Parameter``s named ``p_<name>``, shared by all
     neurons or, with ``trainable_shape=(n,)``, one per neuron (any shape that broadcasts
     against the state); they are saved in ``state_dict`` and learn with the weights.
+
+    Parameters are checked when the module is built (:func:`~norse_core.functional.parameters.check_parameters`:
+    time constants finite, > 0 and ``dt * tau_inv < 1``, ``alpha > 0``, no NaN, a registered
+    ``method``...), and again when ``module.p`` is replaced; never while the module runs, so
+    trainable parameters are checked at their initial values only.
     """
 
     parameters_type: ClassVar[type]
@@ -115,11 +121,11 @@ class SNNCell(torch.nn.Module):
                 f"{type(self).__name__}: p must be a {self.parameters_type.__name__}, "
                 f"got {type(p).__name__}"
             )
-        self._check_parameters(p)
-        if not isinstance(dt, (int, float)) or not dt > 0 or not math.isfinite(dt):
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not dt > 0 or not math.isfinite(dt):
             raise ValueError(f"{type(self).__name__}: dt must be a positive float, got {dt!r}")
-        self._p = p
         self.dt = float(dt)
+        self._check_parameters(p)
+        self._p = p
         if isinstance(trainable, str):
             trainable = (trainable,)
         self._trainable: Tuple[str, ...] = tuple(trainable)
@@ -142,15 +148,17 @@ class SNNCell(torch.nn.Module):
 
     @p.setter
     def p(self, value: NamedTuple) -> None:
+        if not isinstance(value, self.parameters_type):
+            raise TypeError(
+                f"{type(self).__name__}: p must be a {self.parameters_type.__name__}, got {type(value).__name__}"
+            )
+        self._check_parameters(value)
         self._p = value
 
     def _check_parameters(self, p: NamedTuple) -> None:
-        """Raises for parameter values the model cannot use (override to add checks)."""
-        for name, value in zip(p._fields, p):
-            if name == "method":
-                _check_method(value)
-            elif isinstance(value, tuple) and hasattr(value, "_fields"):
-                self._check_parameters(value)
+        """Raises for parameter values the model cannot use at ``self.dt`` (the rules of
+        :func:`~norse_core.functional.parameters.check_parameters`; override to add checks)."""
+        check_parameters(p, self.dt, name=type(self).__name__)
 
     def _step_p(self) -> Any:
         """The parameters handed to ``step`` (override when the module's ``p`` wraps them)."""
@@ -226,10 +234,16 @@ class SNNCell(torch.nn.Module):
         """Extra tensors passed to ``step`` between state and parameters (e.g. weights)."""
         return ()
 
+    def _first_step(self, input_tensor: torch.Tensor) -> torch.Tensor:
+        """One step of the input (its first; an empty stand-in when there are no steps)."""
+        if not self._time_dims:
+            return input_tensor
+        return input_tensor[0] if input_tensor.shape[0] else input_tensor.new_empty(input_tensor.shape[1:])
+
     def _prepare(self, input_tensor: torch.Tensor, state: Any) -> Any:
         """Checks the input and returns a checked state (the initial one for ``None``)."""
         self._check_input(input_tensor)
-        first_step = input_tensor[0] if self._time_dims else input_tensor
+        first_step = self._first_step(input_tensor)
         self._check_parameter_shapes(self.state_shape(first_step))
         if state is None:
             return self.initial_state(first_step)
@@ -239,6 +253,16 @@ class SNNCell(torch.nn.Module):
     def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
         state = self._prepare(input_tensor, state)
         return type(self).step(input_tensor, state, *self._step_args(), self._step_p(), self.dt)
+
+    def _no_steps(self, input_tensor: torch.Tensor, state: Any) -> Tuple[torch.Tensor, Any]:
+        """``(outputs, state)`` for an input of no time steps ``(0, ...)`` and its prepared
+        state: empty outputs ``(0, *state shape)`` in the input's dtype and device, and the
+        state unchanged (with ``record_states``, the states of no steps: ``(0, *shape)``)."""
+        step = input_tensor.new_empty(input_tensor.shape[1:])
+        outputs = input_tensor.new_empty((0, *self.state_shape(step)))
+        if getattr(self, "record_states", False):
+            state = tree_map(lambda t: t.new_empty((0, *t.shape)) if isinstance(t, torch.Tensor) else t, state)
+        return outputs, state
 
     def extra_repr(self) -> str:
         return f"p={self._p}, dt={self.dt}" + (f", trainable={self._trainable}" if self._trainable else "")
@@ -337,7 +361,9 @@ class SNN(SNNCell):
 
     ``forward(x, state=None) -> (outputs, state)`` with ``x`` of shape ``(T, ...)`` and
     outputs ``(T, ...)``. With ``record_states=True`` the returned state holds every
-    step's state stacked along time instead of the last one.
+    step's state stacked along time instead of the last one. An input of no steps
+    (``T = 0``) gives empty outputs ``(0, ...)`` and the state it was given (or the initial
+    state for ``state=None``).
 
     A layer may declare ``fused_loop(x, state, *step_args, p, dt) -> (outputs, state)``, a
     whole-sequence implementation of the same dynamics (e.g. one autograd node with a
@@ -355,6 +381,8 @@ class SNN(SNNCell):
 
     def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
         state = self._prepare(input_tensor, state)
+        if input_tensor.shape[0] == 0:
+            return self._no_steps(input_tensor, state)
         step, args, p = type(self).step, self._step_args(), self._step_p()
         loop = type(self).fused_loop
         if self.fused and loop is not None and not self.record_states:
