@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, IterableDataset
 
-from tasks.cartpole.env import RolloutCollector, make_envs
+from tasks.cartpole.env import RolloutCollector, env_arguments, make_envs
 
 
 class RolloutDataset(IterableDataset):
@@ -44,12 +44,7 @@ class CartPoleDataModule(pl.LightningDataModule):
 
     def setup(self, stage: Optional[str] = None) -> None:
         if stage in (None, "fit") and self.collector is None:
-            envs = make_envs(
-                self.env_cfg.get("id", "CartPole-v1"),
-                self.num_envs,
-                self.env_cfg.get("observe"),
-                self.env_cfg.get("vectorization_mode", "vector_entry_point"),
-            )
+            envs = make_envs(num_envs=self.num_envs, **env_arguments(self.env_cfg))
             self.collector = RolloutCollector(envs, seed=self.seed)
 
     def teardown(self, stage: Optional[str] = None) -> None:

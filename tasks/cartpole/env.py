@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -30,6 +30,13 @@ SOLVED_RETURN = 475.0
 OBSERVATIONS = ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")
 #: The partially observed variant: positions only, no velocities.
 POSITIONS_ONLY = (0, 2)
+
+
+def env_arguments(env: Mapping[str, Any]) -> Dict[str, Any]:
+    """The :func:`make_envs` / :func:`evaluate` arguments of an ``env`` config (``conf/env``:
+    ``id``, ``observe``, ``vectorization_mode``); a key it lacks keeps the function's default."""
+    names = {"id": "env_id", "observe": "observe", "vectorization_mode": "vectorization_mode"}
+    return {arg: env[key] for key, arg in names.items() if key in env}
 
 
 def make_envs(

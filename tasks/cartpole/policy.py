@@ -20,7 +20,8 @@ next and resets them where an episode starts (``starts``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import math
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -41,7 +42,7 @@ class ObservationCoding(nn.Module):
     ``x/obs_scale`` (width ``sigma``, in units of the spacing of the centres), ``C = D*n``
     (:func:`norse_core.population_encode`)."""
 
-    def __init__(self, obs_scale: Sequence[float], name: str = "signed", population: int = 8, sigma: float = 1.0):
+    def __init__(self, obs_scale: Sequence[float], name: str = "population", population: int = 8, sigma: float = 1.0):
         super().__init__()
         if name not in CODINGS:
             raise ValueError(f"coding must be one of {', '.join(CODINGS)}, got {name!r}")
@@ -83,8 +84,37 @@ def recurrent_layer_of(layer: type, name: Optional[str] = None) -> type:
     return candidate
 
 
+def override_parameters(p: Any, overrides: Mapping[str, Any]) -> Any:
+    """``p`` (a parameter NamedTuple, possibly nesting others) with the fields named in
+    ``overrides`` replaced wherever they occur; names it lacks are ignored (so one setting,
+    e.g. the LSNN's ``tau_adapt_inv``, can apply to whichever model is chosen)."""
+    if not overrides or not hasattr(p, "_fields"):
+        return p
+    changes = {}
+    for name, value in zip(p._fields, p):
+        if name in overrides:
+            changes[name] = overrides[name]
+        elif hasattr(value, "_fields"):
+            changes[name] = override_parameters(value, overrides)
+    return p._replace(**changes)
+
+
+def spread_time_constants(bounds: Sequence[float], hidden: int, dt: float) -> Dict[str, torch.Tensor]:
+    """Heterogeneous time constants: per hidden neuron, ``tau_mem_inv`` spread log-uniformly
+    over ``bounds = [low, high]`` (1/s) and ``tau_syn_inv`` twice as fast (at most ``0.5/dt``).
+    A recurrent layer then holds its past at several time scales at once, which lets a
+    readout form differences over time (velocities from positions)."""
+    low, high = (float(b) for b in bounds)
+    if not 0 < low <= high or high * dt >= 1:
+        raise ValueError(f"time_constants must be [low, high] with 0 < low <= high < 1/dt, got {list(bounds)}")
+    membrane = torch.logspace(math.log10(low), math.log10(high), hidden)
+    return {"tau_mem_inv": membrane, "tau_syn_inv": torch.clamp(2 * membrane, max=0.5 / dt)}
+
+
 class SpikingPolicy(nn.Module):
-    """Actor-critic spiking policy (see the module docstring)."""
+    """Actor-critic spiking policy (see the module docstring). Its defaults are the values of
+    conf/cartpole.yaml (the task passes the ``net`` keys through); ``time_constants``:
+    per-neuron time constants of the hidden layer (:func:`spread_time_constants`)."""
 
     def __init__(
         self,
@@ -99,16 +129,17 @@ class SpikingPolicy(nn.Module):
         hidden: int = 64,
         recurrent: bool = False,
         recurrent_layer: Optional[type] = None,
-        recurrent_init: float = 1.0,
+        recurrent_init: float = 0.0,
         carry_readout: bool = False,
         readout: str = "li",
-        readout_p: Optional[snn.LIParameters] = None,
+        readout_p: snn.LIParameters = snn.LIParameters(),
         decoder: str = "mean",
         count_scale: float = 1.0,
-        logit_scale: float = 1.0,
+        logit_scale: float = 10.0,
         dt: float = 0.001,
         gain: float = 1.0,
-        value_scale: float = 1.0,
+        value_scale: float = 10.0,
+        time_constants: Optional[Sequence[float]] = None,
     ):
         super().__init__()
         if readout not in READOUTS:
@@ -121,6 +152,8 @@ class SpikingPolicy(nn.Module):
             raise ValueError(
                 f"coding.obs_scale has {coding.obs_scale.numel()} entries but the observations have {obs_size}"
             )
+        if time_constants:
+            neuron_p = override_parameters(neuron_p, spread_time_constants(time_constants, hidden, dt))
         self.coding = coding
         self.encoder = encoder
         self.input_scale = float(input_scale)
@@ -146,7 +179,7 @@ class SpikingPolicy(nn.Module):
             self.hidden = neuron(neuron_p, dt=dt)
         self.readout_layer = nn.Linear(hidden, num_actions)
         if readout == "li":
-            self.readout = snn.LI(readout_p or snn.LIParameters(), dt=dt)
+            self.readout = snn.LI(readout_p, dt=dt)
         else:
             self.readout = neuron(neuron_p, dt=dt)
         self.critic = nn.Linear(hidden, 1)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import numpy as np
 import torch
@@ -41,10 +41,18 @@ from tasks.cartpole.env import (
     Rollout,
     RolloutCollector,
     advantages_and_returns,
+    env_arguments,
     evaluate,
     make_envs,
 )
-from tasks.cartpole.policy import ObservationCoding, PolicyActor, SpikingPolicy, recurrent_layer_of
+from tasks.cartpole.policy import (  # noqa: F401 (override_parameters, spread_time_constants: re-exported)
+    ObservationCoding,
+    PolicyActor,
+    SpikingPolicy,
+    override_parameters,
+    recurrent_layer_of,
+    spread_time_constants,
+)
 from tasks.common.builders import build_encoder, build_neuron, find_setting
 from tasks.common.module import SpikingTask
 
@@ -62,35 +70,10 @@ def index_state(state: Any, index: torch.Tensor) -> Any:
     return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)
 
 
-def override_parameters(p: Any, overrides: Mapping[str, Any]) -> Any:
-    """``p`` (a parameter NamedTuple, possibly nesting others) with the fields named in
-    ``overrides`` replaced wherever they occur; names it lacks are ignored (so one setting,
-    e.g. the LSNN's ``tau_adapt_inv``, can apply to whichever model is chosen)."""
-    if not overrides or not hasattr(p, "_fields"):
-        return p
-    changes = {}
-    for name, value in zip(p._fields, p):
-        if name in overrides:
-            changes[name] = overrides[name]
-        elif hasattr(value, "_fields"):
-            changes[name] = override_parameters(value, overrides)
-    return p._replace(**changes)
-
-
-def spread_time_constants(bounds: Sequence[float], hidden: int, dt: float) -> Dict[str, torch.Tensor]:
-    """Heterogeneous time constants: per hidden neuron, ``tau_mem_inv`` spread log-uniformly
-    over ``bounds = [low, high]`` (1/s) and ``tau_syn_inv`` twice as fast (at most ``0.5/dt``).
-    A recurrent layer then holds its past at several time scales at once, which lets a
-    readout form differences over time (velocities from positions)."""
-    low, high = (float(b) for b in bounds)
-    if not 0 < low <= high or high * dt >= 1:
-        raise ValueError(f"time_constants must be [low, high] with 0 < low <= high < 1/dt, got {list(bounds)}")
-    membrane = torch.logspace(math.log10(low), math.log10(high), hidden)
-    return {"tau_mem_inv": membrane, "tau_syn_inv": torch.clamp(2 * membrane, max=0.5 / dt)}
-
-
 class CartPoleTask(SpikingTask):
-    """Trains a :class:`~tasks.cartpole.policy.SpikingPolicy` on CartPole."""
+    """Trains a :class:`~tasks.cartpole.policy.SpikingPolicy` on CartPole. ``algo`` and
+    ``evaluation`` hold every key of the ``algo`` and ``eval`` blocks of conf/cartpole.yaml,
+    the one place of their values."""
 
     hp_metric = "eval/avg_return_100"
 
@@ -110,8 +93,8 @@ class CartPoleTask(SpikingTask):
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(logger=False)
         self.algo = dict(algo)
-        if self.algo.get("name", "ppo") not in ALGORITHMS:
-            raise ValueError(f"algo.name must be one of {', '.join(ALGORITHMS)}, got {self.algo.get('name')!r}")
+        if self.algo["name"] not in ALGORITHMS:
+            raise ValueError(f"algo.name must be one of {', '.join(ALGORITHMS)}, got {self.algo['name']!r}")
         self.evaluation = dict(evaluation)
         self.env_cfg = dict(env)
         self.policy = self.build_policy(model, encoder, env, net, coding)
@@ -126,62 +109,44 @@ class CartPoleTask(SpikingTask):
 
     @staticmethod
     def build_policy(model, encoder, env, net, coding) -> SpikingPolicy:
-        neuron, p = build_neuron(model)
-        p = override_parameters(p, dict(net.get("neuron") or {}))
-        hidden = int(net.get("hidden", 64))
-        dt = float(net.get("dt", 0.001))
-        if net.get("time_constants"):
-            p = override_parameters(p, spread_time_constants(net["time_constants"], hidden, dt))
-        encoder_module, scale = build_encoder(encoder)
+        """The policy of the configs: the ``net`` keys pass to :class:`SpikingPolicy` as they
+        are (a key left out keeps the constructor's default), except ``neuron`` (overrides of
+        the model's neuron parameters), ``li`` (the readout's parameters) and ``gain`` (times
+        the model's ``gain``)."""
         net = dict(net)
+        neuron, p = build_neuron(model)
+        p = override_parameters(p, dict(net.pop("neuron", None) or {}))
+        if "li" in net:
+            net["readout_p"] = snn.LIParameters(**net.pop("li"))
+        net["gain"] = float(net["gain"]) * float(model["gain"])
+        if model.get("recurrent_layer"):
+            net["recurrent_layer"] = recurrent_layer_of(neuron, model["recurrent_layer"])
+        encoder_module, scale = build_encoder(encoder)
         observe = env.get("observe")
         obs_size = len(observe) if observe is not None else 4
         coding = dict(coding)
         obs_scale = list(coding.pop("obs_scale"))
-        recurrent = bool(net.get("recurrent", False))
-        layer = recurrent_layer_of(neuron, model.get("recurrent_layer")) if recurrent else None
-        return SpikingPolicy(
-            obs_size,
-            2,
-            neuron,
-            p,
-            ObservationCoding(obs_scale, **coding),
-            encoder=encoder_module,
-            input_scale=scale,
-            seq_length=int(net.get("seq_length", 8)),
-            hidden=hidden,
-            recurrent=recurrent,
-            recurrent_layer=layer,
-            recurrent_init=float(net.get("recurrent_init", 0.0)),
-            carry_readout=bool(net.get("carry_readout", False)),
-            readout=net.get("readout", "li"),
-            readout_p=snn.LIParameters(**net.get("li", {})),
-            decoder=net.get("decoder", "mean"),
-            count_scale=float(net.get("count_scale", 1.0)),
-            logit_scale=float(net.get("logit_scale", 10.0)),
-            dt=dt,
-            gain=float(net.get("gain", 1.0)) * float(model.get("gain", 1.0)),
-            value_scale=float(net.get("value_scale", 1.0)),
-        )
+        return SpikingPolicy(obs_size, 2, neuron, p, ObservationCoding(obs_scale, **coding),
+                             encoder=encoder_module, input_scale=scale, **net)
 
     # -- rollouts -> batches -----------------------------------------------------------------
     def training_batches(self, collector: RolloutCollector) -> Iterator[Dict[str, Any]]:
         """Collects rollouts with the current policy until ``algo.max_env_steps`` environment
         steps and yields the minibatches of each (called by the rollout dataset)."""
         a = self.algo
-        name = a.get("name", "ppo")
-        gamma = float(a.get("gamma", 0.99))
-        lam = 1.0 if name == "reinforce" else float(a.get("gae_lambda", 0.95))
-        epochs = int(a.get("epochs", 4)) if name == "ppo" else 1
-        minibatches = int(a.get("minibatches", 4)) if name == "ppo" else 1
-        max_steps = int(a.get("max_env_steps", 500_000))
+        name = a["name"]
+        gamma = float(a["gamma"])
+        lam = 1.0 if name == "reinforce" else float(a["gae_lambda"])
+        epochs = int(a["epochs"]) if name == "ppo" else 1
+        minibatches = int(a["minibatches"]) if name == "ppo" else 1
+        max_steps = int(a["max_env_steps"])
         while collector.total_steps < max_steps:
             was_training = self.policy.training
             self.policy.eval()
             if name == "reinforce":
                 rollout = collector.collect_episodes(self.actor)
             else:
-                rollout = collector.collect(self.actor, int(a.get("rollout_steps", 64)))
+                rollout = collector.collect(self.actor, int(a["rollout_steps"]))
             self.policy.train(was_training)
             self._rollouts += 1
             values = rollout.extras["value"]
@@ -245,21 +210,21 @@ class CartPoleTask(SpikingTask):
             return (x * valid).sum() / count
 
         adv = batch["adv"]
-        if a.get("normalize_advantages", True):
+        if a["normalize_advantages"]:
             centred = adv - mean(adv)
             adv = centred / (mean(centred**2).sqrt() + 1e-8)
         logps = torch.log_softmax(logits, -1)
         logp = logps.gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
         ratio = torch.exp(logp - batch["logp"])
-        if a.get("name", "ppo") == "ppo":
-            clip = float(a.get("clip", 0.2))
+        if a["name"] == "ppo":
+            clip = float(a["clip"])
             policy_loss = mean(-torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv))
         else:
             policy_loss = mean(-ratio * adv)
         entropy = mean(-(logps.exp() * logps).sum(-1))
         value_loss = mean((values - batch["ret"]) ** 2)
-        loss = policy_loss + float(a.get("vf_coef", 0.5)) * value_loss - float(a.get("ent_coef", 0.0)) * entropy
-        aux_coef = float(a.get("aux_coef", 0.0))
+        loss = policy_loss + float(a["vf_coef"]) * value_loss - float(a["ent_coef"]) * entropy
+        aux_coef = float(a["aux_coef"])
         if aux_coef:  # predict the next observation's change (standardised): velocities, if hidden
             delta = batch["delta"]
             scale = delta[batch["valid"]].std(0, correction=0).clamp(min=1e-4)
@@ -271,7 +236,7 @@ class CartPoleTask(SpikingTask):
         if self._should_log():
             with torch.no_grad():
                 approx_kl = mean((ratio - 1) - torch.log(ratio))
-                clipped = mean(((ratio - 1).abs() > float(a.get("clip", 0.2))).float())
+                clipped = mean(((ratio - 1).abs() > float(a["clip"])).float())
             metrics = {
                 "train/loss": loss.detach(),
                 "train/policy_loss": policy_loss.detach(),
@@ -307,8 +272,8 @@ class CartPoleTask(SpikingTask):
         try:
             return evaluate(
                 self.actor,
-                episodes=int(episodes or self.evaluation.get("episodes", 100)),
-                seed=int(self.evaluation.get("seed", 10_000)),
+                episodes=int(episodes or self.evaluation["episodes"]),
+                seed=int(self.evaluation["seed"]),
                 **self._env_kwargs(),
             )
         finally:
@@ -316,11 +281,7 @@ class CartPoleTask(SpikingTask):
 
     def _env_kwargs(self) -> Dict[str, Any]:
         """The ``make_envs``/``evaluate`` arguments of the ``env`` config."""
-        return {
-            "env_id": self.env_cfg.get("id", "CartPole-v1"),
-            "observe": self.env_cfg.get("observe"),
-            "vectorization_mode": self.env_cfg.get("vectorization_mode", "vector_entry_point"),
-        }
+        return env_arguments(self.env_cfg)
 
     def _evaluation_metrics(self, result: Evaluation) -> Dict[str, float]:
         return {
@@ -333,10 +294,10 @@ class CartPoleTask(SpikingTask):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not self._end_of_rollout:
             return
-        every = int(self.evaluation.get("every", 5))
+        every = int(self.evaluation["every"])
         if every < 1 or self._rollouts % every:
             return
-        threshold = float(self.evaluation.get("min_running_avg", 0.0))
+        threshold = float(self.evaluation["min_running_avg"])
         collector = self.trainer.datamodule.collector if self.trainer.datamodule is not None else None
         if collector is not None and not collector.running_average >= threshold:
             return
@@ -353,11 +314,11 @@ class CartPoleTask(SpikingTask):
         self._log_now(metrics)
         if self._best is None or result.mean > self._best.mean:
             self._best = result
-            if self.evaluation.get("keep_best", True):
+            if self.evaluation["keep_best"]:
                 self._best_weights = copy.deepcopy(self.policy.state_dict())
         if result.solved:
             self._solved = True
-            if self.evaluation.get("stop_when_solved", True):
+            if self.evaluation["stop_when_solved"]:
                 self.trainer.should_stop = True
         return result
 
@@ -394,7 +355,7 @@ class CartPoleTask(SpikingTask):
         was_training = self.policy.training
         self.policy.eval()
         try:
-            obs, _ = envs.reset(seed=int(self.evaluation.get("seed", 10_000)))
+            obs, _ = envs.reset(seed=int(self.evaluation["seed"]))
             state, recorded = None, []
             for _ in range(100_000):
                 x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
@@ -414,7 +375,7 @@ class CartPoleTask(SpikingTask):
         from pytorch_lightning.loggers import TensorBoardLogger
 
         writers = [lg.experiment for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
-        if not writers or not self.evaluation.get("episode_figure", True):
+        if not writers or not self.evaluation["episode_figure"]:
             return
         from tasks.common.callbacks import raster_figure
 
@@ -433,14 +394,14 @@ class CartPoleTask(SpikingTask):
         return {
             "env": h.env.get("name", "?"),
             "model": h.model.get("name", "?"),
-            "recurrent": bool(h.net.get("recurrent", False)),
+            "recurrent": self.policy.recurrent,
             "encoder": h.encoder.get("name", "?"),
-            "coding": h.coding.get("name", "?"),
-            "readout": h.net.get("readout", "li"),
-            "algo": h.algo.get("name", "ppo"),
+            "coding": self.policy.coding.name,
+            "readout": self.policy.readout_kind,
+            "algo": self.algo["name"],
             "surrogate": find_setting(h.model, "method", "none"),
             "lr": float(h.optimizer["lr"]),
-            "T": int(h.net.get("seq_length", 0)),
-            "hidden": int(h.net.get("hidden", 0)),
+            "T": self.policy.seq_length,
+            "hidden": self.policy.input_layer.out_features,
             "seed": -1 if h.seed is None else int(h.seed),
         }

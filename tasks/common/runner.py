@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import platform
+import shlex
 import sys
 import time
 import warnings
@@ -78,8 +79,37 @@ def write_run_summary(cfg: DictConfig, metrics: Dict[str, float], seconds: float
     return path
 
 
+def report_outputs(cfg: DictConfig, loggers: List[Any], metrics_path: Optional[Path] = None) -> List[str]:
+    """Prints (to stdout) and logs where the run's outputs are: its directory, ``metrics_path``
+    (when written) and the ``tensorboard`` command of each TensorBoard logger; returns the lines."""
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    lines = [f"run directory: {cfg.paths.output_dir}"]
+    if metrics_path is not None:
+        lines.append(f"metrics: {metrics_path}")
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            lines.append(f"view in TensorBoard: tensorboard --logdir {shlex.quote(os.path.normpath(logger.log_dir))}")
+    log.info("outputs: %s", "; ".join(lines))  # the run's log file; the console gets the lines below
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+class ReportOutputsOnFailure(pl.Callback):
+    """Reports where the outputs are (:func:`report_outputs`) when fitting or testing fails
+    or is interrupted."""
+
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if trainer.is_global_zero:
+            report_outputs(self.cfg, trainer.loggers)
+
+
 def train(cfg: DictConfig) -> Optional[float]:
-    """Fits (and tests) the task described by ``cfg``; returns ``cfg.optimized_metric``."""
+    """Fits (and tests) the task described by ``cfg``; returns ``cfg.optimized_metric``. At
+    the end, also after a failure in fitting or testing, prints where the outputs are."""
     validate_config(cfg)  # bad values and a missing GPU fail here, before any work
     started = time.perf_counter()
     if cfg.get("seed") is not None:
@@ -88,7 +118,7 @@ def train(cfg: DictConfig) -> Optional[float]:
         torch.set_num_threads(int(cfg.threads))
     datamodule = instantiate(cfg.data)
     task = build_task(cfg)
-    callbacks = _instantiate_all(cfg.get("callbacks"))
+    callbacks = [*_instantiate_all(cfg.get("callbacks")), ReportOutputsOnFailure(cfg)]
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
@@ -114,7 +144,8 @@ def train(cfg: DictConfig) -> Optional[float]:
     for key in sorted(summary):
         log.info("%s = %.4f", key, summary[key])
     if trainer.is_global_zero:
-        write_run_summary(cfg, summary, time.perf_counter() - started)
+        path = write_run_summary(cfg, summary, time.perf_counter() - started)
+        report_outputs(cfg, trainer.loggers, path)
     name = cfg.get("optimized_metric")
     if name and name in metrics:
         return float(metrics[name])

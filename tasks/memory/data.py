@@ -106,7 +106,7 @@ class StoreRecallDataModule(pl.LightningDataModule):
     def __init__(
         self,
         batch_size: int = 64,
-        batches_per_epoch: int = 50,
+        batches_per_epoch: int = 100,
         val_size: int = 256,
         test_size: int = 1024,
         seed: int = 0,

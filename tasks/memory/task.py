@@ -26,7 +26,8 @@ RECURRENT = {"lsnn": snn.LSNNRecurrent, "lif": snn.LIFRecurrent}
 
 
 class MemoryTask(SpikingTask):
-    """Trains the store/recall network; see the module docstring."""
+    """Trains the store/recall network; see the module docstring. ``net`` holds every key
+    of the ``net`` block of conf/memory.yaml, the one place of their values."""
 
     hp_metric = "val/recall_acc"
 
@@ -48,20 +49,20 @@ class MemoryTask(SpikingTask):
         self.n_regular, self.n_adaptive = int(net["n_regular"]), int(net["n_adaptive"])
         hidden = self.n_regular + self.n_adaptive
         _, p = build_neuron(model)
-        overrides = {k: v for k, v in dict(net.get("neuron", {})).items() if k in p._fields}
+        overrides = {k: v for k, v in dict(net["neuron"]).items() if k in p._fields}
         p = p._replace(**overrides)
         if name == "lsnn":  # only the adaptive neurons adapt
             beta = torch.cat([torch.zeros(self.n_regular), torch.full((self.n_adaptive,), float(p.beta))])
             p = p._replace(beta=beta)
-        dt = float(net.get("dt", 0.001))
+        dt = float(net["dt"])
         self.recurrent = RECURRENT[name](input_size, hidden, p, dt=dt)
         with torch.no_grad():
-            self.recurrent.input_weights.mul_(float(net.get("input_scale", 1.0)))
-            self.recurrent.recurrent_weights.mul_(float(net.get("recurrent_scale", 1.0)))
+            self.recurrent.input_weights.mul_(float(net["input_scale"]))
+            self.recurrent.recurrent_weights.mul_(float(net["recurrent_scale"]))
         self.readout = torch.nn.Linear(hidden, 2)
-        self.li = snn.LI(snn.LIParameters(tau_mem_inv=float(net.get("readout_tau_mem_inv", 50.0))), dt=dt)
-        self.target_rate = float(net.get("target_rate", 10.0))
-        self.reg_weight = float(net.get("reg_weight", 0.0))
+        self.li = snn.LI(snn.LIParameters(tau_mem_inv=float(net["readout_tau_mem_inv"])), dt=dt)
+        self.target_rate = float(net["target_rate"])
+        self.reg_weight = float(net["reg_weight"])
         self.dt = dt
 
     def forward(self, spikes: torch.Tensor):

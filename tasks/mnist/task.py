@@ -32,13 +32,11 @@ class MNISTTask(SpikingTask):
         self.save_hyperparameters(logger=False)
         neuron, p = build_neuron(model)
         encoder_module, scale = build_encoder(encoder)
-        net = dict(net)
-        net["gain"] = net.get("gain", 1.0) * model.get("gain", 1.0)
-        readout = snn.LIParameters(**net.pop("readout", {}))
-        self.net = ConvSNN(
-            neuron, p, readout, encoder=encoder_module, input_scale=scale,
-            channels=tuple(net.pop("channels", (32, 64))), **net,
-        )
+        net = dict(net)  # to ConvSNN as it is (a key left out keeps its default), except gain and readout
+        net["gain"] = float(net["gain"]) * float(model["gain"])
+        if "readout" in net:
+            net["readout_p"] = snn.LIParameters(**net.pop("readout"))
+        self.net = ConvSNN(neuron, p, encoder=encoder_module, input_scale=scale, **net)
         self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
         self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
         self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
@@ -89,6 +87,6 @@ class MNISTTask(SpikingTask):
             "surrogate": find_setting(h.model, "method", "none"),
             "alpha": float(find_setting(h.model, "alpha", 0.0)),
             "lr": float(h.optimizer["lr"]),
-            "T": int(h.net.get("seq_length", 0)),
+            "T": self.net.seq_length,
             "seed": -1 if h.seed is None else int(h.seed),
         }

@@ -1,0 +1,239 @@
+"""Config values mean what they say: a primary config's keys survive composition with its
+groups, the overlays (debug, hparams_search, env presets) override it, every default has one
+value, and default runs build with the values docs/results.md was measured with."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
+
+import pytest
+import torch
+from hydra.utils import get_class
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from tasks.cartpole.env import evaluate, make_envs
+from tasks.cartpole.policy import ObservationCoding, SpikingPolicy
+from tasks.memory.data import StoreRecallDataModule, store_recall_batch
+from tasks.memory.task import MemoryTask
+from tasks.mnist.data import MNISTDataModule
+from tasks.mnist.model import ConvSNN
+from tests.helpers import REPO, compose_task
+
+TASKS = ("mnist", "memory", "cartpole")
+OVERLAYS = ("debug", "hparams_search", "env")  # groups meant to override the primary config
+CONF = REPO / "conf"
+
+
+def _leaves(node: Any, prefix: str = "") -> Iterator[Tuple[str, Any]]:
+    """``(dotted key, value)`` of every leaf of a plain container (an empty mapping is a leaf)."""
+    if isinstance(node, Mapping) and node:
+        for key, value in node.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    else:
+        yield prefix[:-1], node
+
+
+def _own_keys(path: Path) -> Dict[str, Any]:
+    """The leaves a config file sets itself (not its ``defaults`` list), unresolved, with those of
+    the files of its group it lists as defaults (``debug/anomaly`` includes ``debug/default``)."""
+    raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    keys: Dict[str, Any] = {}
+    for entry in raw.pop("defaults", []):
+        if isinstance(entry, str) and entry != "_self_":
+            keys.update(_own_keys(path.parent / f"{entry}.yaml"))
+    raw.pop("hydra", None)  # the sweeper settings are Hydra's, not the job's
+    keys.update(_leaves(raw))
+    return keys
+
+
+def _composed(cfg: DictConfig) -> Dict[str, Any]:
+    return dict(_leaves(OmegaConf.to_container(cfg, resolve=False)))
+
+
+def _groups(task: str) -> List[str]:
+    """The groups in the defaults list of ``conf/<task>.yaml``."""
+    defaults = OmegaConf.to_container(OmegaConf.load(CONF / f"{task}.yaml"))["defaults"]
+    return [next(iter(d)) for d in defaults if isinstance(d, dict)]
+
+
+def _options(group: str) -> List[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def _differences(expected: Mapping[str, Any], composed: Mapping[str, Any]) -> List[str]:
+    return [f"{k}: {v!r} set, {composed.get(k, '<missing>')!r} composed" for k, v in expected.items()
+            if composed.get(k, "<missing>") != v]
+
+
+# -- 1. the primary config wins over its groups; the overlays win over it -------------------------------
+@pytest.mark.parametrize("task", TASKS)
+def test_primary_config_keys_survive_composition(task):
+    """Every value conf/<task>.yaml sets is the composed value, with the default groups and
+    with every option of every group (trainer/default.yaml must not undo trainer.* here)."""
+    own = _own_keys(CONF / f"{task}.yaml")
+    assert any(k.startswith("trainer.") for k in own)
+    groups = [g for g in _groups(task) if g not in (*OVERLAYS, "paths", "hydra")]
+    runs = [[]] + [[f"{g}={o}"] for g in groups for o in _options(g)]
+    problems = {" ".join(ov) or "defaults": _differences(own, _composed(compose_task(task, ov))) for ov in runs}
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("group", OVERLAYS)
+def test_overlays_override_the_primary_config(task, group):
+    """debug=..., hparams_search=... and the env presets set what they say over conf/<task>.yaml."""
+    if group not in _groups(task):
+        pytest.skip(f"{task} has no {group} group")
+    for option in _options(group):
+        composed = _composed(compose_task(task, [f"{group}={option}"]))
+        assert _differences(_own_keys(CONF / group / f"{option}.yaml"), composed) == [], option
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_debug_default_still_shrinks_the_run(task):
+    quick = compose_task(task, ["debug=default"])
+    assert (quick.trainer.max_epochs, quick.trainer.limit_train_batches, quick.trainer.log_every_n_steps) == (1, 4, 1)
+
+
+def test_memory_logs_every_ten_steps():
+    """conf/memory.yaml's trainer.log_every_n_steps (10), not trainer/default.yaml's (20)."""
+    assert compose_task("memory").trainer.log_every_n_steps == 10
+
+
+# -- 2. one value per default -----------------------------------------------------------------------------
+def _parameter_defaults(fn: Callable) -> Dict[str, Any]:
+    return {name: p.default for name, p in inspect.signature(fn).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _disagreements(fn: Callable, config: DictConfig, rename: Mapping[str, str] = {}) -> List[str]:
+    """The keys of ``config`` whose value differs from the default of ``fn``'s parameter of
+    that name (interpolations are another key's value: skipped)."""
+    defaults = _parameter_defaults(fn)
+    out = []
+    for key in config:
+        name = rename.get(key, key)
+        if name not in defaults or OmegaConf.is_interpolation(config, key):
+            continue
+        value = config[key]
+        value = OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+        default = defaults[name]
+        if hasattr(default, "_asdict"):  # parameters (a NamedTuple) against their config mapping
+            default = {k: default._asdict().get(k) for k in value} if isinstance(value, dict) else default
+        elif isinstance(default, tuple):
+            default = list(default)
+        if value != default:
+            out.append(f"{fn.__qualname__}({name}={default!r}), config {key}: {value!r}")
+    return out
+
+
+def test_config_values_equal_the_constructor_defaults():
+    """Where a class or function the config feeds has a default, the config spells out that
+    same value (or leaves the key out): a default has one value wherever it is written."""
+    cartpole, masked = compose_task("cartpole"), compose_task("cartpole", ["env=cartpole_masked"])
+    mnist, memory = compose_task("mnist"), compose_task("memory")
+    problems = [
+        *_disagreements(SpikingPolicy, cartpole.net, {"li": "readout_p"}),
+        *_disagreements(ObservationCoding, cartpole.coding),
+        *_disagreements(make_envs, cartpole.env, {"id": "env_id"}),
+        *_disagreements(evaluate, cartpole.eval),
+        *_disagreements(ConvSNN, mnist.net, {"readout": "readout_p"}),
+        *_disagreements(MNISTDataModule, mnist.data),
+        *_disagreements(StoreRecallDataModule, memory.data),
+        *_disagreements(store_recall_batch, memory.data),
+        *_disagreements(MemoryTask, memory.task),
+    ]
+    assert problems == []
+    # the preset changes the environment, not the defaults of what it leaves alone
+    assert _disagreements(make_envs, masked.env, {"id": "env_id"}) == [
+        "make_envs(observe=None), config observe: [0, 2]"]
+
+
+def _config_keys() -> set:
+    keys = set()
+    for task in TASKS:
+        for dotted in _composed(compose_task(task, ["env=cartpole_masked"] if task == "cartpole" else [])):
+            keys.update(dotted.split("."))
+    return keys
+
+
+def test_tasks_have_no_fallback_values_of_config_keys():
+    """No ``cfg.get("<config key>", <value>)`` in the task code: a value there would be a second
+    default beside the config's (and the constructors'), free to disagree with them. ``None``
+    and the ``"?"`` placeholder of the TensorBoard dashboard are no values a run uses."""
+    keys = _config_keys()
+    found = []
+    for path in sorted((REPO / "tasks").glob("[!_]*/*.py")):
+        if path.parent.name == "common":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("get", "pop") and len(node.args) == 2):
+                continue
+            key, default = node.args
+            literal = isinstance(default, (ast.Constant, ast.Tuple, ast.List, ast.Dict))
+            if (isinstance(key, ast.Constant) and key.value in keys and literal
+                    and not (isinstance(default, ast.Constant) and default.value in (None, "?"))):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
+    assert found == []
+
+
+def _build(task: str, overrides: List[str] = (), drop: Mapping[str, List[str]] = {}) -> Any:
+    """The task module of a composed config (seeded), with the keys ``drop[block]`` removed
+    from ``task.<block>``."""
+    cfg = compose_task(task, list(overrides), output_dir=Path("unused"))
+    kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+    target = get_class(kwargs.pop("_target_"))
+    for block, keys in drop.items():
+        for key in keys:
+            kwargs[block].pop(key)
+    torch.manual_seed(0)
+    return target(**kwargs)
+
+
+@pytest.mark.parametrize("env", ["cartpole", "cartpole_masked"])
+def test_cartpole_builds_the_measured_policy_with_or_without_the_defaults_spelled_out(env):
+    """The default runs (docs/results.md) used recurrent_init 0, logit_scale 10 and
+    value_scale 10; a config that leaves these keys out builds the very same policy."""
+    full = _build("cartpole", [f"env={env}"]).policy
+    assert (full.logit_scale, full.value_scale) == (10.0, 10.0)
+    assert full.coding.name == ("signed" if env == "cartpole_masked" else "population")
+    if env == "cartpole_masked":
+        assert torch.count_nonzero(full.hidden.recurrent_weights) == 0  # recurrent_init 0
+    # the keys that equal SpikingPolicy's defaults (gain: the task multiplies it by the model's)
+    defaults = _parameter_defaults(SpikingPolicy)
+    net = compose_task("cartpole", [f"env={env}"]).net
+    spelled_out = [k for k in net if k != "gain" and k in defaults and net[k] == defaults[k]]
+    assert {"logit_scale", "value_scale", "recurrent_init", "hidden", "dt"} <= set(spelled_out)
+    bare = _build("cartpole", [f"env={env}"], {"net": spelled_out}).policy
+    assert (bare.logit_scale, bare.value_scale) == (full.logit_scale, full.value_scale)
+    assert full.state_dict().keys() == bare.state_dict().keys()
+    for name, value in full.state_dict().items():
+        assert torch.equal(value, bare.state_dict()[name]), name
+
+
+def test_memory_runs_with_the_measured_values_and_needs_its_net_keys():
+    """recurrent_scale 0.5, reg_weight 1e-4 and 100 batches per epoch (docs/results.md); a
+    ``net`` without one of its keys is an error, not a run with some other value."""
+    task = _build("memory")
+    unscaled = _build("memory", ["net.recurrent_scale=1.0"])
+    assert torch.allclose(task.recurrent.recurrent_weights, 0.5 * unscaled.recurrent.recurrent_weights)
+    assert task.reg_weight == pytest.approx(1e-4)
+    for key in ("recurrent_scale", "reg_weight", "input_scale", "readout_tau_mem_inv", "target_rate", "dt"):
+        with pytest.raises(KeyError, match=key):
+            _build("memory", drop={"net": [key]})
+    assert compose_task("memory").data.batches_per_epoch == StoreRecallDataModule().batches_per_epoch == 100
+
+
+def test_mnist_net_defaults_build_the_same_network():
+    """conf/mnist.yaml's net block equals ConvSNN's defaults: leaving it out changes nothing."""
+    full = _build("mnist").net
+    bare = _build("mnist", drop={"net": ["seq_length", "channels", "hidden", "batch_norm", "decoder", "dt",
+                                         "readout"]}).net
+    assert full.seq_length == bare.seq_length and full.decoder == bare.decoder
+    assert full.state_dict().keys() == bare.state_dict().keys()
+    for name, value in full.state_dict().items():
+        assert torch.equal(value, bare.state_dict()[name]), name
