@@ -397,9 +397,9 @@ def test_cpp_recurrent_per_neuron_parameters_and_batch_shapes(cpp_loops):
     calls = []
     forward = cpp.LSNNRecurrentCpp.forward
 
-    def counted(cfg, inputs, save):
+    def counted(cfg, inputs, save, params=()):
         calls.append(inputs[0].shape)
-        return forward(cfg, inputs, save)
+        return forward(cfg, inputs, save, params)
 
     with use_backend("cpp"):
         cpp.LSNNRecurrentCpp.forward = counted
@@ -539,9 +539,9 @@ TRITON_SCRIPT = textwrap.dedent(
     assert triton_backend.available()
     calls = {"n": 0}
     for kernel in (triton_backend.LIFTriton, triton_backend.LIFBoxTriton):
-        def counted(cfg, inputs, save, _forward=kernel.forward):
+        def counted(cfg, inputs, save, params=(), _forward=kernel.forward):
             calls["n"] += 1
-            return _forward(cfg, inputs, save)
+            return _forward(cfg, inputs, save, params)
         kernel.forward = staticmethod(counted)
     torch.manual_seed(0)
     for dtype in (torch.float64, torch.float32):

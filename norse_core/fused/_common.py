@@ -3,8 +3,12 @@ autograd Function that runs every fused kernel, and the backend switch.
 
 A *kernel* is any object with two static methods::
 
-    forward(cfg, inputs, save)            -> (outputs, saved)
-    backward(cfg, saved, grads, needs)    -> input gradients (None where not needed)
+    forward(cfg, inputs, save, params)          -> (outputs, saved)
+    backward(cfg, saved, grads, needs, params)  -> input gradients (None where not needed),
+                                                   then one gradient per trainable parameter
+
+``params`` names the config fields that need a gradient (trainable neuron parameters, in
+the kernel's ``PARAMS``); a kernel that lists none is never given any.
 
 ``inputs``/``outputs`` are tuples of tensors, ``cfg`` a NamedTuple of scalar (or non-trainable
 tensor) parameters. :func:`run_kernel` calls ``forward`` directly when no gradient is needed
@@ -90,14 +94,11 @@ class Surrogate(NamedTuple):
 # -- applicability -------------------------------------------------------------------------
 
 def params_usable(p: Any, state_shape: torch.Size, dtype: torch.dtype) -> bool:
-    """Whether a fused loop may run with parameters ``p``: no tensor parameter needs a gradient
-    (trainable parameters use the step-by-step loop), and every tensor parameter has the
-    input's dtype and broadcasts to the state shape without enlarging it."""
-    grad = torch.is_grad_enabled()
+    """Whether a fused loop may run with parameters ``p``: every tensor parameter has the
+    input's dtype and broadcasts to the state shape without enlarging it. (Trainable ones,
+    needing a gradient, run on kernels that differentiate them: :func:`differentiable`.)"""
     for value in p:
         if isinstance(value, torch.Tensor):
-            if grad and value.requires_grad:
-                return False
             if value.dtype != dtype:
                 return False
             try:
@@ -139,22 +140,46 @@ def needs_grad(tensors: Sequence[torch.Tensor]) -> bool:
 
 # -- the autograd node -----------------------------------------------------------------------
 
+def trainable_fields(cfg: Any) -> Tuple[str, ...]:
+    """The fields of a kernel config that hold tensors needing a gradient (grad mode on):
+    trainable neuron parameters such as ``a = dt*tau_mem_inv`` or ``v_th``."""
+    if not torch.is_grad_enabled() or not hasattr(cfg, "_fields"):
+        return ()
+    return tuple(f for f, v in zip(cfg._fields, cfg) if isinstance(v, torch.Tensor) and v.requires_grad)
+
+
 class FusedFunction(torch.autograd.Function):
-    """One autograd node for a whole sequence: ``apply(kernel, cfg, *inputs) -> outputs``."""
+    """One autograd node for a whole sequence: ``apply(kernel, cfg, params, *inputs, *values)``
+    with ``params`` the names of the trainable config fields and ``values`` their tensors.
+
+    Kernel protocol: ``forward(cfg, inputs, save, params)`` and
+    ``backward(cfg, saved, grads, needs, params) -> (*input_grads, *param_grads)``; a
+    parameter's gradient may have the state's shape (summed over time): it is summed here to
+    the parameter's own shape (e.g. over the batch for one value per neuron)."""
 
     @staticmethod
-    def forward(ctx, kernel: Any, cfg: Any, *inputs: torch.Tensor):  # type: ignore[override]
-        outputs, saved = kernel.forward(cfg, inputs, True)
-        ctx.kernel, ctx.cfg = kernel, cfg
+    def forward(ctx, kernel: Any, cfg: Any, params: Tuple[str, ...], *tensors: torch.Tensor):  # type: ignore[override]
+        n = len(tensors) - len(params)
+        inputs, values = tensors[:n], tensors[n:]
+        if params:
+            cfg = cfg._replace(**{name: value.detach() for name, value in zip(params, values)})
+        outputs, saved = kernel.forward(cfg, inputs, True, params)
+        ctx.kernel, ctx.cfg, ctx.params, ctx.n = kernel, cfg, params, n
+        ctx.shapes = [value.shape for value in values]
         ctx.save_for_backward(*saved)
         return outputs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, *grads: torch.Tensor):  # type: ignore[override]
-        needs = ctx.needs_input_grad[2:]
-        input_grads = ctx.kernel.backward(ctx.cfg, ctx.saved_tensors, grads, needs)
-        return (None, None, *input_grads)
+        needs = ctx.needs_input_grad[3:3 + ctx.n]
+        result = ctx.kernel.backward(ctx.cfg, ctx.saved_tensors, grads, needs, ctx.params)
+        input_grads, param_grads = result[:ctx.n], result[ctx.n:]
+        reduced = [
+            None if g is None else g.sum_to_size(shape) if g.shape != shape else g
+            for g, shape in zip(param_grads, ctx.shapes)
+        ]
+        return (None, None, None, *input_grads, *reduced)
 
 
 _recorders: List[List[str]] = []
@@ -176,11 +201,18 @@ def run_kernel(kernel: Any, cfg: Any, *inputs: torch.Tensor) -> Tuple[torch.Tens
     """Runs ``kernel`` over the sequence, recording one autograd node if a gradient is needed."""
     for calls in _recorders:
         calls.append(kernel.__name__)
-    if needs_grad(inputs):
-        return FusedFunction.apply(kernel, cfg, *inputs)
+    params = trainable_fields(cfg)
+    if params or needs_grad(inputs):
+        return FusedFunction.apply(kernel, cfg, params, *inputs, *(getattr(cfg, name) for name in params))
     with torch.no_grad():
-        outputs, _ = kernel.forward(cfg, inputs, False)
+        outputs, _ = kernel.forward(cfg, inputs, False, ())
     return outputs
+
+
+def differentiable(kernel: Any, params: Sequence[str]) -> bool:
+    """Whether ``kernel`` computes the gradients of the config fields ``params`` (its
+    ``PARAMS``, the fields its backward differentiates)."""
+    return set(params) <= set(getattr(kernel, "PARAMS", ()))
 
 
 # -- backend choice --------------------------------------------------------------------------

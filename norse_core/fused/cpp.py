@@ -1133,13 +1133,13 @@ class LIFCpp:
     """Saves the input and the initial state; backward re-runs each block's forward."""
 
     @staticmethod
-    def forward(cfg: LIFConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0, i0 = inputs
         z, v, i = _ops().lif_fwd(x, v0, i0, _f(cfg.a), _f(cfg.b), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset))
         return (z, v, i), (inputs if save else ())
 
     @staticmethod
-    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         x, v0, i0 = saved
         gz, gv, gi = grads
         gx, gv0, gi0 = _ops().lif_bwd(
@@ -1151,13 +1151,13 @@ class LIFCpp:
 
 class LIFBoxCpp:
     @staticmethod
-    def forward(cfg: LIFBoxConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIFBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0 = inputs
         z, v = _ops().lif_box_fwd(x, v0, _f(cfg.a), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset), cfg.subtract)
         return (z, v), (inputs if save else ())
 
     @staticmethod
-    def backward(cfg: LIFBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIFBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         x, v0 = saved
         gz, gv = grads
         gx, gv0 = _ops().lif_box_bwd(
@@ -1169,13 +1169,13 @@ class LIFBoxCpp:
 
 class IAFCpp:
     @staticmethod
-    def forward(cfg: IAFConfig, inputs: Tensors, save: bool):
+    def forward(cfg: IAFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0 = inputs
         z, v = _ops().iaf_fwd(x, v0, _f(cfg.v_th), _f(cfg.v_reset))
         return (z, v), (inputs if save else ())
 
     @staticmethod
-    def backward(cfg: IAFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: IAFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         x, v0 = saved
         gz, gv = grads
         gx, gv0 = _ops().iaf_bwd(gz, gv, x, v0, _f(cfg.v_th), _f(cfg.v_reset), cfg.sur.native_id, _f(cfg.sur.alpha))
@@ -1184,13 +1184,13 @@ class IAFCpp:
 
 class LICpp:
     @staticmethod
-    def forward(cfg: LIConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0, i0 = inputs
         out, v, i = _ops().li_fwd(x, v0, i0, _f(cfg.a), _f(cfg.b), _f(cfg.v_leak))
         return (out.view(x.shape), v.view(v0.shape), i.view(i0.shape)), ()
 
     @staticmethod
-    def backward(cfg: LIConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         gout, gv, gi = grads
         gx, gv0, gi0 = _ops().li_bwd(gout, gv, gi, _f(cfg.a), _f(cfg.b))
         return gx, gv0, gi0
@@ -1198,13 +1198,13 @@ class LICpp:
 
 class LIBoxCpp:
     @staticmethod
-    def forward(cfg: LIBoxConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0 = inputs
         out, v = _ops().li_box_fwd(x, v0, _f(cfg.a), _f(cfg.v_leak))
         return (out.view(x.shape), v.view(v0.shape)), ()
 
     @staticmethod
-    def backward(cfg: LIBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         gout, gv = grads
         gx, gv0 = _ops().li_box_bwd(gout, gv, _f(cfg.a))
         return gx, gv0
@@ -1212,7 +1212,7 @@ class LIBoxCpp:
 
 class LSNNCpp:
     @staticmethod
-    def forward(cfg: LSNNConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LSNNConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0, i0, b0 = inputs
         z, v, i, b = _ops().lsnn_fwd(
             x, v0, i0, b0, _f(cfg.a), _f(cfg.b), _f(cfg.c), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset), _f(cfg.beta)
@@ -1220,7 +1220,7 @@ class LSNNCpp:
         return (z, v, i, b), (inputs if save else ())
 
     @staticmethod
-    def backward(cfg: LSNNConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LSNNConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         x, v0, i0, b0 = saved
         gz, gv, gi, gb = grads
         gx, gv0, gi0, gb0 = _ops().lsnn_bwd(
@@ -1268,7 +1268,7 @@ class _RecurrentCpp:
         return _parameter_rows(cfg.a, cfg.b, 0.0, cfg.v_leak, cfg.v_th, cfg.v_reset, 0.0, n, dtype)
 
     @classmethod
-    def forward(cls, cfg: Any, inputs: Tensors, save: bool):
+    def forward(cls, cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         if cls.adaptive:
             xin, z0, v0, i0, b0, W = inputs
         else:
@@ -1281,7 +1281,7 @@ class _RecurrentCpp:
         return (z.view(xin.shape), *finals), ((diff, z, z0, W, p) if save else ())
 
     @classmethod
-    def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         from norse_core.fused.portable import _recurrent_weight_grad
 
         diff, z, z0, W, p = saved

@@ -38,11 +38,13 @@ from norse_core.fused import portable
 from norse_core.fused._common import (
     Surrogate,
     all_python_numbers,
+    differentiable,
     forced_backend,
     params_usable,
     per_neuron_ok,
     run_kernel,
     tensors_usable,
+    trainable_fields,
 )
 
 PORTABLE: Dict[str, Any] = {
@@ -70,7 +72,17 @@ def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]
     """The kernel for model ``name`` on input ``x``: Triton on CUDA / the C++ loop on CPU where
     they have a kernel for the model and the call qualifies, else the portable kernel. Under
     :func:`~norse_core.fused.use_backend` the named backend replaces the automatic choice
-    (loaded or built at once; it raises if that fails) and the portable kernel covers the rest."""
+    (loaded or built at once; it raises if that fails) and the portable kernel covers the rest.
+    Trainable parameters (config fields needing a gradient) need a kernel that differentiates
+    them (its ``PARAMS``); ``None`` when none does (the layer then runs the step loop)."""
+    kernel = _select(name, x, cfg, sur)
+    trainable = trainable_fields(cfg)
+    if trainable and not differentiable(kernel, trainable):
+        kernel = PORTABLE[name] if differentiable(PORTABLE[name], trainable) else None
+    return kernel
+
+
+def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> Any:
     forced = forced_backend()
     if forced == "torch":
         return PORTABLE[name]
@@ -97,6 +109,12 @@ def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]
     return PORTABLE[name]
 
 
+def _run(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate], *inputs: torch.Tensor) -> Any:
+    """Runs the kernel :func:`select_kernel` picks, or returns ``NotImplemented`` if none fits."""
+    kernel = select_kernel(name, x, cfg, sur)
+    return NotImplemented if kernel is None else run_kernel(kernel, cfg, *inputs)
+
+
 def _compiled_kernel(backend: str, name: str, x: torch.Tensor, force: bool) -> Any:
     if backend == "cpp":
         from norse_core.fused import cpp
@@ -109,8 +127,23 @@ def _compiled_kernel(backend: str, name: str, x: torch.Tensor, force: bool) -> A
     return None
 
 
-def _usable(x: torch.Tensor, state: Sequence[torch.Tensor], p: Any, extra: Sequence[torch.Tensor] = ()) -> bool:
-    return tensors_usable(x, (*state, *extra)) and params_usable(p, state[0].shape, x.dtype)
+#: The parameter behind each kernel config field (the others are not neuron parameters).
+CONFIG_SOURCES = {"a": "tau_mem_inv", "b": "tau_syn_inv", "c": "tau_adapt_inv", "v_leak": "v_leak",
+                  "v_th": "v_th", "v_reset": "v_reset", "beta": "beta"}
+
+
+def _usable(x: torch.Tensor, state: Sequence[torch.Tensor], p: Any, extra: Sequence[torch.Tensor] = (),
+            cfg_type: Any = None) -> bool:
+    """Inputs, states and parameters a fused loop can take; a trainable parameter (a tensor
+    needing a gradient) only if it feeds a field of the kernel config ``cfg_type``."""
+    if not (tensors_usable(x, (*state, *extra)) and params_usable(p, state[0].shape, x.dtype)):
+        return False
+    if torch.is_grad_enabled():
+        fed = {CONFIG_SOURCES.get(field) for field in getattr(cfg_type, "_fields", ())}
+        for field, value in zip(p._fields, p):
+            if isinstance(value, torch.Tensor) and value.requires_grad and field not in fed:
+                return False
+    return True
 
 
 # -- feed-forward ------------------------------------------------------------------------------

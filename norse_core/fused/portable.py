@@ -149,7 +149,7 @@ class LIFTorch:
     """Current-based LIF over time. inputs ``(x, v0, i0)``, outputs ``(z, v_T, i_T)``."""
 
     @staticmethod
-    def forward(cfg: LIFConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v, i = inputs
         a, b, vl, vth, vr, sur = cfg
         spiker = _Spiker(sur, vr, x)
@@ -165,7 +165,7 @@ class LIFTorch:
         return (z, v, i), ((vds, z) if save else ())
 
     @staticmethod
-    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         a, b, vl, vth, vr, sur = cfg
         vd, z = saved
         gz, gv, gi = grads
@@ -191,7 +191,7 @@ class LIFBoxTorch:
     """
 
     @staticmethod
-    def forward(cfg: LIFBoxConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIFBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v = inputs
         a, vl, vth, vr, subtract, sur = cfg
         spiker = _Spiker(sur, vr, x)
@@ -207,7 +207,7 @@ class LIFBoxTorch:
         return (z, v), ((vds, z) if save else ())
 
     @staticmethod
-    def backward(cfg: LIFBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIFBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         a, vl, vth, vr, subtract, sur = cfg
         vd, z = saved
         gz, gv = grads
@@ -234,7 +234,7 @@ class IAFTorch:
     """
 
     @staticmethod
-    def forward(cfg: IAFConfig, inputs: Tensors, save: bool):
+    def forward(cfg: IAFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v = inputs
         vth, vr, sur = cfg
         spiker = _Spiker(sur, vr, x)
@@ -247,7 +247,7 @@ class IAFTorch:
         return (z, v), ((vds, z) if save else ())
 
     @staticmethod
-    def backward(cfg: IAFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: IAFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         vth, vr, sur = cfg
         vd, z = saved
         gz, gv = grads
@@ -268,7 +268,7 @@ class LITorch:
     """
 
     @staticmethod
-    def forward(cfg: LIConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v, i = inputs
         a, b, vl = cfg
         out = x.new_empty(x.shape)
@@ -280,7 +280,7 @@ class LITorch:
         return (out, v.clone(), i), ()
 
     @staticmethod
-    def backward(cfg: LIConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         a, b, vl = cfg
         gout, gv, gi = grads
         ap, bp = 1 - a, 1 - b
@@ -300,7 +300,7 @@ class LIBoxTorch:
     """
 
     @staticmethod
-    def forward(cfg: LIBoxConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v = inputs
         a, vl = cfg
         out = x.new_empty(x.shape)
@@ -310,7 +310,7 @@ class LIBoxTorch:
         return (out, v.clone()), ()
 
     @staticmethod
-    def backward(cfg: LIBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         a, vl = cfg
         gout, gv = grads
         ap = 1 - a
@@ -333,7 +333,7 @@ class LSNNTorch:
     """
 
     @staticmethod
-    def forward(cfg: LSNNConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LSNNConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v, i, bb = inputs
         a, b, c, vl, vth, vr, beta, sur = cfg
         spiker = _Spiker(sur, vr, x)
@@ -354,7 +354,7 @@ class LSNNTorch:
         return (z, v, i, bb), ((vds, diffs, z) if save else ())
 
     @staticmethod
-    def backward(cfg: LSNNConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LSNNConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         a, b, c, vl, vth, vr, beta, sur = cfg
         vd, diff_all, z = saved
         gz, gv, gi, gb = grads
@@ -391,7 +391,7 @@ class LIFRecurrentTorch:
     ``u_t = gv'_t (1 - z_t) + (gz_t + gj_{t+1} W) s_t``. Outputs ``(z, z_T, v_T, i_T)``."""
 
     @staticmethod
-    def forward(cfg: LIFConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         xin, z_prev, v, i, W = inputs
         a, b, vl, vth, vr, sur = cfg
         spiker = _Spiker(sur, vr, xin)
@@ -408,7 +408,7 @@ class LIFRecurrentTorch:
         return (z, z[-1].clone(), v, i), ((vds, z, inputs[1], W) if save else ())
 
     @staticmethod
-    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         a, b, vl, vth, vr, sur = cfg
         vd, z, z0, W = saved
         gz, gz_final, gv, gi = grads
@@ -431,7 +431,7 @@ class IAFRecurrentTorch:
     reset keeps its gradient (as in ``iaf_step``). Outputs ``(z, z_T, v_T)``."""
 
     @staticmethod
-    def forward(cfg: IAFConfig, inputs: Tensors, save: bool):
+    def forward(cfg: IAFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         xin, z_prev, v, W = inputs
         vth, vr, sur = cfg
         spiker = _Spiker(sur, vr, xin)
@@ -446,7 +446,7 @@ class IAFRecurrentTorch:
         return (z, z[-1].clone(), v), ((vds, z, inputs[1], W) if save else ())
 
     @staticmethod
-    def backward(cfg: IAFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: IAFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         vth, vr, sur = cfg
         vd, z, z0, W = saved
         gz, gz_final, gv = grads
@@ -469,7 +469,7 @@ class LSNNRecurrentTorch:
     saves ``vd - bd`` and the spikes (the detached reset needs no voltage)."""
 
     @staticmethod
-    def forward(cfg: LSNNConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LSNNConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         xin, z_prev, v, i, bb, W = inputs
         a, b, c, vl, vth, vr, beta, sur = cfg
         spiker = _Spiker(sur, vr, xin)
@@ -488,7 +488,7 @@ class LSNNRecurrentTorch:
         return (z, z[-1].clone(), v, i, bb), ((diffs, z, inputs[1], W) if save else ())
 
     @staticmethod
-    def backward(cfg: LSNNConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LSNNConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         a, b, c, vl, vth, vr, beta, sur = cfg
         diff, z, z0, W = saved
         gz, gz_final, gv, gi, gb = grads

@@ -244,7 +244,7 @@ def _grid(n: int):
 
 class LIFTriton:
     @staticmethod
-    def forward(cfg: LIFConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0, i0 = (t.contiguous() for t in inputs)
         T, N = x.shape[0], v0.numel()
         z = torch.empty_like(x)
@@ -255,7 +255,7 @@ class LIFTriton:
         return (z, v, i), ((vd, prm) if save else ())
 
     @staticmethod
-    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         vd, prm = saved
         gz, gv, gi = (g.contiguous() for g in grads)
         T, N = vd.shape[0], gv.numel()
@@ -268,7 +268,7 @@ class LIFTriton:
 
 class LIFBoxTriton:
     @staticmethod
-    def forward(cfg: LIFBoxConfig, inputs: Tensors, save: bool):
+    def forward(cfg: LIFBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0 = (t.contiguous() for t in inputs)
         T, N = x.shape[0], v0.numel()
         z = torch.empty_like(x)
@@ -281,7 +281,7 @@ class LIFBoxTriton:
         return (z, v), ((vd, prm) if save else ())
 
     @staticmethod
-    def backward(cfg: LIFBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool]):
+    def backward(cfg: LIFBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         vd, prm = saved
         gz, gv = (g.contiguous() for g in grads)
         T, N = vd.shape[0], gv.numel()
