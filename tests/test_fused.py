@@ -241,16 +241,78 @@ def test_fused_is_one_autograd_node():
 
 # -- fallbacks -----------------------------------------------------------------------------------
 
-def test_trainable_parameters_fall_back_with_correct_gradients():
+#: Every neuron parameter each fused model's kernel differentiates (feed-forward and recurrent).
+TRAINABLE = {
+    "lif": ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"),
+    "lif_box_value": ("tau_mem_inv", "v_leak", "v_th", "v_reset"),
+    "lif_box_subtract": ("tau_mem_inv", "v_leak", "v_th"),
+    "iaf": ("v_th", "v_reset"),
+    "lsnn": ("tau_mem_inv", "tau_syn_inv", "tau_adapt_inv", "v_leak", "v_th", "v_reset", "beta"),
+    "li": ("tau_mem_inv", "tau_syn_inv", "v_leak"),
+    "li_box": ("tau_mem_inv", "v_leak"),
+    "lif_recurrent": ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"),
+    "iaf_recurrent": ("v_th", "v_reset"),
+    "lsnn_recurrent": ("tau_mem_inv", "tau_syn_inv", "tau_adapt_inv", "v_leak", "v_th", "v_reset", "beta"),
+}
+
+
+def _trainable_layer(model, method, shape):
+    """A float64 layer of ``model`` whose every neuron parameter is trainable, of ``shape``
+    (``None``: one value per layer; ``(n,)``: one per neuron), and its input."""
+    fields = TRAINABLE[model]
+    if model in RECURRENT:
+        cls, make_p = RECURRENT[model]
+
+        def make(f):
+            torch.manual_seed(5)
+            return cls(4, 7, make_p(method), trainable=fields, trainable_shape=shape and (7,), fused=f).to(F64)
+
+        return make, _input((25, 3, 4), 2.0, 0.5)
+    if model in LEAKY:
+        cls, p = LEAKY[model]
+        return (lambda f: cls(p, trainable=fields, trainable_shape=shape and (5,), fused=f).to(F64)), _input((30, 2, 5), 2.0, 0.3)
+    cls, make_p, scale, offset = FEED_FORWARD[model]
+    return (
+        lambda f: cls(make_p(method), trainable=fields, trainable_shape=shape and (9,), fused=f).to(F64),
+        _input((40, 3, 9), scale, offset),
+    )
+
+
+@pytest.mark.parametrize(
+    "model,method", [(m, method) for m in sorted(TRAINABLE) for method in (["none"] if m in LEAKY else METHODS)]
+)
+def test_trainable_parameters_are_fused_every_surrogate(model, method):
+    """Per-neuron trainable parameters run the portable kernel; their gradients (summed over
+    batch and time in the fused backward) equal the step loop's."""
+    make, x = _trainable_layer(model, method, (1,))
+    with use_backend("torch"):
+        _, grads = _compare(make, x, exact_states=model not in RECURRENT)
+    n_params = len(TRAINABLE[model])
+    assert len(grads) >= n_params and all(g is not None for g in grads[-n_params:])
+    if method != "heaviside":
+        assert all(g.abs().sum() > 0 for g in grads[-n_params:])
+
+
+@pytest.mark.parametrize("model", sorted(TRAINABLE))
+def test_trainable_layer_scalars_are_fused(model):
+    """One trainable value per layer (a 0-d parameter): its gradient is the sum over neurons."""
+    make, x = _trainable_layer(model, "super", None)
+    layer = make(True)
+    assert all(p.dim() == 0 for p in layer.parameters() if p.requires_grad and p.dim() < 2)
+    _compare(make, x, exact_states=model not in RECURRENT)
+
+
+def test_trainable_parameter_not_in_the_kernel_falls_back():
+    """A trainable parameter no kernel config holds (the surrogate's alpha) keeps the step
+    loop, whose autograd graph gives its gradient."""
     x = _input((30, 2, 3), 2.0, 0.5)
 
     def make(f):
-        return snn.LIF(snn.LIFParameters(v_th=0.6), trainable=("tau_mem_inv", "v_th"), trainable_shape=(3,), fused=f).to(F64)
+        return snn.LIF(snn.LIFParameters(v_th=0.6), trainable=("alpha",), fused=f).to(F64)
 
     layer = make(True)
     assert loops.lif_fused_loop(x, layer.initial_state(x[0]), layer.p, layer.dt) is NotImplemented
-    _, grads = _compare(make, x, expect_fused=False)
-    assert grads[-1].abs().sum() > 0 and grads[-2].abs().sum() > 0
+    _compare(make, x, expect_fused=False)
     with torch.no_grad():  # no gradient needed: the fused loop may run
         assert loops.lif_fused_loop(x, layer.initial_state(x[0]), layer.p, layer.dt) is not NotImplemented
 

@@ -23,9 +23,13 @@ Heaviside-forward methods natively (``NATIVE_METHODS``; a built-in overwritten w
 portable kernels. The stochastic ``logistic`` forward is sampled through the registered
 spike function, exactly as the step loop samples it.
 
-Fallbacks to the step-by-step loop (the fused loop returns ``NotImplemented``): trainable
-(gradient-requiring) neuron parameters, tensor parameters of another dtype or that enlarge
-the state, states of another dtype/device than the input, ``record_states=True``.
+Trainable neuron parameters (``trainable=(...)``: time constants, leak, threshold and reset
+potentials, adaptation) run fused too: their gradients are computed in the fused backward,
+summed over time and batch (the portable kernels; the compiled ones where their ``PARAMS``
+list the field). Fallbacks to the step-by-step loop (the fused loop returns
+``NotImplemented``): a trainable parameter no kernel config holds (e.g. ``alpha``), tensor
+parameters of another dtype or that enlarge the state, states of another dtype/device than
+the input, ``record_states=True``.
 
 ``use_backend("torch" | "cpp" | "triton")`` forces a backend inside a ``with`` block;
 ``record_kernels()`` lists the kernels that ran inside one (tests use it to prove a fused path ran);

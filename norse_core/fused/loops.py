@@ -4,8 +4,9 @@ Each ``*_fused_loop(x, state, [w_in, w_rec,] p, dt)`` returns ``(outputs, final_
 exactly like the step-by-step loop of :class:`~norse_core.module.snn.SNN`, or
 ``NotImplemented`` (the layer then runs the step-by-step loop) when:
 
-* a parameter is a tensor that requires a gradient (trainable parameters: the reference
-  loop's autograd graph gives their gradients), or
+* a trainable parameter (a tensor that requires a gradient) does not feed the kernel's
+  config, or no kernel differentiates it (the portable kernels differentiate every config
+  field: time constants, leak, threshold, reset, adaptation), or
 * a tensor parameter has another dtype than the input, or would broadcast the state to a
   larger shape, or a state tensor has another dtype/device than the input, or ``T = 0``.
 
@@ -23,17 +24,11 @@ devices use the portable kernels.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from norse_core.functional.iaf import IAFFeedForwardState, IAFState
-from norse_core.functional.li import LIState
-from norse_core.functional.li_box import LIBoxState
-from norse_core.functional.lif import LIFFeedForwardState, LIFState
-from norse_core.functional.lif_box import LIFBoxFeedForwardState
-from norse_core.functional.lsnn import LSNNFeedForwardState, LSNNState
 from norse_core.fused import portable
 from norse_core.fused._common import (
     Surrogate,
@@ -132,26 +127,50 @@ CONFIG_SOURCES = {"a": "tau_mem_inv", "b": "tau_syn_inv", "c": "tau_adapt_inv", 
                   "v_th": "v_th", "v_reset": "v_reset", "beta": "beta"}
 
 
-def _usable(x: torch.Tensor, state: Sequence[torch.Tensor], p: Any, extra: Sequence[torch.Tensor] = (),
-            cfg_type: Any = None) -> bool:
-    """Inputs, states and parameters a fused loop can take; a trainable parameter (a tensor
-    needing a gradient) only if it feeds a field of the kernel config ``cfg_type``."""
-    if not (tensors_usable(x, (*state, *extra)) and params_usable(p, state[0].shape, x.dtype)):
-        return False
-    if torch.is_grad_enabled():
-        fed = {CONFIG_SOURCES.get(field) for field in getattr(cfg_type, "_fields", ())}
-        for field, value in zip(p._fields, p):
-            if isinstance(value, torch.Tensor) and value.requires_grad and field not in fed:
-                return False
-    return True
+def _usable(x: torch.Tensor, state: Sequence[torch.Tensor], p: Any, extra: Sequence[torch.Tensor] = ()) -> bool:
+    return tensors_usable(x, (*state, *extra)) and params_usable(p, state[0].shape, x.dtype)
 
 
-# -- feed-forward ------------------------------------------------------------------------------
+#: The parameter behind each kernel config field (the others are not neuron parameters).
+CONFIG_SOURCES = {"a": "tau_mem_inv", "b": "tau_syn_inv", "c": "tau_adapt_inv", "v_leak": "v_leak",
+                  "v_th": "v_th", "v_reset": "v_reset", "beta": "beta"}
+
+
+def _feeds_config(p: Any, cfg: Any) -> bool:
+    """Whether every trainable parameter (a tensor needing a gradient) feeds a field of the
+    kernel config ``cfg`` (otherwise the kernel could not give it a gradient)."""
+    if not torch.is_grad_enabled():
+        return True
+    fed = {CONFIG_SOURCES.get(field) for field in cfg._fields}
+    return all(
+        field in fed for field, value in zip(p._fields, p) if isinstance(value, torch.Tensor) and value.requires_grad
+    )
+
+
+# -- kernel configs from parameters ---------------------------------------------------------------
 
 def lif_config(p: Any, dt: float) -> portable.LIFConfig:
     return portable.LIFConfig(
         dt * p.tau_mem_inv, dt * p.tau_syn_inv, p.v_leak, p.v_th, p.v_reset, Surrogate.of(p.method, p.alpha)
     )
+
+
+def lif_box_config(p: Any, dt: float) -> portable.LIFBoxConfig:
+    return portable.LIFBoxConfig(
+        dt * p.tau_mem_inv, p.v_leak, p.v_th, p.v_reset, p.reset_method == "subtract", Surrogate.of(p.method, p.alpha)
+    )
+
+
+def iaf_config(p: Any, dt: float) -> portable.IAFConfig:
+    return portable.IAFConfig(p.v_th, p.v_reset, Surrogate.of(p.method, p.alpha))
+
+
+def li_config(p: Any, dt: float) -> portable.LIConfig:
+    return portable.LIConfig(dt * p.tau_mem_inv, dt * p.tau_syn_inv, p.v_leak)
+
+
+def li_box_config(p: Any, dt: float) -> portable.LIBoxConfig:
+    return portable.LIBoxConfig(dt * p.tau_mem_inv, p.v_leak)
 
 
 def lsnn_config(p: Any, dt: float) -> portable.LSNNConfig:
@@ -161,99 +180,49 @@ def lsnn_config(p: Any, dt: float) -> portable.LSNNConfig:
     )
 
 
-def lif_fused_loop(x: torch.Tensor, state: LIFFeedForwardState, p: Any, dt: float):
-    """Fused :class:`~norse_core.LIF` loop: ``(z (T, ...), LIFFeedForwardState)``."""
-    if not _usable(x, state, p):
-        return NotImplemented
-    cfg = lif_config(p, dt)
-    z, v, i = run_kernel(select_kernel("lif", x, cfg, cfg.sur), cfg, x, state.v, state.i)
-    return z, LIFFeedForwardState(v, i)
+# -- the loops -----------------------------------------------------------------------------------
+
+def fused_loop(name: str, layer: str, config: Callable[[Any, float], Any],
+               accepts: Callable[[Any], bool] = lambda p: True) -> Callable[..., Any]:
+    """The ``fused_loop`` of a layer over time that runs kernel ``name`` (a key of ``PORTABLE``)
+    with the config ``config(p, dt)``: ``loop(x, state, p, dt)``, or for a recurrent kernel
+    (``name`` ends in ``_recurrent``) ``loop(x, state, w_in, w_rec, p, dt)``, returning
+    ``(outputs, final_state)`` or ``NotImplemented``. A recurrent layer's input projection
+    ``linear(x, W_in)`` runs once for the whole sequence (autograd handles it); the kernel
+    runs the loop with the per-step recurrent matmul."""
+    recurrent = name.endswith("_recurrent")
+
+    def loop(x: torch.Tensor, state: Any, *args: Any):
+        *weights, p, dt = args
+        tensors = tuple(state[1:]) if recurrent else tuple(state)
+        extra = (state.z, *weights) if recurrent else ()
+        if not _usable(x, tensors, p, extra) or not accepts(p):
+            return NotImplemented
+        cfg = config(p, dt)
+        if not _feeds_config(p, cfg):
+            return NotImplemented
+        if recurrent:
+            x = F.linear(x, weights[0])
+            inputs = (x, state.z, *tensors, weights[1])
+        else:
+            inputs = (x, *tensors)
+        result = _run(name, x, cfg, getattr(cfg, "sur", None), *inputs)
+        if result is NotImplemented:
+            return result
+        out, *final = result
+        return out, type(state)(*final)
+
+    loop.__name__ = loop.__qualname__ = f"{name}_fused_loop"
+    loop.__doc__ = f"Fused :class:`~norse_core.{layer}` loop: ``(outputs (T, ...), final state)``."
+    return loop
 
 
-def lif_box_fused_loop(x: torch.Tensor, state: LIFBoxFeedForwardState, p: Any, dt: float):
-    """Fused :class:`~norse_core.LIFBox` loop (both reset methods)."""
-    if not _usable(x, state, p) or p.reset_method not in ("value", "subtract"):
-        return NotImplemented
-    cfg = portable.LIFBoxConfig(
-        dt * p.tau_mem_inv, p.v_leak, p.v_th, p.v_reset, p.reset_method == "subtract", Surrogate.of(p.method, p.alpha)
-    )
-    z, v = run_kernel(select_kernel("lif_box", x, cfg, cfg.sur), cfg, x, state.v)
-    return z, LIFBoxFeedForwardState(v)
-
-
-def iaf_fused_loop(x: torch.Tensor, state: IAFFeedForwardState, p: Any, dt: float):
-    """Fused :class:`~norse_core.IAF` loop."""
-    if not _usable(x, state, p):
-        return NotImplemented
-    cfg = portable.IAFConfig(p.v_th, p.v_reset, Surrogate.of(p.method, p.alpha))
-    z, v = run_kernel(select_kernel("iaf", x, cfg, cfg.sur), cfg, x, state.v)
-    return z, IAFFeedForwardState(v)
-
-
-def li_fused_loop(x: torch.Tensor, state: LIState, p: Any, dt: float):
-    """Fused :class:`~norse_core.LI` loop: ``(v (T, ...), LIState)``."""
-    if not _usable(x, state, p):
-        return NotImplemented
-    cfg = portable.LIConfig(dt * p.tau_mem_inv, dt * p.tau_syn_inv, p.v_leak)
-    out, v, i = run_kernel(select_kernel("li", x, cfg, None), cfg, x, state.v, state.i)
-    return out, LIState(v, i)
-
-
-def li_box_fused_loop(x: torch.Tensor, state: LIBoxState, p: Any, dt: float):
-    """Fused :class:`~norse_core.LIBox` loop."""
-    if not _usable(x, state, p):
-        return NotImplemented
-    cfg = portable.LIBoxConfig(dt * p.tau_mem_inv, p.v_leak)
-    out, v = run_kernel(select_kernel("li_box", x, cfg, None), cfg, x, state.v)
-    return out, LIBoxState(v)
-
-
-def lsnn_fused_loop(x: torch.Tensor, state: LSNNFeedForwardState, p: Any, dt: float):
-    """Fused :class:`~norse_core.LSNN` loop."""
-    if not _usable(x, state, p):
-        return NotImplemented
-    cfg = lsnn_config(p, dt)
-    z, v, i, b = run_kernel(select_kernel("lsnn", x, cfg, cfg.sur), cfg, x, state.v, state.i, state.b)
-    return z, LSNNFeedForwardState(v, i, b)
-
-
-# -- recurrent -----------------------------------------------------------------------------------
-# The input projection linear(x, W_in) runs once for the whole sequence (autograd handles it);
-# one fused node runs the loop with the per-step recurrent matmul and its hand-written backward.
-
-def lif_recurrent_fused_loop(
-    x: torch.Tensor, state: LIFState, w_in: torch.Tensor, w_rec: torch.Tensor, p: Any, dt: float
-):
-    """Fused :class:`~norse_core.LIFRecurrent` loop."""
-    if not _usable(x, state[1:], p, (state.z, w_in, w_rec)):
-        return NotImplemented
-    cfg = lif_config(p, dt)
-    xin = F.linear(x, w_in)
-    z, z_last, v, i = run_kernel(select_kernel("lif_recurrent", xin, cfg, cfg.sur), cfg, xin, state.z, state.v, state.i, w_rec)
-    return z, LIFState(z_last, v, i)
-
-
-def iaf_recurrent_fused_loop(
-    x: torch.Tensor, state: IAFState, w_in: torch.Tensor, w_rec: torch.Tensor, p: Any, dt: float
-):
-    """Fused :class:`~norse_core.IAFRecurrent` loop."""
-    if not _usable(x, state[1:], p, (state.z, w_in, w_rec)):
-        return NotImplemented
-    cfg = portable.IAFConfig(p.v_th, p.v_reset, Surrogate.of(p.method, p.alpha))
-    xin = F.linear(x, w_in)
-    z, z_last, v = run_kernel(select_kernel("iaf_recurrent", x, cfg, cfg.sur), cfg, xin, state.z, state.v, w_rec)
-    return z, IAFState(z_last, v)
-
-
-def lsnn_recurrent_fused_loop(
-    x: torch.Tensor, state: LSNNState, w_in: torch.Tensor, w_rec: torch.Tensor, p: Any, dt: float
-):
-    """Fused :class:`~norse_core.LSNNRecurrent` loop."""
-    if not _usable(x, state[1:], p, (state.z, w_in, w_rec)):
-        return NotImplemented
-    cfg = lsnn_config(p, dt)
-    xin = F.linear(x, w_in)
-    z, z_last, v, i, b = run_kernel(
-        select_kernel("lsnn_recurrent", xin, cfg, cfg.sur), cfg, xin, state.z, state.v, state.i, state.b, w_rec
-    )
-    return z, LSNNState(z_last, v, i, b)
+lif_fused_loop = fused_loop("lif", "LIF", lif_config)
+lif_box_fused_loop = fused_loop("lif_box", "LIFBox", lif_box_config, lambda p: p.reset_method in ("value", "subtract"))
+iaf_fused_loop = fused_loop("iaf", "IAF", iaf_config)
+li_fused_loop = fused_loop("li", "LI", li_config)
+li_box_fused_loop = fused_loop("li_box", "LIBox", li_box_config)
+lsnn_fused_loop = fused_loop("lsnn", "LSNN", lsnn_config)
+lif_recurrent_fused_loop = fused_loop("lif_recurrent", "LIFRecurrent", lif_config)
+iaf_recurrent_fused_loop = fused_loop("iaf_recurrent", "IAFRecurrent", iaf_config)
+lsnn_recurrent_fused_loop = fused_loop("lsnn_recurrent", "LSNNRecurrent", lsnn_config)

@@ -1,5 +1,6 @@
-"""Portable (pure PyTorch) fused kernels: forward loops without an autograd graph, and the
-hand-derived backpropagation through time of the spec equations.
+"""Portable (pure PyTorch) fused kernels: ONE generic forward loop without an autograd graph
+and its hand-derived backpropagation through time, specialised per model by a
+:class:`Dynamics` declaration (``LIFTorch = kernel("LIFTorch", Dynamics(current=True), LIFConfig)``).
 
 Notation per step ``t`` (``a = dt*tau_mem_inv``, ``b = dt*tau_syn_inv``, ``c = dt*tau_adapt_inv``,
 ``s_t = s(vd_t - v_th, alpha)`` the registered surrogate derivative, ``g·`` gradients)::
@@ -11,14 +12,20 @@ Notation per step ``t`` (``a = dt*tau_mem_inv``, ``b = dt*tau_syn_inv``, ``c = d
             gv_t  = (1 - a) u_t                  (gradient to the voltage before step t)
             gj_t  = a u_t + (1 - b) gj_{t+1}     (gj_T = gi of the final state)
             gx_t  = gi_t = gj_t
+    parameters (summed over time here, over the batch by the autograd node):
+            ga = sum_t u_t ((v_leak - v_{t-1}) + j_t);   gv_leak = sum_t a u_t
+            gb = -sum_t gi'_t j_t;   gv_th = -sum_t (gz_t + gv'_t (v_reset - vd_t)) s_t
+            gv_reset = sum_t gv'_t z_t
 
-Only what backward needs is saved: the pre-reset voltages ``vd`` and the spikes (an output,
-alive anyway), plus for LSNN the threshold argument ``vd - b_d``; LI and LIBox save nothing.
-Recurrent kernels save the spikes (inputs of the recurrent matmul) and the recurrent weights.
-Backward passes run step by step on one step's tensors (they stay in cache); the surrogate
-derivative is the registered ``s(x, alpha)``, so every surrogate works.
+The other terms (subtractive reset, adaptive threshold, recurrence, detached reset) are in
+:class:`Dynamics`. Only what backward needs is saved: the pre-reset voltages ``vd`` and the
+spikes (an output, alive anyway), for adaptive models the threshold argument ``vd - b_d``,
+for recurrent ones the initial spikes and weights; leaky integrators save nothing. Trainable
+parameters add the voltage (``a``), the input current (``a``, ``b``) or the threshold (``c``)
+before each step. Backward passes run step by step on one step's tensors (they stay in
+cache); the surrogate derivative is the registered ``s(x, alpha)``, so every surrogate works.
 
-The forward loops repeat the reference step functions' arithmetic operation by operation, so
+The forward loop repeats the reference step functions' arithmetic operation by operation, so
 outputs and states are bitwise identical to the step-by-step loop. With a Heaviside forward,
 spikes are ``gt(vd - v_th, 0)`` written straight into the output and the reset
 ``(1 - z)*vd + z*v_reset`` is ``lerp(vd, v_reset, z)`` (the same value for ``z`` in {0, 1});
@@ -137,242 +144,6 @@ def _reset_term(d: torch.Tensor, v_reset: Number, gv: torch.Tensor, gz: torch.Te
     return torch.rsub(d, v_reset).mul_(gv).add_(gz)
 
 
-def _input_current_grad(u: torch.Tensor, a: Number, bp: Number, gi: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """``gj = a*u + (1 - b)*gi`` written into ``out``."""
-    torch.mul(u, a, out=out)
-    return _add_scaled_(out, gi, bp)
-
-
-# -- feed-forward kernels ---------------------------------------------------------------------
-
-class LIFTorch:
-    """Current-based LIF over time. inputs ``(x, v0, i0)``, outputs ``(z, v_T, i_T)``."""
-
-    @staticmethod
-    def forward(cfg: LIFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v, i = inputs
-        a, b, vl, vth, vr, sur = cfg
-        spiker = _Spiker(sur, vr, x)
-        z = x.new_empty(x.shape)
-        vds = x.new_empty(x.shape) if save else None
-        xs, zs, vdl = x.unbind(0), z.unbind(0), _steps(vds)
-        for t in range(len(xs)):
-            j = i + xs[t]
-            dv = a * ((vl - v) + j)
-            vd = torch.add(v, dv, out=vdl[t]) if save else v + dv
-            i = j - b * j
-            v = spiker.reset(vd, spiker.spike(vd - vth, zs[t]))
-        return (z, v, i), ((vds, z) if save else ())
-
-    @staticmethod
-    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        a, b, vl, vth, vr, sur = cfg
-        vd, z = saved
-        gz, gv, gi = grads
-        ap, bp = 1 - a, 1 - b
-        gx = torch.empty_like(vd)
-        vds, gzs, zs, gxs = vd.unbind(0), gz.unbind(0), z.unbind(0), gx.unbind(0)
-        for t in range(len(vds) - 1, -1, -1):
-            d = vds[t]
-            s = sur.derivative(d - vth)
-            u = _keep_unspiked(gv, zs[t]).addcmul_(_reset_term(d, vr, gv, gzs[t]), s)  # dL/dvd_t
-            gi = _input_current_grad(u, a, bp, gi, gxs[t])                               # gx_t = gi_t = gj_t
-            gv = u.mul_(ap)
-        return gx, gv, gi.clone()
-
-
-class LIFBoxTorch:
-    """Box LIF over time. inputs ``(x, v0)``, outputs ``(z, v_T)``; reset to ``v_reset`` or
-    by subtracting ``v_th``::
-
-        u_t = gv'_t (1 - z_t) + (gz_t + gv'_t (v_reset - vd_t)) s_t      (value)
-        u_t = gv'_t + (gz_t - gv'_t v_th) s_t                            (subtract)
-        gx_t = a u_t;  gv_t = (1 - a) u_t
-    """
-
-    @staticmethod
-    def forward(cfg: LIFBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v = inputs
-        a, vl, vth, vr, subtract, sur = cfg
-        spiker = _Spiker(sur, vr, x)
-        z = x.new_empty(x.shape)
-        vds = x.new_empty(x.shape) if save else None
-        xs, zs, vdl = x.unbind(0), z.unbind(0), _steps(vds)
-        for t in range(len(xs)):
-            dv = a * ((vl - v) + xs[t])
-            vd = torch.add(v, dv, out=vdl[t]) if save else v + dv
-            diff = vd - vth
-            zt = spiker.spike(diff, zs[t])
-            v = spiker.reset_subtract(vd, diff, zt, vth) if subtract else spiker.reset(vd, zt)
-        return (z, v), ((vds, z) if save else ())
-
-    @staticmethod
-    def backward(cfg: LIFBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        a, vl, vth, vr, subtract, sur = cfg
-        vd, z = saved
-        gz, gv = grads
-        ap = 1 - a
-        gx = torch.empty_like(vd)
-        vds, gzs, zs, gxs = vd.unbind(0), gz.unbind(0), z.unbind(0), gx.unbind(0)
-        for t in range(len(vds) - 1, -1, -1):
-            d = vds[t]
-            s = sur.derivative(d - vth)
-            if subtract:
-                u = torch.addcmul(gv, torch.mul(gv, vth).neg_().add_(gzs[t]), s)
-            else:
-                u = _keep_unspiked(gv, zs[t]).addcmul_(_reset_term(d, vr, gv, gzs[t]), s)
-            torch.mul(u, a, out=gxs[t])
-            gv = u.mul_(ap)
-        return gx, gv
-
-
-class IAFTorch:
-    """Integrate-and-fire over time. inputs ``(x, v0)``, outputs ``(z, v_T)``::
-
-        vd = v + x;  z = Θ(vd - v_th);  v' = (1 - z) vd + z v_reset
-        u_t = gv'_t (1 - z_t) + (gz_t + gv'_t (v_reset - vd_t)) s_t;  gx_t = gv_t = u_t
-    """
-
-    @staticmethod
-    def forward(cfg: IAFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v = inputs
-        vth, vr, sur = cfg
-        spiker = _Spiker(sur, vr, x)
-        z = x.new_empty(x.shape)
-        vds = x.new_empty(x.shape) if save else None
-        xs, zs, vdl = x.unbind(0), z.unbind(0), _steps(vds)
-        for t in range(len(xs)):
-            vd = torch.add(v, xs[t], out=vdl[t]) if save else v + xs[t]
-            v = spiker.reset(vd, spiker.spike(vd - vth, zs[t]))
-        return (z, v), ((vds, z) if save else ())
-
-    @staticmethod
-    def backward(cfg: IAFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        vth, vr, sur = cfg
-        vd, z = saved
-        gz, gv = grads
-        gx = torch.empty_like(vd)
-        vds, gzs, zs, gxs = vd.unbind(0), gz.unbind(0), z.unbind(0), gx.unbind(0)
-        for t in range(len(vds) - 1, -1, -1):
-            d = vds[t]
-            s = sur.derivative(d - vth)
-            gv = torch.addcmul(_keep_unspiked(gv, zs[t]), _reset_term(d, vr, gv, gzs[t]), s, out=gxs[t])
-        return gx, gv.clone()
-
-
-class LITorch:
-    """Leaky integrator over time. inputs ``(x, v0, i0)``, outputs ``(v, v_T, i_T)``; linear,
-    so nothing is saved::
-
-        u_t = gout_t + gv'_t;  gj_t = a u_t + (1 - b) gi'_t;  gx_t = gi_t = gj_t;  gv_t = (1 - a) u_t
-    """
-
-    @staticmethod
-    def forward(cfg: LIConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v, i = inputs
-        a, b, vl = cfg
-        out = x.new_empty(x.shape)
-        xs, outs = x.unbind(0), out.unbind(0)
-        for t in range(len(xs)):
-            j = i + xs[t]
-            v = torch.add(v, a * ((vl - v) + j), out=outs[t])
-            i = j - b * j
-        return (out, v.clone(), i), ()
-
-    @staticmethod
-    def backward(cfg: LIConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        a, b, vl = cfg
-        gout, gv, gi = grads
-        ap, bp = 1 - a, 1 - b
-        gx = gout.new_empty(gout.shape)
-        gos, gxs = gout.unbind(0), gx.unbind(0)
-        for t in range(len(gos) - 1, -1, -1):
-            u = gos[t] + gv
-            gi = _input_current_grad(u, a, bp, gi, gxs[t])
-            gv = u.mul_(ap)
-        return gx, gv, gi.clone()
-
-
-class LIBoxTorch:
-    """Box leaky integrator over time. inputs ``(x, v0)``, outputs ``(v, v_T)``; saves nothing::
-
-        u_t = gout_t + gv'_t;  gx_t = a u_t;  gv_t = (1 - a) u_t
-    """
-
-    @staticmethod
-    def forward(cfg: LIBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v = inputs
-        a, vl = cfg
-        out = x.new_empty(x.shape)
-        xs, outs = x.unbind(0), out.unbind(0)
-        for t in range(len(xs)):
-            v = torch.add(v, a * ((vl - v) + xs[t]), out=outs[t])
-        return (out, v.clone()), ()
-
-    @staticmethod
-    def backward(cfg: LIBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        a, vl = cfg
-        gout, gv = grads
-        ap = 1 - a
-        gx = gout.new_empty(gout.shape)
-        gos, gxs = gout.unbind(0), gx.unbind(0)
-        for t in range(len(gos) - 1, -1, -1):
-            u = gos[t] + gv
-            torch.mul(u, a, out=gxs[t])
-            gv = u.mul_(ap)
-        return gx, gv
-
-
-class LSNNTorch:
-    """Adaptive-threshold LIF over time. inputs ``(x, v0, i0, b0)``, outputs ``(z, v_T, i_T, b_T)``::
-
-        bd = b + c (v_th - b);  z = Θ(vd - bd);  b' = bd + beta z   (rest as LIF)
-        w_t   = (gz_t + gv'_t (v_reset - vd_t) + gb'_t beta) s_t
-        u_t   = gv'_t (1 - z_t) + w_t;   gb_t = (1 - c)(gb'_t - w_t);   gv_t = (1 - a) u_t
-    Saves ``vd``, ``vd - bd`` and the spikes.
-    """
-
-    @staticmethod
-    def forward(cfg: LSNNConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v, i, bb = inputs
-        a, b, c, vl, vth, vr, beta, sur = cfg
-        spiker = _Spiker(sur, vr, x)
-        z = x.new_empty(x.shape)
-        vds = x.new_empty(x.shape) if save else None
-        diffs = x.new_empty(x.shape) if save else None
-        xs, zs, vdl, dfl = x.unbind(0), z.unbind(0), _steps(vds), _steps(diffs)
-        for t in range(len(xs)):
-            j = i + xs[t]
-            dv = a * ((vl - v) + j)
-            vd = torch.add(v, dv, out=vdl[t]) if save else v + dv
-            i = j - b * j
-            bd = bb + c * (vth - bb)
-            diff = torch.sub(vd, bd, out=dfl[t]) if save else vd - bd
-            zt = spiker.spike(diff, zs[t])
-            v = spiker.reset(vd, zt)
-            bb = bd + beta * zt
-        return (z, v, i, bb), ((vds, diffs, z) if save else ())
-
-    @staticmethod
-    def backward(cfg: LSNNConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        a, b, c, vl, vth, vr, beta, sur = cfg
-        vd, diff_all, z = saved
-        gz, gv, gi, gb = grads
-        ap, bp, cp = 1 - a, 1 - b, 1 - c
-        gx = torch.empty_like(vd)
-        vds, dfs, gzs, zs, gxs = vd.unbind(0), diff_all.unbind(0), gz.unbind(0), z.unbind(0), gx.unbind(0)
-        for t in range(len(vds) - 1, -1, -1):
-            s = sur.derivative(dfs[t])
-            w = _add_scaled_(_reset_term(vds[t], vr, gv, gzs[t]), gb, beta).mul_(s)
-            u = _keep_unspiked(gv, zs[t]).add_(w)
-            gb = (gb - w).mul_(cp)
-            gi = _input_current_grad(u, a, bp, gi, gxs[t])
-            gv = u.mul_(ap)
-        return gx, gv, gi.clone(), gb
-
-
-# -- recurrent kernels (elementwise dynamics fused; the recurrent matmul per step) -------------
-
 def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(-1, t.shape[-1])
 
@@ -385,124 +156,227 @@ def _recurrent_weight_grad(gj: torch.Tensor, z: torch.Tensor, z0: torch.Tensor) 
     return gw
 
 
-class LIFRecurrentTorch:
-    """Recurrent LIF: inputs ``(xin, z0, v0, i0, W)`` with ``xin = linear(x, W_in)`` computed
-    outside; ``j = i + xin + linear(z_prev, W)``; the reset uses detached spikes, so
-    ``u_t = gv'_t (1 - z_t) + (gz_t + gj_{t+1} W) s_t``. Outputs ``(z, z_T, v_T, i_T)``."""
+# -- the dynamics a model declares ----------------------------------------------------------------
 
-    @staticmethod
-    def forward(cfg: LIFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        xin, z_prev, v, i, W = inputs
-        a, b, vl, vth, vr, sur = cfg
-        spiker = _Spiker(sur, vr, xin)
-        z = xin.new_empty(xin.shape)
-        vds = xin.new_empty(xin.shape) if save else None
-        xs, zs, vdl = xin.unbind(0), z.unbind(0), _steps(vds)
+class Dynamics(NamedTuple):
+    """What one explicit Euler step of a model is made of; :func:`kernel` turns it into a
+    fused kernel. Per step (``j`` the input current, ``vd`` the voltage before the reset)::
+
+        current    j = i + x (+ linear(z_prev, W));  i' = j - b j          else j = x
+        leak       vd = v + a((v_leak - v) + j)                            else vd = v + j
+        spiking    z = Θ(vd - v_th) (adaptive: Θ(vd - bd)), reset v' = (1 - z) vd + z v_reset
+                   (cfg.subtract: v' = vd - z v_th);  else the output is v' = vd
+        adaptive   bd = b + c(v_th - b);  b' = bd + beta z
+        recurrent  inputs (xin, z0, state..., W): the recurrent input linear(z_prev, W)
+        detach_reset  the reset's spike carries no gradient (recurrent LIF/LSNN)
+
+    The config's fields name the parameters (``a = dt*tau_mem_inv``, ``b = dt*tau_syn_inv``,
+    ``c = dt*tau_adapt_inv``, ``v_leak``, ``v_th``, ``v_reset``, ``beta``, ``sur``)."""
+
+    current: bool = False
+    leak: bool = True
+    spiking: bool = True
+    adaptive: bool = False
+    recurrent: bool = False
+    detach_reset: bool = False
+
+    @property
+    def slots(self) -> Tuple[str, ...]:
+        """The state tensors the kernel takes and returns, in order."""
+        return ("v",) + (("i",) if self.current else ()) + (("b",) if self.adaptive else ())
+
+
+#: The config fields a kernel may differentiate: trainable neuron parameters.
+PARAMETER_FIELDS = ("a", "b", "c", "v_leak", "v_th", "v_reset", "beta")
+
+
+def kernel(name: str, dynamics: Dynamics, config: type) -> type:
+    """The portable kernel of ``dynamics`` (a class named ``name`` with ``forward`` and
+    ``backward``, see :mod:`norse_core.fused._common`), differentiating every parameter field
+    of ``config``."""
+    return type(name, (_Kernel,), {
+        "dynamics": dynamics,
+        "PARAMS": tuple(f for f in config._fields if f in PARAMETER_FIELDS),
+        "__doc__": f"Portable fused kernel of {config.__name__} dynamics {tuple(dynamics)}.",
+    })
+
+
+def _add(x: torch.Tensor, y: torch.Tensor, out: Optional[torch.Tensor]) -> torch.Tensor:
+    """``x + y``, written into ``out`` when given (a saved step of a sequence)."""
+    return torch.add(x, y, out=out) if out is not None else x + y
+
+
+def _get(cfg: Any, field: str, default: Any = 0.0) -> Any:
+    return getattr(cfg, field, default)
+
+
+class _Kernel:
+    """One generic forward loop and its hand-derived BPTT (module docstring); the subclass's
+    ``dynamics`` selects the terms. Saves what backward needs: the pre-reset voltages ``vd``
+    (to recompute ``vd - v_th`` and for the value reset's gradient), the threshold argument
+    ``vd - bd`` (adaptive models), the spikes, and for trainable parameters the voltage,
+    threshold and input current ``j`` of each step."""
+
+    dynamics: Dynamics
+    PARAMS: Tuple[str, ...] = ()
+
+    @classmethod
+    def _saves(cls, cfg: Any, params: Sequence[str]) -> Tuple[bool, ...]:
+        """Which of (vd, vd - bd, v before the step, j, b before the step) are saved."""
+        dyn, wants = cls.dynamics, set(params)
+        subtract = bool(_get(cfg, "subtract", False))
+        return (
+            dyn.spiking and (not dyn.adaptive or not (dyn.detach_reset or subtract)),
+            dyn.spiking and dyn.adaptive,
+            dyn.leak and "a" in wants,
+            (dyn.leak and "a" in wants) or (dyn.current and "b" in wants),
+            dyn.adaptive and "c" in wants,
+        )
+
+    @classmethod
+    def forward(cls, cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):
+        dyn = cls.dynamics
+        x, rest = inputs[0], list(inputs[1:])
+        z_prev = rest.pop(0) if dyn.recurrent else None
+        W = rest.pop() if dyn.recurrent else None
+        v = rest[0]
+        i = rest[1] if dyn.current else None
+        bb = rest[-1] if dyn.adaptive else None
+        a, b, c, vl, vth, vr, beta = (_get(cfg, f) for f in PARAMETER_FIELDS)
+        subtract = bool(_get(cfg, "subtract", False))
+        buffers = [x.new_empty(x.shape) if save and needed else None for needed in cls._saves(cfg, params)]
+        vds, diffs, v_pre, js, b_pre = (_steps(buf) for buf in buffers)
+        spiker = _Spiker(cfg.sur, vr, x) if dyn.spiking else None
+        out = x.new_empty(x.shape)
+        xs, outs = x.unbind(0), out.unbind(0)
         for t in range(len(xs)):
-            j = (i + xs[t]) + F.linear(z_prev, W)
-            dv = a * ((vl - v) + j)
-            vd = torch.add(v, dv, out=vdl[t]) if save else v + dv
-            i = j - b * j
-            z_prev = spiker.spike(vd - vth, zs[t])
-            v = spiker.reset(vd, z_prev)
-        return (z, z[-1].clone(), v, i), ((vds, z, inputs[1], W) if save else ())
+            if v_pre is not None:
+                v_pre[t].copy_(v)
+            if b_pre is not None:
+                b_pre[t].copy_(bb)
+            j = xs[t]
+            if dyn.current:
+                j = i + j
+                if dyn.recurrent:
+                    j = j + F.linear(z_prev, W)
+            if js is not None:
+                js[t].copy_(j)
+            if not dyn.spiking:  # a leaky integrator: the voltage is the output
+                v = torch.add(v, a * ((vl - v) + j), out=outs[t])
+                if dyn.current:
+                    i = j - b * j
+                continue
+            vd_out = vds[t] if vds is not None else None
+            if dyn.leak:
+                vd = _add(v, a * ((vl - v) + j), vd_out)
+            elif dyn.recurrent:  # IAF: (v + x) + linear(z_prev, W)
+                vd = _add(v + j, F.linear(z_prev, W), vd_out)
+            else:
+                vd = _add(v, j, vd_out)
+            if dyn.current:
+                i = j - b * j
+            if dyn.adaptive:
+                bd = bb + c * (vth - bb)
+                diff = torch.sub(vd, bd, out=diffs[t]) if diffs is not None else vd - bd
+            else:
+                diff = vd - vth
+            zt = spiker.spike(diff, outs[t])
+            v = spiker.reset_subtract(vd, diff, zt, vth) if subtract else spiker.reset(vd, zt)
+            if dyn.adaptive:
+                bb = bd + beta * zt
+            z_prev = zt
+        final = [v if dyn.spiking else v.clone()] + ([i] if dyn.current else []) + ([bb] if dyn.adaptive else [])
+        outputs = (out, *((out[-1].clone(),) if dyn.recurrent else ()), *final)
+        if not save:
+            return outputs, ()
+        saved = [buf for buf in buffers if buf is not None] + ([out] if dyn.spiking else [])
+        return outputs, (*saved, *((inputs[1], W) if dyn.recurrent else ()))
 
-    @staticmethod
-    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        a, b, vl, vth, vr, sur = cfg
-        vd, z, z0, W = saved
-        gz, gz_final, gv, gi = grads
-        ap, bp = 1 - a, 1 - b
-        gxin = torch.empty_like(vd)
-        vds, zs, gzs, gxs = vd.unbind(0), z.unbind(0), gz.unbind(0), gxin.unbind(0)
-        r = gz_final
-        for t in range(len(vds) - 1, -1, -1):
-            s = sur.derivative(vds[t] - vth)
-            u = _keep_unspiked(gv, zs[t]).addcmul_(gzs[t] + r, s)  # reset detached: no (v_reset - vd) term
-            gi = _input_current_grad(u, a, bp, gi, gxs[t])
-            gv = u.mul_(ap)
-            r = gi @ W
-        gw = _recurrent_weight_grad(gxin, z, z0) if needs[4] else None
-        return gxin, r, gv, gi.clone(), gw
+    @classmethod
+    def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
+        dyn = cls.dynamics
+        a, b, c, vl, vth, vr, beta = (_get(cfg, f) for f in PARAMETER_FIELDS)
+        subtract = bool(_get(cfg, "subtract", False))
+        wants, pending = set(params), list(saved)
+        vds, diffs, v_pre, js, b_pre = (pending.pop(0) if kept else None for kept in cls._saves(cfg, params))
+        z = pending.pop(0) if dyn.spiking else None
+        z0, W = pending if dyn.recurrent else (None, None)
+        pending = list(grads)
+        gout = pending.pop(0)
+        r = pending.pop(0) if dyn.recurrent else None  # dL/dz_t through later steps' recurrent input
+        gv = pending.pop(0)
+        gi = pending.pop(0) if dyn.current else None
+        gb = pending.pop(0) if dyn.adaptive else None
+        gx = gout.new_empty(gout.shape)
+        sums: dict = {}
 
+        def add(field: str, value: torch.Tensor) -> None:  # a parameter's gradient, summed over time
+            sums[field] = sums[field].add_(value) if field in sums else value
 
-class IAFRecurrentTorch:
-    """Recurrent IAF: inputs ``(xin, z0, v0, W)``; ``vd = v + xin + linear(z_prev, W)``; the
-    reset keeps its gradient (as in ``iaf_step``). Outputs ``(z, z_T, v_T)``."""
-
-    @staticmethod
-    def forward(cfg: IAFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        xin, z_prev, v, W = inputs
-        vth, vr, sur = cfg
-        spiker = _Spiker(sur, vr, xin)
-        z = xin.new_empty(xin.shape)
-        vds = xin.new_empty(xin.shape) if save else None
-        xs, zs, vdl = xin.unbind(0), z.unbind(0), _steps(vds)
-        for t in range(len(xs)):
-            lin = F.linear(z_prev, W)
-            vd = torch.add(v + xs[t], lin, out=vdl[t]) if save else (v + xs[t]) + lin
-            z_prev = spiker.spike(vd - vth, zs[t])
-            v = spiker.reset(vd, z_prev)
-        return (z, z[-1].clone(), v), ((vds, z, inputs[1], W) if save else ())
-
-    @staticmethod
-    def backward(cfg: IAFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        vth, vr, sur = cfg
-        vd, z, z0, W = saved
-        gz, gz_final, gv = grads
-        gxin = torch.empty_like(vd)
-        vds, zs, gzs, gxs = vd.unbind(0), z.unbind(0), gz.unbind(0), gxin.unbind(0)
-        r = gz_final
-        for t in range(len(vds) - 1, -1, -1):
-            d = vds[t]
-            s = sur.derivative(d - vth)
-            g = _reset_term(d, vr, gv, gzs[t]).add_(r)  # the reset keeps its gradient
-            gv = torch.addcmul(_keep_unspiked(gv, zs[t]), g, s, out=gxs[t])
-            r = gv @ W
-        gw = _recurrent_weight_grad(gxin, z, z0) if needs[3] else None
-        return gxin, r, gv.clone(), gw
-
-
-class LSNNRecurrentTorch:
-    """Recurrent LSNN: inputs ``(xin, z0, v0, i0, b0, W)``; reset of ``v`` with detached
-    spikes, threshold jump ``b' = bd + beta z`` with gradient. Outputs ``(z, z_T, v_T, i_T, b_T)``;
-    saves ``vd - bd`` and the spikes (the detached reset needs no voltage)."""
-
-    @staticmethod
-    def forward(cfg: LSNNConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        xin, z_prev, v, i, bb, W = inputs
-        a, b, c, vl, vth, vr, beta, sur = cfg
-        spiker = _Spiker(sur, vr, xin)
-        z = xin.new_empty(xin.shape)
-        diffs = xin.new_empty(xin.shape) if save else None
-        xs, zs, dfl = xin.unbind(0), z.unbind(0), _steps(diffs)
-        for t in range(len(xs)):
-            j = (i + xs[t]) + F.linear(z_prev, W)
-            vd = v + a * ((vl - v) + j)
-            i = j - b * j
-            bd = bb + c * (vth - bb)
-            diff = torch.sub(vd, bd, out=dfl[t]) if save else vd - bd
-            z_prev = spiker.spike(diff, zs[t])
-            v = spiker.reset(vd, z_prev)
-            bb = bd + beta * z_prev
-        return (z, z[-1].clone(), v, i, bb), ((diffs, z, inputs[1], W) if save else ())
-
-    @staticmethod
-    def backward(cfg: LSNNConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        a, b, c, vl, vth, vr, beta, sur = cfg
-        diff, z, z0, W = saved
-        gz, gz_final, gv, gi, gb = grads
         ap, bp, cp = 1 - a, 1 - b, 1 - c
-        gxin = torch.empty_like(diff)
-        dfs, zs, gzs, gxs = diff.unbind(0), z.unbind(0), gz.unbind(0), gxin.unbind(0)
-        r = gz_final
-        for t in range(len(dfs) - 1, -1, -1):
-            s = sur.derivative(dfs[t])
-            w = _add_scaled_(gzs[t] + r, gb, beta).mul_(s)
-            u = _keep_unspiked(gv, zs[t]).add_(w)
-            gb = (gb - w).mul_(cp)
-            gi = _input_current_grad(u, a, bp, gi, gxs[t])
-            gv = u.mul_(ap)
-            r = gi @ W
-        gw = _recurrent_weight_grad(gxin, z, z0) if needs[5] else None
-        return gxin, r, gv, gi.clone(), gb, gw
+        for t in range(gout.shape[0] - 1, -1, -1):
+            if dyn.spiking:
+                zt = z[t]
+                diff = diffs[t] if dyn.adaptive else vds[t] - vth
+                spike = gout[t] + r if dyn.recurrent else gout[t]  # dL/dz_t
+                if subtract:
+                    spike = spike - gv * vth
+                    if "v_th" in wants:
+                        add("v_th", -(gv * zt))
+                elif not dyn.detach_reset:
+                    spike = _reset_term(vds[t], vr, gv, spike)
+                if "v_reset" in wants and not subtract:
+                    add("v_reset", gv * zt)
+                if dyn.adaptive:
+                    if "beta" in wants:
+                        add("beta", gb * zt)
+                    spike = spike + gb * beta
+                w = spike * cfg.sur.derivative(diff)  # dL/d(threshold argument)
+                u = gv + w if subtract else _keep_unspiked(gv, zt).add_(w)  # dL/dvd_t
+                if dyn.adaptive:
+                    gbd = gb - w
+                    if "c" in wants:
+                        add("c", gbd * (vth - b_pre[t]))
+                    if "v_th" in wants:
+                        add("v_th", gbd * c)
+                    gb = gbd.mul_(cp)
+                elif "v_th" in wants:
+                    add("v_th", -w)
+            else:
+                u = gout[t] + gv
+            if dyn.leak:
+                if "a" in wants:
+                    add("a", u * ((vl - v_pre[t]) + js[t]))
+                if "v_leak" in wants:
+                    add("v_leak", u * a)
+                gj = torch.mul(u, a, out=gx[t])
+                gv = u.mul_(ap)
+            else:
+                gj = gx[t].copy_(u)
+                gv = u
+            if dyn.current:
+                if "b" in wants:
+                    add("b", -(gi * js[t]))
+                gi = _add_scaled_(gj, gi, bp)  # gx_t = gj_t = a u_t + (1 - b) gi'_t
+            if dyn.recurrent:
+                r = gj @ W
+        result = [gx] + ([r] if dyn.recurrent else []) + [gv]
+        result += ([gi.clone()] if dyn.current else []) + ([gb] if dyn.adaptive else [])
+        if dyn.recurrent:
+            result.append(_recurrent_weight_grad(gx, z, z0) if needs[-1] else None)
+        return (*result, *(sums.get(f) for f in params))
+
+
+# -- the models --------------------------------------------------------------------------------
+
+LIFTorch = kernel("LIFTorch", Dynamics(current=True), LIFConfig)
+LIFBoxTorch = kernel("LIFBoxTorch", Dynamics(), LIFBoxConfig)
+IAFTorch = kernel("IAFTorch", Dynamics(leak=False), IAFConfig)
+LITorch = kernel("LITorch", Dynamics(current=True, spiking=False), LIConfig)
+LIBoxTorch = kernel("LIBoxTorch", Dynamics(spiking=False), LIBoxConfig)
+LSNNTorch = kernel("LSNNTorch", Dynamics(current=True, adaptive=True), LSNNConfig)
+LIFRecurrentTorch = kernel("LIFRecurrentTorch", Dynamics(current=True, recurrent=True, detach_reset=True), LIFConfig)
+IAFRecurrentTorch = kernel("IAFRecurrentTorch", Dynamics(leak=False, recurrent=True), IAFConfig)
+LSNNRecurrentTorch = kernel(
+    "LSNNRecurrentTorch", Dynamics(current=True, adaptive=True, recurrent=True, detach_reset=True), LSNNConfig
+)
