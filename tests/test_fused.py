@@ -61,6 +61,13 @@ FEED_FORWARD = {
         snn.LSNN, lambda m: snn.LSNNParameters(tau_mem_inv=300.0, tau_adapt_inv=50.0, beta=0.3, v_th=0.6, method=m, alpha=8.0),
         3.0, 0.8,
     ),
+    "lif_ex": (snn.LIFEx, lambda m: snn.LIFExParameters(tau_mem_inv=300.0, delta_T=0.3, v_th=0.6, method=m, alpha=8.0), 3.0, 0.6),
+    "lif_adex": (
+        snn.LIFAdEx,
+        lambda m: snn.LIFAdExParameters(tau_mem_inv=300.0, tau_ada_inv=50.0, adaptation_current=0.5, adaptation_spike=0.2,
+                                        delta_T=0.3, v_th=0.6, method=m, alpha=8.0),
+        3.0, 0.8,
+    ),
 }
 LEAKY = {
     "li": (snn.LI, snn.LIParameters(tau_mem_inv=150.0, v_leak=0.2)),
@@ -72,6 +79,8 @@ RECURRENT = {
     "lsnn_recurrent": (
         snn.LSNNRecurrent, lambda m: snn.LSNNParameters(tau_mem_inv=300.0, tau_adapt_inv=50.0, beta=0.3, v_th=0.6, method=m, alpha=8.0),
     ),
+    "lif_ex_recurrent": (snn.LIFExRecurrent, lambda m: FEED_FORWARD["lif_ex"][1](m)),
+    "lif_adex_recurrent": (snn.LIFAdExRecurrent, lambda m: FEED_FORWARD["lif_adex"][1](m)),
 }
 
 
@@ -241,6 +250,8 @@ def test_fused_is_one_autograd_node():
 
 # -- fallbacks -----------------------------------------------------------------------------------
 
+ADEX_TRAINABLE = ("tau_mem_inv", "tau_syn_inv", "tau_ada_inv", "delta_T", "adaptation_current", "adaptation_spike",
+                  "v_leak", "v_th", "v_reset")
 #: Every neuron parameter each fused model's kernel differentiates (feed-forward and recurrent).
 TRAINABLE = {
     "lif": ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"),
@@ -253,6 +264,10 @@ TRAINABLE = {
     "lif_recurrent": ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"),
     "iaf_recurrent": ("v_th", "v_reset"),
     "lsnn_recurrent": ("tau_mem_inv", "tau_syn_inv", "tau_adapt_inv", "v_leak", "v_th", "v_reset", "beta"),
+    "lif_ex": ("tau_mem_inv", "tau_syn_inv", "delta_T", "v_leak", "v_th", "v_reset"),
+    "lif_ex_recurrent": ("tau_mem_inv", "tau_syn_inv", "delta_T", "v_leak", "v_th", "v_reset"),
+    "lif_adex": ADEX_TRAINABLE,
+    "lif_adex_recurrent": ADEX_TRAINABLE,
 }
 
 

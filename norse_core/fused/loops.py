@@ -52,6 +52,10 @@ PORTABLE: Dict[str, Any] = {
     "lif_recurrent": portable.LIFRecurrentTorch,
     "iaf_recurrent": portable.IAFRecurrentTorch,
     "lsnn_recurrent": portable.LSNNRecurrentTorch,
+    "lif_ex": portable.LIFExTorch,
+    "lif_ex_recurrent": portable.LIFExRecurrentTorch,
+    "lif_adex": portable.LIFAdExTorch,
+    "lif_adex_recurrent": portable.LIFAdExRecurrentTorch,
 }
 
 
@@ -123,8 +127,9 @@ def _compiled_kernel(backend: str, name: str, x: torch.Tensor, force: bool) -> A
 
 
 #: The parameter behind each kernel config field (the others are not neuron parameters).
-CONFIG_SOURCES = {"a": "tau_mem_inv", "b": "tau_syn_inv", "c": "tau_adapt_inv", "v_leak": "v_leak",
-                  "v_th": "v_th", "v_reset": "v_reset", "beta": "beta"}
+CONFIG_SOURCES = {"a": "tau_mem_inv", "b": "tau_syn_inv", "c": "tau_adapt_inv", "d": "tau_ada_inv",
+                  **{name: name for name in ("delta_T", "adaptation_current", "adaptation_spike", "v_leak",
+                                             "v_th", "v_reset", "beta")}}
 
 
 def _usable(x: torch.Tensor, state: Sequence[torch.Tensor], p: Any, extra: Sequence[torch.Tensor] = ()) -> bool:
@@ -132,8 +137,9 @@ def _usable(x: torch.Tensor, state: Sequence[torch.Tensor], p: Any, extra: Seque
 
 
 #: The parameter behind each kernel config field (the others are not neuron parameters).
-CONFIG_SOURCES = {"a": "tau_mem_inv", "b": "tau_syn_inv", "c": "tau_adapt_inv", "v_leak": "v_leak",
-                  "v_th": "v_th", "v_reset": "v_reset", "beta": "beta"}
+CONFIG_SOURCES = {"a": "tau_mem_inv", "b": "tau_syn_inv", "c": "tau_adapt_inv", "d": "tau_ada_inv",
+                  **{name: name for name in ("delta_T", "adaptation_current", "adaptation_spike", "v_leak",
+                                             "v_th", "v_reset", "beta")}}
 
 
 def _feeds_config(p: Any, cfg: Any) -> bool:
@@ -177,6 +183,19 @@ def lsnn_config(p: Any, dt: float) -> portable.LSNNConfig:
     return portable.LSNNConfig(
         dt * p.tau_mem_inv, dt * p.tau_syn_inv, dt * p.tau_adapt_inv, p.v_leak, p.v_th, p.v_reset,
         p.beta, Surrogate.of(p.method, p.alpha),
+    )
+
+
+def lif_ex_config(p: Any, dt: float) -> portable.LIFExConfig:
+    return portable.LIFExConfig(
+        dt * p.tau_mem_inv, dt * p.tau_syn_inv, p.delta_T, p.v_leak, p.v_th, p.v_reset, Surrogate.of(p.method, p.alpha)
+    )
+
+
+def lif_adex_config(p: Any, dt: float) -> portable.LIFAdExConfig:
+    return portable.LIFAdExConfig(
+        dt * p.tau_mem_inv, dt * p.tau_syn_inv, dt * p.tau_ada_inv, p.delta_T, p.adaptation_current,
+        p.adaptation_spike, p.v_leak, p.v_th, p.v_reset, Surrogate.of(p.method, p.alpha),
     )
 
 
@@ -226,3 +245,7 @@ lsnn_fused_loop = fused_loop("lsnn", "LSNN", lsnn_config)
 lif_recurrent_fused_loop = fused_loop("lif_recurrent", "LIFRecurrent", lif_config)
 iaf_recurrent_fused_loop = fused_loop("iaf_recurrent", "IAFRecurrent", iaf_config)
 lsnn_recurrent_fused_loop = fused_loop("lsnn_recurrent", "LSNNRecurrent", lsnn_config)
+lif_ex_fused_loop = fused_loop("lif_ex", "LIFEx", lif_ex_config)
+lif_ex_recurrent_fused_loop = fused_loop("lif_ex_recurrent", "LIFExRecurrent", lif_ex_config)
+lif_adex_fused_loop = fused_loop("lif_adex", "LIFAdEx", lif_adex_config)
+lif_adex_recurrent_fused_loop = fused_loop("lif_adex_recurrent", "LIFAdExRecurrent", lif_adex_config)

@@ -81,6 +81,29 @@ class LIBoxConfig(NamedTuple):
     v_leak: Number
 
 
+class LIFExConfig(NamedTuple):
+    a: Number
+    b: Number
+    delta_T: Number
+    v_leak: Number
+    v_th: Number
+    v_reset: Number
+    sur: Surrogate
+
+
+class LIFAdExConfig(NamedTuple):
+    a: Number
+    b: Number
+    d: Number
+    delta_T: Number
+    adaptation_current: Number
+    adaptation_spike: Number
+    v_leak: Number
+    v_th: Number
+    v_reset: Number
+    sur: Surrogate
+
+
 class LSNNConfig(NamedTuple):
     a: Number
     b: Number
@@ -163,15 +186,19 @@ class Dynamics(NamedTuple):
     fused kernel. Per step (``j`` the input current, ``vd`` the voltage before the reset)::
 
         current    j = i + x (+ linear(z_prev, W));  i' = j - b j          else j = x
-        leak       vd = v + a((v_leak - v) + j)                            else vd = v + j
+        leak       vd = v + a(((v_leak - v) [+ E]) + j [- w])              else vd = v + j
+        exponential  E = delta_T exp((v - v_th)/delta_T)                   (LIFEx, LIFAdEx)
+        adaptation_current  w' = (w + d(adaptation_current (v - v_leak) - w)) + z adaptation_spike
         spiking    z = Θ(vd - v_th) (adaptive: Θ(vd - bd)), reset v' = (1 - z) vd + z v_reset
                    (cfg.subtract: v' = vd - z v_th);  else the output is v' = vd
-        adaptive   bd = b + c(v_th - b);  b' = bd + beta z
+        adaptive   bd = b + c(v_th - b);  b' = bd + beta z                 (LSNN)
         recurrent  inputs (xin, z0, state..., W): the recurrent input linear(z_prev, W)
-        detach_reset  the reset's spike carries no gradient (recurrent LIF/LSNN)
+        detach_reset  the reset's spike carries no gradient (recurrent layers but IAF)
 
-    The config's fields name the parameters (``a = dt*tau_mem_inv``, ``b = dt*tau_syn_inv``,
-    ``c = dt*tau_adapt_inv``, ``v_leak``, ``v_th``, ``v_reset``, ``beta``, ``sur``)."""
+    ``v`` in ``E`` and ``w'`` is the voltage before the step. The config's fields name the
+    parameters (``a = dt*tau_mem_inv``, ``b = dt*tau_syn_inv``, ``c = dt*tau_adapt_inv``,
+    ``d = dt*tau_ada_inv``, ``delta_T``, ``adaptation_current``, ``adaptation_spike``,
+    ``v_leak``, ``v_th``, ``v_reset``, ``beta``, ``sur``)."""
 
     current: bool = False
     leak: bool = True
@@ -179,15 +206,19 @@ class Dynamics(NamedTuple):
     adaptive: bool = False
     recurrent: bool = False
     detach_reset: bool = False
+    exponential: bool = False
+    adaptation_current: bool = False
 
     @property
     def slots(self) -> Tuple[str, ...]:
         """The state tensors the kernel takes and returns, in order."""
-        return ("v",) + (("i",) if self.current else ()) + (("b",) if self.adaptive else ())
+        extra = ("b",) if self.adaptive else ("w",) if self.adaptation_current else ()
+        return ("v",) + (("i",) if self.current else ()) + extra
 
 
 #: The config fields a kernel may differentiate: trainable neuron parameters.
-PARAMETER_FIELDS = ("a", "b", "c", "v_leak", "v_th", "v_reset", "beta")
+PARAMETER_FIELDS = ("a", "b", "c", "d", "delta_T", "adaptation_current", "adaptation_spike",
+                    "v_leak", "v_th", "v_reset", "beta")
 
 
 def kernel(name: str, dynamics: Dynamics, config: type) -> type:
@@ -214,23 +245,25 @@ class _Kernel:
     """One generic forward loop and its hand-derived BPTT (module docstring); the subclass's
     ``dynamics`` selects the terms. Saves what backward needs: the pre-reset voltages ``vd``
     (to recompute ``vd - v_th`` and for the value reset's gradient), the threshold argument
-    ``vd - bd`` (adaptive models), the spikes, and for trainable parameters the voltage,
-    threshold and input current ``j`` of each step."""
+    ``vd - bd`` (adaptive models), the spikes, the voltage before each step (exponential and
+    adaptation-current models), and for trainable parameters what their gradients need: the
+    voltage, input current ``j``, threshold ``b`` or adaptation current ``w`` of each step."""
 
     dynamics: Dynamics
     PARAMS: Tuple[str, ...] = ()
 
     @classmethod
     def _saves(cls, cfg: Any, params: Sequence[str]) -> Tuple[bool, ...]:
-        """Which of (vd, vd - bd, v before the step, j, b before the step) are saved."""
+        """Which of (vd, vd - bd, v, j, b or w before the step) are saved."""
         dyn, wants = cls.dynamics, set(params)
         subtract = bool(_get(cfg, "subtract", False))
+        drive = dyn.leak and "a" in wants  # the gradient of a needs the whole drive term
         return (
             dyn.spiking and (not dyn.adaptive or not (dyn.detach_reset or subtract)),
             dyn.spiking and dyn.adaptive,
-            dyn.leak and "a" in wants,
-            (dyn.leak and "a" in wants) or (dyn.current and "b" in wants),
-            dyn.adaptive and "c" in wants,
+            drive or dyn.exponential or dyn.adaptation_current,
+            drive or (dyn.current and "b" in wants),
+            (dyn.adaptive and "c" in wants) or (dyn.adaptation_current and (drive or "d" in wants)),
         )
 
     @classmethod
@@ -241,19 +274,19 @@ class _Kernel:
         W = rest.pop() if dyn.recurrent else None
         v = rest[0]
         i = rest[1] if dyn.current else None
-        bb = rest[-1] if dyn.adaptive else None
-        a, b, c, vl, vth, vr, beta = (_get(cfg, f) for f in PARAMETER_FIELDS)
+        w = rest[-1] if dyn.adaptive or dyn.adaptation_current else None  # threshold b or current w
+        a, b, c, d, dT, ac, asp, vl, vth, vr, beta = (_get(cfg, f) for f in PARAMETER_FIELDS)
         subtract = bool(_get(cfg, "subtract", False))
         buffers = [x.new_empty(x.shape) if save and needed else None for needed in cls._saves(cfg, params)]
-        vds, diffs, v_pre, js, b_pre = (_steps(buf) for buf in buffers)
+        vds, diffs, v_pre, js, w_pre = (_steps(buf) for buf in buffers)
         spiker = _Spiker(cfg.sur, vr, x) if dyn.spiking else None
         out = x.new_empty(x.shape)
         xs, outs = x.unbind(0), out.unbind(0)
         for t in range(len(xs)):
             if v_pre is not None:
                 v_pre[t].copy_(v)
-            if b_pre is not None:
-                b_pre[t].copy_(bb)
+            if w_pre is not None:
+                w_pre[t].copy_(w)
             j = xs[t]
             if dyn.current:
                 j = i + j
@@ -268,24 +301,34 @@ class _Kernel:
                 continue
             vd_out = vds[t] if vds is not None else None
             if dyn.leak:
-                vd = _add(v, a * ((vl - v) + j), vd_out)
+                drive = vl - v
+                if dyn.exponential:
+                    drive = drive + dT * torch.exp((v - vth) / dT)
+                drive = drive + j
+                if dyn.adaptation_current:
+                    drive = drive - w
+                vd = _add(v, a * drive, vd_out)
             elif dyn.recurrent:  # IAF: (v + x) + linear(z_prev, W)
                 vd = _add(v + j, F.linear(z_prev, W), vd_out)
             else:
                 vd = _add(v, j, vd_out)
             if dyn.current:
                 i = j - b * j
+            if dyn.adaptation_current:  # with the voltage before the step
+                w = w + d * (ac * (v - vl) - w)
             if dyn.adaptive:
-                bd = bb + c * (vth - bb)
+                bd = w + c * (vth - w)
                 diff = torch.sub(vd, bd, out=diffs[t]) if diffs is not None else vd - bd
             else:
                 diff = vd - vth
             zt = spiker.spike(diff, outs[t])
             v = spiker.reset_subtract(vd, diff, zt, vth) if subtract else spiker.reset(vd, zt)
             if dyn.adaptive:
-                bb = bd + beta * zt
+                w = bd + beta * zt
+            elif dyn.adaptation_current:
+                w = w + zt * asp
             z_prev = zt
-        final = [v if dyn.spiking else v.clone()] + ([i] if dyn.current else []) + ([bb] if dyn.adaptive else [])
+        final = [v if dyn.spiking else v.clone()] + ([i] if dyn.current else []) + ([w] if w is not None else [])
         outputs = (out, *((out[-1].clone(),) if dyn.recurrent else ()), *final)
         if not save:
             return outputs, ()
@@ -295,10 +338,10 @@ class _Kernel:
     @classmethod
     def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         dyn = cls.dynamics
-        a, b, c, vl, vth, vr, beta = (_get(cfg, f) for f in PARAMETER_FIELDS)
+        a, b, c, d, dT, ac, asp, vl, vth, vr, beta = (_get(cfg, f) for f in PARAMETER_FIELDS)
         subtract = bool(_get(cfg, "subtract", False))
         wants, pending = set(params), list(saved)
-        vds, diffs, v_pre, js, b_pre = (pending.pop(0) if kept else None for kept in cls._saves(cfg, params))
+        vds, diffs, v_pre, js, w_pre = (pending.pop(0) if kept else None for kept in cls._saves(cfg, params))
         z = pending.pop(0) if dyn.spiking else None
         z0, W = pending if dyn.recurrent else (None, None)
         pending = list(grads)
@@ -306,14 +349,15 @@ class _Kernel:
         r = pending.pop(0) if dyn.recurrent else None  # dL/dz_t through later steps' recurrent input
         gv = pending.pop(0)
         gi = pending.pop(0) if dyn.current else None
-        gb = pending.pop(0) if dyn.adaptive else None
+        gw = pending.pop(0) if dyn.adaptive or dyn.adaptation_current else None  # of b or w
         gx = gout.new_empty(gout.shape)
         sums: dict = {}
 
         def add(field: str, value: torch.Tensor) -> None:  # a parameter's gradient, summed over time
-            sums[field] = sums[field].add_(value) if field in sums else value
+            if field in wants:
+                sums[field] = sums[field].add_(value) if field in sums else value.clone()
 
-        ap, bp, cp = 1 - a, 1 - b, 1 - c
+        ap, bp, cp, dp = 1 - a, 1 - b, 1 - c, 1 - d
         for t in range(gout.shape[0] - 1, -1, -1):
             if dyn.spiking:
                 zt = z[t]
@@ -329,28 +373,57 @@ class _Kernel:
                     add("v_reset", gv * zt)
                 if dyn.adaptive:
                     if "beta" in wants:
-                        add("beta", gb * zt)
-                    spike = spike + gb * beta
-                w = spike * cfg.sur.derivative(diff)  # dL/d(threshold argument)
-                u = gv + w if subtract else _keep_unspiked(gv, zt).add_(w)  # dL/dvd_t
+                        add("beta", gw * zt)
+                    spike = spike + gw * beta
+                elif dyn.adaptation_current:
+                    if "adaptation_spike" in wants:
+                        add("adaptation_spike", gw * zt)
+                    spike = spike + gw * asp
+                s = spike * cfg.sur.derivative(diff)  # dL/d(threshold argument)
+                u = gv + s if subtract else _keep_unspiked(gv, zt).add_(s)  # dL/dvd_t
                 if dyn.adaptive:
-                    gbd = gb - w
+                    gbd = gw - s
                     if "c" in wants:
-                        add("c", gbd * (vth - b_pre[t]))
+                        add("c", gbd * (vth - w_pre[t]))
                     if "v_th" in wants:
                         add("v_th", gbd * c)
-                    gb = gbd.mul_(cp)
+                    gw = gbd.mul_(cp)
                 elif "v_th" in wants:
-                    add("v_th", -w)
+                    add("v_th", -s)
             else:
                 u = gout[t] + gv
             if dyn.leak:
+                ua = u * a
                 if "a" in wants:
-                    add("a", u * ((vl - v_pre[t]) + js[t]))
-                if "v_leak" in wants:
-                    add("v_leak", u * a)
+                    drive = vl - v_pre[t]
+                    if dyn.exponential:
+                        drive = drive + dT * torch.exp((v_pre[t] - vth) / dT)
+                    drive = drive + js[t]
+                    if dyn.adaptation_current:
+                        drive = drive - w_pre[t]
+                    add("a", u * drive)
+                add("v_leak", ua)
                 gj = torch.mul(u, a, out=gx[t])
-                gv = u.mul_(ap)
+                gv_pre = u.mul_(ap)
+                if dyn.exponential:  # E = delta_T exp((v - v_th)/delta_T) of the voltage before
+                    scaled = (v_pre[t] - vth) / dT
+                    uae = ua * torch.exp(scaled)
+                    gv_pre = gv_pre.add_(uae)
+                    if "v_th" in wants:
+                        add("v_th", -uae)
+                    if "delta_T" in wants:
+                        add("delta_T", uae * (1 - scaled))
+                if dyn.adaptation_current:  # w' = w + d(adaptation_current (v - v_leak) - w)
+                    gwd = gw * d
+                    gv_pre = gv_pre.add_(gwd * ac)
+                    if "v_leak" in wants:
+                        add("v_leak", -(gwd * ac))
+                    if "d" in wants:
+                        add("d", gw * (ac * (v_pre[t] - vl) - w_pre[t]))
+                    if "adaptation_current" in wants:
+                        add("adaptation_current", gwd * (v_pre[t] - vl))
+                    gw = (gw * dp).sub_(ua)
+                gv = gv_pre
             else:
                 gj = gx[t].copy_(u)
                 gv = u
@@ -361,7 +434,7 @@ class _Kernel:
             if dyn.recurrent:
                 r = gj @ W
         result = [gx] + ([r] if dyn.recurrent else []) + [gv]
-        result += ([gi.clone()] if dyn.current else []) + ([gb] if dyn.adaptive else [])
+        result += ([gi.clone()] if dyn.current else []) + ([gw] if gw is not None else [])
         if dyn.recurrent:
             result.append(_recurrent_weight_grad(gx, z, z0) if needs[-1] else None)
         return (*result, *(sums.get(f) for f in params))
@@ -379,4 +452,14 @@ LIFRecurrentTorch = kernel("LIFRecurrentTorch", Dynamics(current=True, recurrent
 IAFRecurrentTorch = kernel("IAFRecurrentTorch", Dynamics(leak=False, recurrent=True), IAFConfig)
 LSNNRecurrentTorch = kernel(
     "LSNNRecurrentTorch", Dynamics(current=True, adaptive=True, recurrent=True, detach_reset=True), LSNNConfig
+)
+LIFExTorch = kernel("LIFExTorch", Dynamics(current=True, exponential=True), LIFExConfig)
+LIFExRecurrentTorch = kernel(
+    "LIFExRecurrentTorch", Dynamics(current=True, exponential=True, recurrent=True, detach_reset=True), LIFExConfig
+)
+LIFAdExTorch = kernel("LIFAdExTorch", Dynamics(current=True, exponential=True, adaptation_current=True), LIFAdExConfig)
+LIFAdExRecurrentTorch = kernel(
+    "LIFAdExRecurrentTorch",
+    Dynamics(current=True, exponential=True, adaptation_current=True, recurrent=True, detach_reset=True),
+    LIFAdExConfig,
 )

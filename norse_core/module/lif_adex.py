@@ -15,6 +15,7 @@ from norse_core.functional.lif_adex_refrac import (
     lif_adex_refrac_feed_forward_step,
     lif_adex_refrac_step,
 )
+from norse_core.fused.loops import lif_adex_fused_loop, lif_adex_recurrent_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell, inner_state
 
 
@@ -30,6 +31,8 @@ class LIFAdExCell(SNNCell):
 class LIFAdEx(SNN, LIFAdExCell):
     """:class:`LIFAdExCell` over time."""
 
+    fused_loop = staticmethod(lif_adex_fused_loop)
+
 
 class LIFAdExRecurrentCell(SNNRecurrentCell):
     """One recurrent adaptive exponential LIF step."""
@@ -42,6 +45,8 @@ class LIFAdExRecurrentCell(SNNRecurrentCell):
 
 class LIFAdExRecurrent(SNN, LIFAdExRecurrentCell):
     """:class:`LIFAdExRecurrentCell` over time."""
+
+    fused_loop = staticmethod(lif_adex_recurrent_fused_loop)
 
 
 class LIFAdExRefracCell(SNNCell):

@@ -7,6 +7,7 @@ from norse_core.functional.lif_ex import (
     lif_ex_feed_forward_step,
     lif_ex_step,
 )
+from norse_core.fused.loops import lif_ex_fused_loop, lif_ex_recurrent_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell
 
 
@@ -22,6 +23,8 @@ class LIFExCell(SNNCell):
 class LIFEx(SNN, LIFExCell):
     """:class:`LIFExCell` over time."""
 
+    fused_loop = staticmethod(lif_ex_fused_loop)
+
 
 class LIFExRecurrentCell(SNNRecurrentCell):
     """One recurrent exponential-LIF step."""
@@ -34,3 +37,5 @@ class LIFExRecurrentCell(SNNRecurrentCell):
 
 class LIFExRecurrent(SNN, LIFExRecurrentCell):
     """:class:`LIFExRecurrentCell` over time."""
+
+    fused_loop = staticmethod(lif_ex_recurrent_fused_loop)
