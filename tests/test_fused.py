@@ -25,6 +25,7 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -33,7 +34,9 @@ import norse_core as snn
 from norse_core import fused
 from norse_core.functional.threshold import register_surrogate, surrogate_methods
 from norse_core.fused import cpp, loops, record_kernels, use_backend
+from norse_core.functional.dynamics import Dynamics
 from norse_core.fused._common import forced_backend, per_neuron_ok
+from norse_core.module.snn import SNN, SNNCell
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLD = importlib.import_module("norse_core.functional.threshold")  # the module (the package re-exports a function)
@@ -227,7 +230,7 @@ def test_other_dtypes_identical_forward(dtype):
 def test_per_neuron_tensor_parameters_are_fused():
     p = snn.LIFParameters(v_th=torch.tensor([0.3, 0.6, 1.0], dtype=F64), tau_mem_inv=torch.full((3,), 300.0, dtype=F64))
     x = _input((30, 2, 3), 2.0, 0.5)
-    assert loops.lif_fused_loop(x, snn.LIF(p).initial_state(x[0]), p, 0.001) is not NotImplemented
+    assert snn.LIF.fused_loop(x, snn.LIF(p).initial_state(x[0]), p, 0.001) is not NotImplemented
     with use_backend("torch"):
         _compare(lambda f: snn.LIF(p, fused=f), x)
 
@@ -326,10 +329,10 @@ def test_trainable_parameter_not_in_the_kernel_falls_back():
         return snn.LIF(snn.LIFParameters(v_th=0.6), trainable=("alpha",), fused=f).to(F64)
 
     layer = make(True)
-    assert loops.lif_fused_loop(x, layer.initial_state(x[0]), layer.p, layer.dt) is NotImplemented
+    assert snn.LIF.fused_loop(x, layer.initial_state(x[0]), layer.p, layer.dt) is NotImplemented
     _compare(make, x, expect_fused=False)
     with torch.no_grad():  # no gradient needed: the fused loop may run
-        assert loops.lif_fused_loop(x, layer.initial_state(x[0]), layer.p, layer.dt) is not NotImplemented
+        assert snn.LIF.fused_loop(x, layer.initial_state(x[0]), layer.p, layer.dt) is not NotImplemented
 
 
 def test_record_states_uses_reference_loop(monkeypatch):
@@ -344,7 +347,7 @@ def test_record_states_uses_reference_loop(monkeypatch):
 def test_mismatched_dtypes_fall_back():
     x = torch.randn(5, 3, dtype=F64)
     state = snn.LIFFeedForwardState(torch.zeros(3), torch.zeros(3))
-    assert loops.lif_fused_loop(x, state, snn.LIFParameters(), 0.001) is NotImplemented
+    assert snn.LIF.fused_loop(x, state, snn.LIFParameters(), 0.001) is NotImplemented
 
 
 def test_user_registered_surrogate_with_own_forward():
@@ -664,3 +667,51 @@ def test_triton_interpreter_matches_portable():
         pytest.skip("the Triton interpreter does not run these kernels here")
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.strip().endswith("ok")
+
+
+# -- a new model is its dynamics declaration -----------------------------------------------------
+
+class BoxALIFParameters(NamedTuple):
+    tau_mem_inv: float = 300.0
+    tau_adapt_inv: float = 50.0
+    v_leak: float = 0.0
+    v_th: float = 0.6
+    v_reset: float = 0.0
+    beta: float = 0.3
+    method: str = "super"
+    alpha: float = 8.0
+
+
+class BoxALIFState(NamedTuple):
+    v: torch.Tensor
+    b: torch.Tensor
+
+
+def box_alif_step(x, state, p, dt):
+    """A box membrane with an adaptive threshold (LSNN without the synaptic current)."""
+    vd = state.v + dt * p.tau_mem_inv * ((p.v_leak - state.v) + x)
+    bd = state.b + dt * p.tau_adapt_inv * (p.v_th - state.b)
+    z = snn.threshold(vd - bd, p.method, p.alpha)
+    return z, BoxALIFState((1 - z) * vd + z * p.v_reset, bd + p.beta * z)
+
+
+class BoxALIFCell(SNNCell):
+    parameters_type = BoxALIFParameters
+    state_type = BoxALIFState
+    step = staticmethod(box_alif_step)
+    initial_values = {"v": "v_leak", "b": "v_th"}
+
+
+class BoxALIF(SNN, BoxALIFCell):
+    dynamics = Dynamics("box_alif", adaptive=True)
+
+
+@pytest.mark.parametrize("trainable", [(), ("tau_mem_inv", "tau_adapt_inv", "v_th", "beta")])
+def test_a_model_declared_here_runs_fused(trainable):
+    """A model defined in this file by its step function and one ``Dynamics`` line runs the
+    generic fused kernel, equal to its own step loop (trainable parameters included)."""
+    x = _input((40, 3, 9), 3.0, 0.8)
+    with use_backend("torch"):
+        out, grads = _compare(lambda f: BoxALIF(trainable=trainable, trainable_shape=(9,), fused=f).to(F64), x)
+    assert 0.05 < out.mean().item() < 0.9
+    assert all(g.abs().sum() > 0 for g in grads)

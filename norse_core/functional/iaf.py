@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from norse_core.functional.lif import Scalar, reset_to_value
 from norse_core.functional.threshold import threshold
+from norse_core.functional.dynamics import Dynamics
 
 
 class IAFParameters(NamedTuple):
@@ -23,6 +24,11 @@ class IAFParameters(NamedTuple):
     v_reset: Scalar = 0.0
     method: str = "super"
     alpha: float = 100.0
+
+
+#: The terms of the IAF step, from which the fused kernels of IAF layers are made
+#: (:mod:`norse_core.functional.dynamics`).
+IAF_DYNAMICS = Dynamics("iaf", leak=False)
 
 
 class IAFFeedForwardState(NamedTuple):

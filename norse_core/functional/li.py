@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from norse_core.functional.lif import Scalar
+from norse_core.functional.dynamics import Dynamics
 
 
 class LIParameters(NamedTuple):
@@ -22,6 +23,11 @@ class LIParameters(NamedTuple):
     tau_syn_inv: Scalar = 200.0
     tau_mem_inv: Scalar = 100.0
     v_leak: Scalar = 0.0
+
+
+#: The terms of the LI step, from which the fused kernels of LI layers are made
+#: (:mod:`norse_core.functional.dynamics`).
+LI_DYNAMICS = Dynamics("li", current=True, spiking=False)
 
 
 class LIState(NamedTuple):

@@ -7,6 +7,7 @@ from typing import NamedTuple, Tuple
 import torch
 
 from norse_core.functional.lif import Scalar
+from norse_core.functional.dynamics import Dynamics
 
 
 class LIBoxParameters(NamedTuple):
@@ -14,6 +15,11 @@ class LIBoxParameters(NamedTuple):
 
     tau_mem_inv: Scalar = 100.0
     v_leak: Scalar = 0.0
+
+
+#: The terms of the LIBox step, from which the fused kernels of LIBox layers are made
+#: (:mod:`norse_core.functional.dynamics`).
+LI_BOX_DYNAMICS = Dynamics("li_box", spiking=False)
 
 
 class LIBoxState(NamedTuple):

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from norse_core.functional.threshold import threshold
+from norse_core.functional.dynamics import Dynamics
 
 Scalar = Union[float, torch.Tensor]
 
@@ -31,6 +32,11 @@ class LIFParameters(NamedTuple):
     v_reset: Scalar = 0.0
     method: str = "super"
     alpha: float = 100.0
+
+
+#: The terms of the LIF step, from which the fused kernels of LIF layers are made
+#: (:mod:`norse_core.functional.dynamics`).
+LIF_DYNAMICS = Dynamics("lif", current=True)
 
 
 class LIFFeedForwardState(NamedTuple):

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from norse_core.functional.lif import Scalar, reset_to_value
 from norse_core.functional.lif_ex import exponential_drive
 from norse_core.functional.threshold import threshold
+from norse_core.functional.dynamics import Dynamics
 
 
 class LIFAdExParameters(NamedTuple):
@@ -35,6 +36,11 @@ class LIFAdExParameters(NamedTuple):
     v_reset: Scalar = 0.0
     method: str = "super"
     alpha: float = 100.0
+
+
+#: The terms of the LIFAdEx step, from which the fused kernels of LIFAdEx layers are made
+#: (:mod:`norse_core.functional.dynamics`).
+LIF_ADEX_DYNAMICS = Dynamics("lif_adex", current=True, exponential=True, adaptation_current=True)
 
 
 class LIFAdExFeedForwardState(NamedTuple):

@@ -14,6 +14,7 @@ import torch
 
 from norse_core.functional.lif import Scalar, reset_to_value
 from norse_core.functional.threshold import threshold
+from norse_core.functional.dynamics import Dynamics
 
 RESET_METHODS = ("value", "subtract")
 
@@ -28,6 +29,11 @@ class LIFBoxParameters(NamedTuple):
     method: str = "super"
     alpha: float = 100.0
     reset_method: str = "value"
+
+
+#: The terms of the LIFBox step, from which the fused kernels of LIFBox layers are made
+#: (:mod:`norse_core.functional.dynamics`).
+LIF_BOX_DYNAMICS = Dynamics("lif_box", reset_choice=True)
 
 
 class LIFBoxFeedForwardState(NamedTuple):

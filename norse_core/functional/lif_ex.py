@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from norse_core.functional.lif import Scalar, reset_to_value
 from norse_core.functional.threshold import threshold
+from norse_core.functional.dynamics import Dynamics
 
 
 class LIFExParameters(NamedTuple):
@@ -30,6 +31,11 @@ class LIFExParameters(NamedTuple):
     v_reset: Scalar = 0.0
     method: str = "super"
     alpha: float = 100.0
+
+
+#: The terms of the LIFEx step, from which the fused kernels of LIFEx layers are made
+#: (:mod:`norse_core.functional.dynamics`).
+LIF_EX_DYNAMICS = Dynamics("lif_ex", current=True, exponential=True)
 
 
 class LIFExFeedForwardState(NamedTuple):

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from norse_core.functional.lif import Scalar, reset_to_value
 from norse_core.functional.threshold import threshold
+from norse_core.functional.dynamics import Dynamics
 
 
 class LSNNParameters(NamedTuple):
@@ -36,6 +37,11 @@ class LSNNParameters(NamedTuple):
     beta: Scalar = 1.8
     method: str = "super"
     alpha: float = 100.0
+
+
+#: The terms of the LSNN step, from which the fused kernels of LSNN layers are made
+#: (:mod:`norse_core.functional.dynamics`).
+LSNN_DYNAMICS = Dynamics("lsnn", current=True, adaptive=True)
 
 
 class LSNNFeedForwardState(NamedTuple):

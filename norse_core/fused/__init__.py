@@ -1,9 +1,12 @@
 """Fused multi-step loops: a layer over time as ONE autograd node with a hand-written backward.
 
-The layers ``LIF``, ``LIFBox``, ``IAF``, ``LI``, ``LIBox``, ``LSNN`` and the recurrent
-``LIFRecurrent``, ``IAFRecurrent``, ``LSNNRecurrent`` declare these loops as their
-``fused_loop``; :class:`~norse_core.module.snn.SNN` runs them whenever ``fused=True`` (the
-default) and states are not recorded. Outputs and states equal the step-by-step loop's
+Every layer over time whose step is an explicit Euler update declares its terms once,
+next to its step function (:mod:`norse_core.functional.dynamics`: ``LIF_DYNAMICS``), and
+names them (``class LIF(SNN, LIFCell): dynamics = LIF_DYNAMICS``): ``LIF``, ``LIFBox``,
+``IAF``, ``LI``, ``LIBox``, ``LSNN``, ``LIFEx``, ``LIFAdEx`` and the recurrent ``LIFRecurrent``,
+``IAFRecurrent``, ``LSNNRecurrent``, ``LIFExRecurrent``, ``LIFAdExRecurrent``. Their
+``fused_loop`` (:func:`fused_loop`) runs whenever ``fused=True`` (the default) and states are
+not recorded. Outputs and states equal the step-by-step loop's
 (bitwise for the feed-forward layers); gradients are the same backpropagation through time.
 
 Backends, chosen per call (:func:`select_kernel`):
@@ -13,8 +16,9 @@ Backends, chosen per call (:func:`select_kernel`):
   input and the initial state; backward re-runs the forward block by block in cache.
 * ``triton`` — Triton kernels for CUDA tensors (:mod:`norse_core.fused.triton_backend`);
   they save the pre-reset voltages.
-* ``torch`` — portable PyTorch kernels (:mod:`norse_core.fused.portable`), every surrogate;
-  they save the pre-reset voltages and the spikes (LSNN also ``vd - b_d``; LI, LIBox nothing).
+* ``torch`` — ONE generic portable PyTorch kernel (:mod:`norse_core.fused.portable`),
+  specialised by each model's dynamics, every model and surrogate; it saves the pre-reset
+  voltages and the spikes (LSNN also ``vd - b_d``; LI, LIBox nothing).
 
 Surrogates: backward passes use ``surrogate_derivative(method)``, so every registered method
 works, user-registered ones included; the compiled kernels implement the built-in
@@ -45,18 +49,7 @@ from norse_core.fused._common import (
     record_kernels,
     use_backend,
 )
-from norse_core.fused.loops import (
-    iaf_fused_loop,
-    iaf_recurrent_fused_loop,
-    li_box_fused_loop,
-    li_fused_loop,
-    lif_box_fused_loop,
-    lif_fused_loop,
-    lif_recurrent_fused_loop,
-    lsnn_fused_loop,
-    lsnn_recurrent_fused_loop,
-    select_kernel,
-)
+from norse_core.fused.loops import fused_loop, select_kernel
 
 
 def build_extension(verbose: bool = False) -> bool:
@@ -68,7 +61,5 @@ def build_extension(verbose: bool = False) -> bool:
 
 __all__ = [
     "BACKENDS", "NATIVE_METHODS", "FusedFunction", "Surrogate", "native_method_id", "record_kernels", "use_backend",
-    "select_kernel", "build_extension",
-    "lif_fused_loop", "lif_box_fused_loop", "iaf_fused_loop", "li_fused_loop", "li_box_fused_loop",
-    "lsnn_fused_loop", "lif_recurrent_fused_loop", "iaf_recurrent_fused_loop", "lsnn_recurrent_fused_loop",
+    "select_kernel", "fused_loop", "build_extension",
 ]

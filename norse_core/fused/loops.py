@@ -29,6 +29,9 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from norse_core.functional.dynamics import CONFIG_FIELDS, Dynamics
+from norse_core.functional.lif import LIF_DYNAMICS
+from norse_core.functional.lsnn import LSNN_DYNAMICS
 from norse_core.fused import portable
 from norse_core.fused._common import (
     Surrogate,
@@ -42,21 +45,8 @@ from norse_core.fused._common import (
     trainable_fields,
 )
 
-PORTABLE: Dict[str, Any] = {
-    "lif": portable.LIFTorch,
-    "lif_box": portable.LIFBoxTorch,
-    "iaf": portable.IAFTorch,
-    "li": portable.LITorch,
-    "li_box": portable.LIBoxTorch,
-    "lsnn": portable.LSNNTorch,
-    "lif_recurrent": portable.LIFRecurrentTorch,
-    "iaf_recurrent": portable.IAFRecurrentTorch,
-    "lsnn_recurrent": portable.LSNNRecurrentTorch,
-    "lif_ex": portable.LIFExTorch,
-    "lif_ex_recurrent": portable.LIFExRecurrentTorch,
-    "lif_adex": portable.LIFAdExTorch,
-    "lif_adex_recurrent": portable.LIFAdExRecurrentTorch,
-}
+#: The portable kernel of every model with a fused loop, by name (filled by :func:`fused_loop`).
+PORTABLE: Dict[str, Any] = {}
 
 
 #: Compiled kernels that take tensor parameters holding one value per neuron.
@@ -126,20 +116,8 @@ def _compiled_kernel(backend: str, name: str, x: torch.Tensor, force: bool) -> A
     return None
 
 
-#: The parameter behind each kernel config field (the others are not neuron parameters).
-CONFIG_SOURCES = {"a": "tau_mem_inv", "b": "tau_syn_inv", "c": "tau_adapt_inv", "d": "tau_ada_inv",
-                  **{name: name for name in ("delta_T", "adaptation_current", "adaptation_spike", "v_leak",
-                                             "v_th", "v_reset", "beta")}}
-
-
 def _usable(x: torch.Tensor, state: Sequence[torch.Tensor], p: Any, extra: Sequence[torch.Tensor] = ()) -> bool:
     return tensors_usable(x, (*state, *extra)) and params_usable(p, state[0].shape, x.dtype)
-
-
-#: The parameter behind each kernel config field (the others are not neuron parameters).
-CONFIG_SOURCES = {"a": "tau_mem_inv", "b": "tau_syn_inv", "c": "tau_adapt_inv", "d": "tau_ada_inv",
-                  **{name: name for name in ("delta_T", "adaptation_current", "adaptation_spike", "v_leak",
-                                             "v_th", "v_reset", "beta")}}
 
 
 def _feeds_config(p: Any, cfg: Any) -> bool:
@@ -147,77 +125,43 @@ def _feeds_config(p: Any, cfg: Any) -> bool:
     kernel config ``cfg`` (otherwise the kernel could not give it a gradient)."""
     if not torch.is_grad_enabled():
         return True
-    fed = {CONFIG_SOURCES.get(field) for field in cfg._fields}
+    fed = {CONFIG_FIELDS[field][0] for field in cfg._fields if field in CONFIG_FIELDS}
     return all(
         field in fed for field, value in zip(p._fields, p) if isinstance(value, torch.Tensor) and value.requires_grad
     )
 
 
-# -- kernel configs from parameters ---------------------------------------------------------------
-
-def lif_config(p: Any, dt: float) -> portable.LIFConfig:
-    return portable.LIFConfig(
-        dt * p.tau_mem_inv, dt * p.tau_syn_inv, p.v_leak, p.v_th, p.v_reset, Surrogate.of(p.method, p.alpha)
-    )
+def lif_config(p: Any, dt: float) -> Any:
+    """The LIF kernel config (``a = dt*tau_mem_inv``, ...) of parameters ``p``."""
+    return portable.make_config(LIF_DYNAMICS, p, dt)
 
 
-def lif_box_config(p: Any, dt: float) -> portable.LIFBoxConfig:
-    return portable.LIFBoxConfig(
-        dt * p.tau_mem_inv, p.v_leak, p.v_th, p.v_reset, p.reset_method == "subtract", Surrogate.of(p.method, p.alpha)
-    )
-
-
-def iaf_config(p: Any, dt: float) -> portable.IAFConfig:
-    return portable.IAFConfig(p.v_th, p.v_reset, Surrogate.of(p.method, p.alpha))
-
-
-def li_config(p: Any, dt: float) -> portable.LIConfig:
-    return portable.LIConfig(dt * p.tau_mem_inv, dt * p.tau_syn_inv, p.v_leak)
-
-
-def li_box_config(p: Any, dt: float) -> portable.LIBoxConfig:
-    return portable.LIBoxConfig(dt * p.tau_mem_inv, p.v_leak)
-
-
-def lsnn_config(p: Any, dt: float) -> portable.LSNNConfig:
-    return portable.LSNNConfig(
-        dt * p.tau_mem_inv, dt * p.tau_syn_inv, dt * p.tau_adapt_inv, p.v_leak, p.v_th, p.v_reset,
-        p.beta, Surrogate.of(p.method, p.alpha),
-    )
-
-
-def lif_ex_config(p: Any, dt: float) -> portable.LIFExConfig:
-    return portable.LIFExConfig(
-        dt * p.tau_mem_inv, dt * p.tau_syn_inv, p.delta_T, p.v_leak, p.v_th, p.v_reset, Surrogate.of(p.method, p.alpha)
-    )
-
-
-def lif_adex_config(p: Any, dt: float) -> portable.LIFAdExConfig:
-    return portable.LIFAdExConfig(
-        dt * p.tau_mem_inv, dt * p.tau_syn_inv, dt * p.tau_ada_inv, p.delta_T, p.adaptation_current,
-        p.adaptation_spike, p.v_leak, p.v_th, p.v_reset, Surrogate.of(p.method, p.alpha),
-    )
+def lsnn_config(p: Any, dt: float) -> Any:
+    """The LSNN kernel config of parameters ``p``."""
+    return portable.make_config(LSNN_DYNAMICS, p, dt)
 
 
 # -- the loops -----------------------------------------------------------------------------------
 
-def fused_loop(name: str, layer: str, config: Callable[[Any, float], Any],
-               accepts: Callable[[Any], bool] = lambda p: True) -> Callable[..., Any]:
-    """The ``fused_loop`` of a layer over time that runs kernel ``name`` (a key of ``PORTABLE``)
-    with the config ``config(p, dt)``: ``loop(x, state, p, dt)``, or for a recurrent kernel
-    (``name`` ends in ``_recurrent``) ``loop(x, state, w_in, w_rec, p, dt)``, returning
-    ``(outputs, final_state)`` or ``NotImplemented``. A recurrent layer's input projection
-    ``linear(x, W_in)`` runs once for the whole sequence (autograd handles it); the kernel
-    runs the loop with the per-step recurrent matmul."""
-    recurrent = name.endswith("_recurrent")
+def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
+    """The ``fused_loop`` of a layer over time whose step is declared by ``dynamics``:
+    ``loop(x, state, p, dt)``, or for recurrent dynamics ``loop(x, state, w_in, w_rec, p, dt)``,
+    returning ``(outputs, final_state)`` or ``NotImplemented``. A recurrent layer's input
+    projection ``linear(x, W_in)`` runs once for the whole sequence (autograd handles it); the
+    kernel runs the loop with the per-step recurrent matmul. Registers the model's portable
+    kernel in ``PORTABLE`` under ``dynamics.name``."""
+    name, recurrent = dynamics.name, dynamics.recurrent
+    PORTABLE[name] = portable.kernel(dynamics)
 
     def loop(x: torch.Tensor, state: Any, *args: Any):
         *weights, p, dt = args
         tensors = tuple(state[1:]) if recurrent else tuple(state)
         extra = (state.z, *weights) if recurrent else ()
-        if not _usable(x, tensors, p, extra) or not accepts(p):
+        if not _usable(x, tensors, p, extra):
             return NotImplemented
-        cfg = config(p, dt)
+        if dynamics.reset_choice and p.reset_method not in ("value", "subtract"):
+            return NotImplemented
+        cfg = portable.make_config(dynamics, p, dt)
         if not _feeds_config(p, cfg):
             return NotImplemented
         if recurrent:
@@ -232,20 +176,5 @@ def fused_loop(name: str, layer: str, config: Callable[[Any, float], Any],
         return out, type(state)(*final)
 
     loop.__name__ = loop.__qualname__ = f"{name}_fused_loop"
-    loop.__doc__ = f"Fused :class:`~norse_core.{layer}` loop: ``(outputs (T, ...), final state)``."
+    loop.__doc__ = f"The fused loop of the {name} dynamics: ``(outputs (T, ...), final state)``."
     return loop
-
-
-lif_fused_loop = fused_loop("lif", "LIF", lif_config)
-lif_box_fused_loop = fused_loop("lif_box", "LIFBox", lif_box_config, lambda p: p.reset_method in ("value", "subtract"))
-iaf_fused_loop = fused_loop("iaf", "IAF", iaf_config)
-li_fused_loop = fused_loop("li", "LI", li_config)
-li_box_fused_loop = fused_loop("li_box", "LIBox", li_box_config)
-lsnn_fused_loop = fused_loop("lsnn", "LSNN", lsnn_config)
-lif_recurrent_fused_loop = fused_loop("lif_recurrent", "LIFRecurrent", lif_config)
-iaf_recurrent_fused_loop = fused_loop("iaf_recurrent", "IAFRecurrent", iaf_config)
-lsnn_recurrent_fused_loop = fused_loop("lsnn_recurrent", "LSNNRecurrent", lsnn_config)
-lif_ex_fused_loop = fused_loop("lif_ex", "LIFEx", lif_ex_config)
-lif_ex_recurrent_fused_loop = fused_loop("lif_ex_recurrent", "LIFExRecurrent", lif_ex_config)
-lif_adex_fused_loop = fused_loop("lif_adex", "LIFAdEx", lif_adex_config)
-lif_adex_recurrent_fused_loop = fused_loop("lif_adex_recurrent", "LIFAdExRecurrent", lif_adex_config)

@@ -1,6 +1,6 @@
 """Portable (pure PyTorch) fused kernels: ONE generic forward loop without an autograd graph
-and its hand-derived backpropagation through time, specialised per model by a
-:class:`Dynamics` declaration (``LIFTorch = kernel("LIFTorch", Dynamics(current=True), LIFConfig)``).
+and its hand-derived backpropagation through time, specialised per model by its
+:class:`~norse_core.functional.dynamics.Dynamics` declaration (``kernel(LIF_DYNAMICS)``).
 
 Notation per step ``t`` (``a = dt*tau_mem_inv``, ``b = dt*tau_syn_inv``, ``c = dt*tau_adapt_inv``,
 ``s_t = s(vd_t - v_th, alpha)`` the registered surrogate derivative, ``g·`` gradients)::
@@ -17,8 +17,8 @@ Notation per step ``t`` (``a = dt*tau_mem_inv``, ``b = dt*tau_syn_inv``, ``c = d
             gb = -sum_t gi'_t j_t;   gv_th = -sum_t (gz_t + gv'_t (v_reset - vd_t)) s_t
             gv_reset = sum_t gv'_t z_t
 
-The other terms (subtractive reset, adaptive threshold, recurrence, detached reset) are in
-:class:`Dynamics`. Only what backward needs is saved: the pre-reset voltages ``vd`` and the
+The other terms (subtractive reset, exponential drive, adaptation current, adaptive
+threshold, recurrence, detached reset) are in :mod:`norse_core.functional.dynamics`. Only what backward needs is saved: the pre-reset voltages ``vd`` and the
 spikes (an output, alive anyway), for adaptive models the threshold argument ``vd - b_d``,
 for recurrent ones the initial spikes and weights; leaky integrators save nothing. Trainable
 parameters add the voltage (``a``), the input current (``a``, ``b``) or the threshold (``c``)
@@ -35,84 +35,47 @@ any other registered forward (the stochastic ``logistic``, user functions) is ca
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
+from norse_core.functional.dynamics import CONFIG_FIELDS, Dynamics
+from norse_core.functional.iaf import IAF_DYNAMICS
+from norse_core.functional.li import LI_DYNAMICS
+from norse_core.functional.li_box import LI_BOX_DYNAMICS
+from norse_core.functional.lif import LIF_DYNAMICS
+from norse_core.functional.lif_adex import LIF_ADEX_DYNAMICS
+from norse_core.functional.lif_box import LIF_BOX_DYNAMICS
+from norse_core.functional.lif_ex import LIF_EX_DYNAMICS
+from norse_core.functional.lsnn import LSNN_DYNAMICS
 from norse_core.fused._common import Surrogate
 
 Number = Union[float, torch.Tensor]
 Tensors = Tuple[torch.Tensor, ...]
 
 
-class LIFConfig(NamedTuple):
-    a: Number
-    b: Number
-    v_leak: Number
-    v_th: Number
-    v_reset: Number
-    sur: Surrogate
+def _camel(name: str) -> str:
+    """``lif_adex_recurrent`` -> ``LIFAdExRecurrent``: the class-name stem of a model."""
+    special = {"lif": "LIF", "iaf": "IAF", "li": "LI", "lsnn": "LSNN", "adex": "AdEx"}
+    return "".join(special.get(part, part.capitalize()) for part in name.split("_"))
 
 
-class LIFBoxConfig(NamedTuple):
-    a: Number
-    v_leak: Number
-    v_th: Number
-    v_reset: Number
-    subtract: bool
-    sur: Surrogate
+@functools.lru_cache(maxsize=None)
+def config_type(dynamics: Dynamics) -> type:
+    """The kernel config of ``dynamics``: a NamedTuple of its ``config_fields`` (e.g.
+    ``LIFConfig(a, b, v_leak, v_th, v_reset, sur)``); compiled kernels read it by position."""
+    name = _camel(dynamics.name.removesuffix("_recurrent")) + "Config"
+    return NamedTuple(name, [(field, Any) for field in dynamics.config_fields])
 
 
-class IAFConfig(NamedTuple):
-    v_th: Number
-    v_reset: Number
-    sur: Surrogate
-
-
-class LIConfig(NamedTuple):
-    a: Number
-    b: Number
-    v_leak: Number
-
-
-class LIBoxConfig(NamedTuple):
-    a: Number
-    v_leak: Number
-
-
-class LIFExConfig(NamedTuple):
-    a: Number
-    b: Number
-    delta_T: Number
-    v_leak: Number
-    v_th: Number
-    v_reset: Number
-    sur: Surrogate
-
-
-class LIFAdExConfig(NamedTuple):
-    a: Number
-    b: Number
-    d: Number
-    delta_T: Number
-    adaptation_current: Number
-    adaptation_spike: Number
-    v_leak: Number
-    v_th: Number
-    v_reset: Number
-    sur: Surrogate
-
-
-class LSNNConfig(NamedTuple):
-    a: Number
-    b: Number
-    c: Number
-    v_leak: Number
-    v_th: Number
-    v_reset: Number
-    beta: Number
-    sur: Surrogate
+def make_config(dynamics: Dynamics, p: Any, dt: float) -> Any:
+    """The kernel config of ``dynamics`` for parameters ``p`` at time step ``dt``."""
+    values = dynamics.config_values(p, dt)
+    if dynamics.spiking:
+        values["sur"] = Surrogate.of(p.method, p.alpha)
+    return config_type(dynamics)(**values)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -179,56 +142,21 @@ def _recurrent_weight_grad(gj: torch.Tensor, z: torch.Tensor, z0: torch.Tensor) 
     return gw
 
 
-# -- the dynamics a model declares ----------------------------------------------------------------
-
-class Dynamics(NamedTuple):
-    """What one explicit Euler step of a model is made of; :func:`kernel` turns it into a
-    fused kernel. Per step (``j`` the input current, ``vd`` the voltage before the reset)::
-
-        current    j = i + x (+ linear(z_prev, W));  i' = j - b j          else j = x
-        leak       vd = v + a(((v_leak - v) [+ E]) + j [- w])              else vd = v + j
-        exponential  E = delta_T exp((v - v_th)/delta_T)                   (LIFEx, LIFAdEx)
-        adaptation_current  w' = (w + d(adaptation_current (v - v_leak) - w)) + z adaptation_spike
-        spiking    z = Θ(vd - v_th) (adaptive: Θ(vd - bd)), reset v' = (1 - z) vd + z v_reset
-                   (cfg.subtract: v' = vd - z v_th);  else the output is v' = vd
-        adaptive   bd = b + c(v_th - b);  b' = bd + beta z                 (LSNN)
-        recurrent  inputs (xin, z0, state..., W): the recurrent input linear(z_prev, W)
-        detach_reset  the reset's spike carries no gradient (recurrent layers but IAF)
-
-    ``v`` in ``E`` and ``w'`` is the voltage before the step. The config's fields name the
-    parameters (``a = dt*tau_mem_inv``, ``b = dt*tau_syn_inv``, ``c = dt*tau_adapt_inv``,
-    ``d = dt*tau_ada_inv``, ``delta_T``, ``adaptation_current``, ``adaptation_spike``,
-    ``v_leak``, ``v_th``, ``v_reset``, ``beta``, ``sur``)."""
-
-    current: bool = False
-    leak: bool = True
-    spiking: bool = True
-    adaptive: bool = False
-    recurrent: bool = False
-    detach_reset: bool = False
-    exponential: bool = False
-    adaptation_current: bool = False
-
-    @property
-    def slots(self) -> Tuple[str, ...]:
-        """The state tensors the kernel takes and returns, in order."""
-        extra = ("b",) if self.adaptive else ("w",) if self.adaptation_current else ()
-        return ("v",) + (("i",) if self.current else ()) + extra
-
+# -- the generic kernel --------------------------------------------------------------------------
 
 #: The config fields a kernel may differentiate: trainable neuron parameters.
-PARAMETER_FIELDS = ("a", "b", "c", "d", "delta_T", "adaptation_current", "adaptation_spike",
-                    "v_leak", "v_th", "v_reset", "beta")
+PARAMETER_FIELDS = tuple(CONFIG_FIELDS)
 
 
-def kernel(name: str, dynamics: Dynamics, config: type) -> type:
-    """The portable kernel of ``dynamics`` (a class named ``name`` with ``forward`` and
-    ``backward``, see :mod:`norse_core.fused._common`), differentiating every parameter field
-    of ``config``."""
-    return type(name, (_Kernel,), {
+@functools.lru_cache(maxsize=None)
+def kernel(dynamics: Dynamics) -> type:
+    """The portable kernel of ``dynamics`` (a class ``<Model>Torch`` with ``forward`` and
+    ``backward``, see :mod:`norse_core.fused._common`), differentiating every parameter of
+    its config."""
+    return type(_camel(dynamics.name) + "Torch", (_Kernel,), {
         "dynamics": dynamics,
-        "PARAMS": tuple(f for f in config._fields if f in PARAMETER_FIELDS),
-        "__doc__": f"Portable fused kernel of {config.__name__} dynamics {tuple(dynamics)}.",
+        "PARAMS": tuple(f for f in dynamics.config_fields if f in PARAMETER_FIELDS),
+        "__doc__": f"Portable fused kernel of {dynamics}.",
     })
 
 
@@ -440,26 +368,11 @@ class _Kernel:
         return (*result, *(sums.get(f) for f in params))
 
 
-# -- the models --------------------------------------------------------------------------------
+# -- the built-in models (their configs and kernels, by name) ---------------------------------------
 
-LIFTorch = kernel("LIFTorch", Dynamics(current=True), LIFConfig)
-LIFBoxTorch = kernel("LIFBoxTorch", Dynamics(), LIFBoxConfig)
-IAFTorch = kernel("IAFTorch", Dynamics(leak=False), IAFConfig)
-LITorch = kernel("LITorch", Dynamics(current=True, spiking=False), LIConfig)
-LIBoxTorch = kernel("LIBoxTorch", Dynamics(spiking=False), LIBoxConfig)
-LSNNTorch = kernel("LSNNTorch", Dynamics(current=True, adaptive=True), LSNNConfig)
-LIFRecurrentTorch = kernel("LIFRecurrentTorch", Dynamics(current=True, recurrent=True, detach_reset=True), LIFConfig)
-IAFRecurrentTorch = kernel("IAFRecurrentTorch", Dynamics(leak=False, recurrent=True), IAFConfig)
-LSNNRecurrentTorch = kernel(
-    "LSNNRecurrentTorch", Dynamics(current=True, adaptive=True, recurrent=True, detach_reset=True), LSNNConfig
+LIFConfig, LIFBoxConfig, IAFConfig, LIConfig, LIBoxConfig, LSNNConfig, LIFExConfig, LIFAdExConfig = (
+    config_type(d) for d in (LIF_DYNAMICS, LIF_BOX_DYNAMICS, IAF_DYNAMICS, LI_DYNAMICS, LI_BOX_DYNAMICS,
+                             LSNN_DYNAMICS, LIF_EX_DYNAMICS, LIF_ADEX_DYNAMICS)
 )
-LIFExTorch = kernel("LIFExTorch", Dynamics(current=True, exponential=True), LIFExConfig)
-LIFExRecurrentTorch = kernel(
-    "LIFExRecurrentTorch", Dynamics(current=True, exponential=True, recurrent=True, detach_reset=True), LIFExConfig
-)
-LIFAdExTorch = kernel("LIFAdExTorch", Dynamics(current=True, exponential=True, adaptation_current=True), LIFAdExConfig)
-LIFAdExRecurrentTorch = kernel(
-    "LIFAdExRecurrentTorch",
-    Dynamics(current=True, exponential=True, adaptation_current=True, recurrent=True, detach_reset=True),
-    LIFAdExConfig,
-)
+LIFTorch = kernel(LIF_DYNAMICS)
+LIFBoxTorch = kernel(LIF_BOX_DYNAMICS)

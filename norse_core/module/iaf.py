@@ -4,10 +4,10 @@ from norse_core.functional.iaf import (
     IAFFeedForwardState,
     IAFParameters,
     IAFState,
+    IAF_DYNAMICS,
     iaf_feed_forward_step,
     iaf_step,
 )
-from norse_core.fused.loops import iaf_fused_loop, iaf_recurrent_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell
 
 
@@ -22,7 +22,7 @@ class IAFCell(SNNCell):
 class IAF(SNN, IAFCell):
     """:class:`IAFCell` over time: input ``(T, ...)`` -> spikes ``(T, ...)``."""
 
-    fused_loop = staticmethod(iaf_fused_loop)
+    dynamics = IAF_DYNAMICS
 
 
 class IAFRecurrentCell(SNNRecurrentCell):
@@ -36,4 +36,4 @@ class IAFRecurrentCell(SNNRecurrentCell):
 class IAFRecurrent(SNN, IAFRecurrentCell):
     """:class:`IAFRecurrentCell` over time: ``(T, ..., input_size)`` -> ``(T, ..., hidden_size)``."""
 
-    fused_loop = staticmethod(iaf_recurrent_fused_loop)
+    dynamics = IAF_DYNAMICS.as_recurrent(detach_reset=False)

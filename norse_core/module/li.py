@@ -1,8 +1,7 @@
 """Leaky-integrator modules (readouts): :class:`LICell`, :class:`LI`, :class:`LILinearCell`;
 the dynamics are :mod:`norse_core.functional.li`."""
 
-from norse_core.functional.li import LIParameters, LIState, li_feed_forward_step, li_step
-from norse_core.fused.loops import li_fused_loop
+from norse_core.functional.li import LIParameters, LIState, LI_DYNAMICS, li_feed_forward_step, li_step
 from norse_core.module.snn import SNN, SNNCell, SNNLinearCell
 
 
@@ -18,7 +17,7 @@ class LICell(SNNCell):
 class LI(SNN, LICell):
     """:class:`LICell` over time: input ``(T, ...)`` -> voltages ``(T, ...)``."""
 
-    fused_loop = staticmethod(li_fused_loop)
+    dynamics = LI_DYNAMICS
 
 
 class LILinearCell(SNNLinearCell):

@@ -1,7 +1,6 @@
 """Box leaky-integrator modules: :class:`LIBoxCell`, :class:`LIBox`."""
 
-from norse_core.functional.li_box import LIBoxParameters, LIBoxState, li_box_step
-from norse_core.fused.loops import li_box_fused_loop
+from norse_core.functional.li_box import LIBoxParameters, LIBoxState, LI_BOX_DYNAMICS, li_box_step
 from norse_core.module.snn import SNN, SNNCell
 
 
@@ -17,4 +16,4 @@ class LIBoxCell(SNNCell):
 class LIBox(SNN, LIBoxCell):
     """:class:`LIBoxCell` over time: input ``(T, ...)`` -> voltages ``(T, ...)``."""
 
-    fused_loop = staticmethod(li_box_fused_loop)
+    dynamics = LI_BOX_DYNAMICS

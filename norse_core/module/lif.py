@@ -5,10 +5,10 @@ from norse_core.functional.lif import (
     LIFFeedForwardState,
     LIFParameters,
     LIFState,
+    LIF_DYNAMICS,
     lif_feed_forward_step,
     lif_step,
 )
-from norse_core.fused.loops import lif_fused_loop, lif_recurrent_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell
 
 
@@ -27,7 +27,7 @@ class LIFCell(SNNCell):
 class LIF(SNN, LIFCell):
     """:class:`LIFCell` over time: input ``(T, ...)`` -> spikes ``(T, ...)``."""
 
-    fused_loop = staticmethod(lif_fused_loop)
+    dynamics = LIF_DYNAMICS
 
 
 class LIFRecurrentCell(SNNRecurrentCell):
@@ -43,4 +43,4 @@ class LIFRecurrentCell(SNNRecurrentCell):
 class LIFRecurrent(SNN, LIFRecurrentCell):
     """:class:`LIFRecurrentCell` over time: ``(T, ..., input_size)`` -> ``(T, ..., hidden_size)``."""
 
-    fused_loop = staticmethod(lif_recurrent_fused_loop)
+    dynamics = LIF_DYNAMICS.as_recurrent()

@@ -5,6 +5,7 @@ from norse_core.functional.lif_adex import (
     LIFAdExFeedForwardState,
     LIFAdExParameters,
     LIFAdExState,
+    LIF_ADEX_DYNAMICS,
     lif_adex_feed_forward_step,
     lif_adex_step,
 )
@@ -15,7 +16,6 @@ from norse_core.functional.lif_adex_refrac import (
     lif_adex_refrac_feed_forward_step,
     lif_adex_refrac_step,
 )
-from norse_core.fused.loops import lif_adex_fused_loop, lif_adex_recurrent_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell, inner_state
 
 
@@ -31,7 +31,7 @@ class LIFAdExCell(SNNCell):
 class LIFAdEx(SNN, LIFAdExCell):
     """:class:`LIFAdExCell` over time."""
 
-    fused_loop = staticmethod(lif_adex_fused_loop)
+    dynamics = LIF_ADEX_DYNAMICS
 
 
 class LIFAdExRecurrentCell(SNNRecurrentCell):
@@ -46,7 +46,7 @@ class LIFAdExRecurrentCell(SNNRecurrentCell):
 class LIFAdExRecurrent(SNN, LIFAdExRecurrentCell):
     """:class:`LIFAdExRecurrentCell` over time."""
 
-    fused_loop = staticmethod(lif_adex_recurrent_fused_loop)
+    dynamics = LIF_ADEX_DYNAMICS.as_recurrent()
 
 
 class LIFAdExRefracCell(SNNCell):

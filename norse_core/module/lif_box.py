@@ -3,9 +3,9 @@
 from norse_core.functional.lif_box import (
     LIFBoxFeedForwardState,
     LIFBoxParameters,
+    LIF_BOX_DYNAMICS,
     lif_box_feed_forward_step,
 )
-from norse_core.fused.loops import lif_box_fused_loop
 from norse_core.module.snn import SNN, SNNCell
 
 
@@ -22,4 +22,4 @@ class LIFBoxCell(SNNCell):
 class LIFBox(SNN, LIFBoxCell):
     """:class:`LIFBoxCell` over time: input ``(T, ...)`` -> spikes ``(T, ...)``."""
 
-    fused_loop = staticmethod(lif_box_fused_loop)
+    dynamics = LIF_BOX_DYNAMICS

@@ -4,10 +4,10 @@ from norse_core.functional.lif_ex import (
     LIFExFeedForwardState,
     LIFExParameters,
     LIFExState,
+    LIF_EX_DYNAMICS,
     lif_ex_feed_forward_step,
     lif_ex_step,
 )
-from norse_core.fused.loops import lif_ex_fused_loop, lif_ex_recurrent_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell
 
 
@@ -23,7 +23,7 @@ class LIFExCell(SNNCell):
 class LIFEx(SNN, LIFExCell):
     """:class:`LIFExCell` over time."""
 
-    fused_loop = staticmethod(lif_ex_fused_loop)
+    dynamics = LIF_EX_DYNAMICS
 
 
 class LIFExRecurrentCell(SNNRecurrentCell):
@@ -38,4 +38,4 @@ class LIFExRecurrentCell(SNNRecurrentCell):
 class LIFExRecurrent(SNN, LIFExRecurrentCell):
     """:class:`LIFExRecurrentCell` over time."""
 
-    fused_loop = staticmethod(lif_ex_recurrent_fused_loop)
+    dynamics = LIF_EX_DYNAMICS.as_recurrent()

@@ -4,10 +4,10 @@ from norse_core.functional.lsnn import (
     LSNNFeedForwardState,
     LSNNParameters,
     LSNNState,
+    LSNN_DYNAMICS,
     lsnn_feed_forward_step,
     lsnn_step,
 )
-from norse_core.fused.loops import lsnn_fused_loop, lsnn_recurrent_fused_loop
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell
 
 _INITIAL = {"v": "v_leak", "b": "v_th"}
@@ -26,7 +26,7 @@ class LSNNCell(SNNCell):
 class LSNN(SNN, LSNNCell):
     """:class:`LSNNCell` over time: ``(T, ...)`` -> spikes ``(T, ...)``."""
 
-    fused_loop = staticmethod(lsnn_fused_loop)
+    dynamics = LSNN_DYNAMICS
 
 
 class LSNNRecurrentCell(SNNRecurrentCell):
@@ -41,4 +41,4 @@ class LSNNRecurrentCell(SNNRecurrentCell):
 class LSNNRecurrent(SNN, LSNNRecurrentCell):
     """:class:`LSNNRecurrentCell` over time."""
 
-    fused_loop = staticmethod(lsnn_recurrent_fused_loop)
+    dynamics = LSNN_DYNAMICS.as_recurrent()

@@ -24,6 +24,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, NamedTuple, Optio
 import torch
 from torch.utils._pytree import tree_map
 
+from norse_core.functional.dynamics import Dynamics
 from norse_core.functional.parameters import check_parameters
 from norse_core.utils.state import stack_states
 
@@ -365,14 +366,25 @@ class SNN(SNNCell):
     (``T = 0``) gives empty outputs ``(0, ...)`` and the state it was given (or the initial
     state for ``state=None``).
 
-    A layer may declare ``fused_loop(x, state, *step_args, p, dt) -> (outputs, state)``, a
-    whole-sequence implementation of the same dynamics (e.g. one autograd node with a
-    hand-written backward); it runs when ``fused=True`` (default) and states are not
-    recorded, and may return ``NotImplemented`` to fall back to the step-by-step loop.
+    A layer whose step is an explicit Euler update declares its terms,
+    ``dynamics = LIF_DYNAMICS`` (:mod:`norse_core.functional.dynamics`); its ``fused_loop``
+    then runs the sequence as one autograd node with a hand-written backward
+    (:mod:`norse_core.fused`). Any layer may instead declare ``fused_loop(x, state,
+    *step_args, p, dt) -> (outputs, state)`` itself. It runs when ``fused=True`` (default)
+    and states are not recorded, and may return ``NotImplemented`` to fall back to the
+    step-by-step loop.
     """
 
     _time_dims = 1
+    dynamics: ClassVar[Optional[Dynamics]] = None
     fused_loop: ClassVar[Optional[Callable[..., Any]]] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "dynamics" in cls.__dict__ and cls.dynamics is not None and "fused_loop" not in cls.__dict__:
+            from norse_core.fused.loops import fused_loop
+
+            cls.fused_loop = staticmethod(fused_loop(cls.dynamics))
 
     def __init__(self, *args, record_states: bool = False, fused: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
