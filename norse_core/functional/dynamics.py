@@ -15,6 +15,9 @@ voltage before the reset)::
     adaptive    bd = b + c(v_th - b);  b' = bd + beta z                   (LSNN)
     recurrent   the recurrent input linear(z_prev, W) (inputs: linear(x, W_in), z0, state, W)
     detach_reset  the reset's spike carries no gradient (recurrent layers but IAF)
+    refractory  after the step, with m = Θ(rho) (still refractory): v' = (1 - m) v' + m v,
+                z = (1 - m) z,  rho' = (1 - z) relu(rho - m) + z rho_reset  (state
+                ``(inner state, rho)``, parameters ``(inner parameters, rho_reset)``)
 
 ``v`` in ``E`` and ``w'`` is the voltage before the step; ``a = dt*tau_mem_inv``,
 ``b = dt*tau_syn_inv``, ``c = dt*tau_adapt_inv``, ``d = dt*tau_ada_inv``. The state holds
@@ -40,6 +43,7 @@ CONFIG_FIELDS: Dict[str, Tuple[str, bool]] = {
     "v_th": ("v_th", False),
     "v_reset": ("v_reset", False),
     "beta": ("beta", False),
+    "rho_reset": ("rho_reset", False),
 }
 
 
@@ -57,6 +61,7 @@ class Dynamics(NamedTuple):
     exponential: bool = False
     adaptation_current: bool = False
     reset_choice: bool = False
+    refractory: bool = False
 
     def as_recurrent(self, detach_reset: bool = True) -> "Dynamics":
         """The recurrent layer's dynamics (``<name>_recurrent``)."""
@@ -66,7 +71,7 @@ class Dynamics(NamedTuple):
     def slots(self) -> Tuple[str, ...]:
         """The state tensors the kernels take and return, in order (recurrent: after ``z``)."""
         extra = ("b",) if self.adaptive else ("w",) if self.adaptation_current else ()
-        return ("v",) + (("i",) if self.current else ()) + extra
+        return ("v",) + (("i",) if self.current else ()) + extra + (("rho",) if self.refractory else ())
 
     @property
     def config_fields(self) -> Tuple[str, ...]:
@@ -76,20 +81,38 @@ class Dynamics(NamedTuple):
             "a": self.leak, "b": self.current, "c": self.adaptive, "d": self.adaptation_current,
             "delta_T": self.exponential, "adaptation_current": self.adaptation_current,
             "adaptation_spike": self.adaptation_current, "v_leak": self.leak or self.adaptation_current,
-            "v_th": self.spiking, "v_reset": self.spiking, "beta": self.adaptive,
+            "v_th": self.spiking, "v_reset": self.spiking, "beta": self.adaptive, "rho_reset": self.refractory,
         }
         return tuple(f for f in CONFIG_FIELDS if used[f]) + (("subtract",) if self.reset_choice else ()) + (
             ("sur",) if self.spiking else ()
         )
 
+    def parameter_values(self, p: Any) -> Dict[str, Any]:
+        """The parameters ``p`` by name; a refractory model's inner parameters with ``rho_reset``."""
+        if self.refractory:
+            return {**p[0]._asdict(), "rho_reset": p.rho_reset}
+        return p._asdict()
+
     def config_values(self, p: Any, dt: float) -> Dict[str, Any]:
         """The config's parameter values (all but ``sur``) from parameters ``p`` at step ``dt``."""
+        named = self.parameter_values(p)
         values: Dict[str, Any] = {}
         for field in self.config_fields:
             if field in CONFIG_FIELDS:
                 source, rate = CONFIG_FIELDS[field]
-                value = getattr(p, source)
-                values[field] = dt * value if rate else value
+                values[field] = dt * named[source] if rate else named[source]
             elif field == "subtract":
-                values[field] = p.reset_method == "subtract"
+                values[field] = named["reset_method"] == "subtract"
         return values
+
+    def flat_state(self, state: Any) -> Tuple[Any, ...]:
+        """The state tensors in the kernels' order (without a recurrent state's ``z``)."""
+        if self.refractory:
+            return (*self._replace(refractory=False).flat_state(state[0]), state[1])
+        return tuple(state[1:]) if self.recurrent else tuple(state)
+
+    def state_like(self, state: Any, tensors: Tuple[Any, ...]) -> Any:
+        """A state of ``state``'s type from the kernels' final tensors (``z`` first if recurrent)."""
+        if self.refractory:
+            return type(state)(self._replace(refractory=False).state_like(state[0], tensors[:-1]), tensors[-1])
+        return type(state)(*tensors)

@@ -7,6 +7,7 @@ from typing import NamedTuple, Tuple
 import torch
 
 from norse_core.functional.lif import (
+    LIF_DYNAMICS,
     LIFFeedForwardState,
     LIFParameters,
     LIFState,
@@ -22,6 +23,11 @@ class LIFRefracParameters(NamedTuple):
 
     lif: LIFParameters = LIFParameters()
     rho_reset: Scalar = 5.0
+
+
+#: The terms of the refractory LIF step (the LIF step, then the refractory mask), from which
+#: the fused kernels of LIFRefrac layers are made (:mod:`norse_core.functional.dynamics`).
+LIF_REFRAC_DYNAMICS = LIF_DYNAMICS._replace(name="lif_refrac", refractory=True)
 
 
 class LIFRefracFeedForwardState(NamedTuple):

@@ -116,18 +116,18 @@ def _compiled_kernel(backend: str, name: str, x: torch.Tensor, force: bool) -> A
     return None
 
 
-def _usable(x: torch.Tensor, state: Sequence[torch.Tensor], p: Any, extra: Sequence[torch.Tensor] = ()) -> bool:
-    return tensors_usable(x, (*state, *extra)) and params_usable(p, state[0].shape, x.dtype)
+def _usable(x: torch.Tensor, state: Sequence[torch.Tensor], values: Sequence[Any], extra: Sequence[torch.Tensor] = ()) -> bool:
+    return tensors_usable(x, (*state, *extra)) and params_usable(values, state[0].shape, x.dtype)
 
 
-def _feeds_config(p: Any, cfg: Any) -> bool:
-    """Whether every trainable parameter (a tensor needing a gradient) feeds a field of the
-    kernel config ``cfg`` (otherwise the kernel could not give it a gradient)."""
+def _feeds_config(named: Dict[str, Any], cfg: Any) -> bool:
+    """Whether every trainable parameter (a tensor needing a gradient, in ``named``) feeds a
+    field of the kernel config ``cfg`` (otherwise the kernel could not give it a gradient)."""
     if not torch.is_grad_enabled():
         return True
     fed = {CONFIG_FIELDS[field][0] for field in cfg._fields if field in CONFIG_FIELDS}
     return all(
-        field in fed for field, value in zip(p._fields, p) if isinstance(value, torch.Tensor) and value.requires_grad
+        field in fed for field, value in named.items() if isinstance(value, torch.Tensor) and value.requires_grad
     )
 
 
@@ -155,14 +155,15 @@ def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
 
     def loop(x: torch.Tensor, state: Any, *args: Any):
         *weights, p, dt = args
-        tensors = tuple(state[1:]) if recurrent else tuple(state)
+        tensors = dynamics.flat_state(state)
         extra = (state.z, *weights) if recurrent else ()
-        if not _usable(x, tensors, p, extra):
+        named = dynamics.parameter_values(p)
+        if not _usable(x, tensors, tuple(named.values()), extra):
             return NotImplemented
-        if dynamics.reset_choice and p.reset_method not in ("value", "subtract"):
+        if dynamics.reset_choice and named["reset_method"] not in ("value", "subtract"):
             return NotImplemented
         cfg = portable.make_config(dynamics, p, dt)
-        if not _feeds_config(p, cfg):
+        if not _feeds_config(named, cfg):
             return NotImplemented
         if recurrent:
             x = F.linear(x, weights[0])
@@ -172,8 +173,7 @@ def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
         result = _run(name, x, cfg, getattr(cfg, "sur", None), *inputs)
         if result is NotImplemented:
             return result
-        out, *final = result
-        return out, type(state)(*final)
+        return result[0], dynamics.state_like(state, tuple(result[1:]))
 
     loop.__name__ = loop.__qualname__ = f"{name}_fused_loop"
     loop.__doc__ = f"The fused loop of the {name} dynamics: ``(outputs (T, ...), final state)``."

@@ -74,7 +74,8 @@ def make_config(dynamics: Dynamics, p: Any, dt: float) -> Any:
     """The kernel config of ``dynamics`` for parameters ``p`` at time step ``dt``."""
     values = dynamics.config_values(p, dt)
     if dynamics.spiking:
-        values["sur"] = Surrogate.of(p.method, p.alpha)
+        named = dynamics.parameter_values(p)
+        values["sur"] = Surrogate.of(named["method"], named["alpha"])
     return config_type(dynamics)(**values)
 
 
@@ -182,7 +183,8 @@ class _Kernel:
 
     @classmethod
     def _saves(cls, cfg: Any, params: Sequence[str]) -> Tuple[bool, ...]:
-        """Which of (vd, vd - bd, v, j, b or w before the step) are saved."""
+        """Which of (vd, vd - bd, v, j, b or w before the step, rho before the step, inner
+        spikes) are saved."""
         dyn, wants = cls.dynamics, set(params)
         subtract = bool(_get(cfg, "subtract", False))
         drive = dyn.leak and "a" in wants  # the gradient of a needs the whole drive term
@@ -192,6 +194,8 @@ class _Kernel:
             drive or dyn.exponential or dyn.adaptation_current,
             drive or (dyn.current and "b" in wants),
             (dyn.adaptive and "c" in wants) or (dyn.adaptation_current and (drive or "d" in wants)),
+            dyn.refractory,  # the countdown before each step
+            dyn.refractory,  # the inner spikes (before the refractory mask)
         )
 
     @classmethod
@@ -202,11 +206,14 @@ class _Kernel:
         W = rest.pop() if dyn.recurrent else None
         v = rest[0]
         i = rest[1] if dyn.current else None
+        rho = rest.pop() if dyn.refractory else None
         w = rest[-1] if dyn.adaptive or dyn.adaptation_current else None  # threshold b or current w
-        a, b, c, d, dT, ac, asp, vl, vth, vr, beta = (_get(cfg, f) for f in PARAMETER_FIELDS)
+        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset = (_get(cfg, f) for f in PARAMETER_FIELDS)
         subtract = bool(_get(cfg, "subtract", False))
         buffers = [x.new_empty(x.shape) if save and needed else None for needed in cls._saves(cfg, params)]
-        vds, diffs, v_pre, js, w_pre = (_steps(buf) for buf in buffers)
+        vds, diffs, v_pre, js, w_pre, rho_pre, z_inner = (_steps(buf) for buf in buffers)
+        if dyn.refractory and z_inner is None:
+            z_inner = x.new_empty(x.shape).unbind(0)
         spiker = _Spiker(cfg.sur, vr, x) if dyn.spiking else None
         out = x.new_empty(x.shape)
         xs, outs = x.unbind(0), out.unbind(0)
@@ -249,14 +256,23 @@ class _Kernel:
                 diff = torch.sub(vd, bd, out=diffs[t]) if diffs is not None else vd - bd
             else:
                 diff = vd - vth
-            zt = spiker.spike(diff, outs[t])
-            v = spiker.reset_subtract(vd, diff, zt, vth) if subtract else spiker.reset(vd, zt)
+            zt = spiker.spike(diff, z_inner[t] if dyn.refractory else outs[t])
+            v_new = spiker.reset_subtract(vd, diff, zt, vth) if subtract else spiker.reset(vd, zt)
             if dyn.adaptive:
                 w = bd + beta * zt
             elif dyn.adaptation_current:
                 w = w + zt * asp
+            if dyn.refractory:  # refractory neurons keep their voltage and do not spike
+                if rho_pre is not None:
+                    rho_pre[t].copy_(rho)
+                m = torch.gt(rho, 0).to(rho.dtype)
+                v_new = (1 - m) * v_new + m * v
+                zt = torch.mul(1 - m, zt, out=outs[t])
+                rho = (1 - zt) * torch.relu(rho - m) + zt * rho_reset
+            v = v_new
             z_prev = zt
         final = [v if dyn.spiking else v.clone()] + ([i] if dyn.current else []) + ([w] if w is not None else [])
+        final += [rho] if dyn.refractory else []
         outputs = (out, *((out[-1].clone(),) if dyn.recurrent else ()), *final)
         if not save:
             return outputs, ()
@@ -266,10 +282,12 @@ class _Kernel:
     @classmethod
     def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         dyn = cls.dynamics
-        a, b, c, d, dT, ac, asp, vl, vth, vr, beta = (_get(cfg, f) for f in PARAMETER_FIELDS)
+        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset = (_get(cfg, f) for f in PARAMETER_FIELDS)
         subtract = bool(_get(cfg, "subtract", False))
         wants, pending = set(params), list(saved)
-        vds, diffs, v_pre, js, w_pre = (pending.pop(0) if kept else None for kept in cls._saves(cfg, params))
+        vds, diffs, v_pre, js, w_pre, rho_pre, z_inner = (
+            pending.pop(0) if kept else None for kept in cls._saves(cfg, params)
+        )
         z = pending.pop(0) if dyn.spiking else None
         z0, W = pending if dyn.recurrent else (None, None)
         pending = list(grads)
@@ -278,6 +296,7 @@ class _Kernel:
         gv = pending.pop(0)
         gi = pending.pop(0) if dyn.current else None
         gw = pending.pop(0) if dyn.adaptive or dyn.adaptation_current else None  # of b or w
+        grho = pending.pop(0) if dyn.refractory else None
         gx = gout.new_empty(gout.shape)
         sums: dict = {}
 
@@ -287,10 +306,19 @@ class _Kernel:
 
         ap, bp, cp, dp = 1 - a, 1 - b, 1 - c, 1 - d
         for t in range(gout.shape[0] - 1, -1, -1):
+            gz = gout[t]
+            if dyn.refractory:  # m = Θ(rho) carries no gradient
+                m = torch.gt(rho_pre[t], 0).to(gz.dtype)
+                z_out, rho_arg = z[t], rho_pre[t] - m
+                gz = gz + grho * (rho_reset - torch.relu(rho_arg))
+                add("rho_reset", grho * z_out)
+                grho = grho * (1 - z_out) * torch.gt(rho_arg, 0).to(gz.dtype)
+                gz = gz * (1 - m)
+                gv_kept, gv = gv * m, gv * (1 - m)  # to the voltage before the step / the inner one
             if dyn.spiking:
-                zt = z[t]
+                zt = z_inner[t] if dyn.refractory else z[t]
                 diff = diffs[t] if dyn.adaptive else vds[t] - vth
-                spike = gout[t] + r if dyn.recurrent else gout[t]  # dL/dz_t
+                spike = gz + r if dyn.recurrent else gz  # dL/dz_t
                 if subtract:
                     spike = spike - gv * vth
                     if "v_th" in wants:
@@ -355,6 +383,8 @@ class _Kernel:
             else:
                 gj = gx[t].copy_(u)
                 gv = u
+            if dyn.refractory:
+                gv = gv + gv_kept
             if dyn.current:
                 if "b" in wants:
                     add("b", -(gi * js[t]))
@@ -363,6 +393,7 @@ class _Kernel:
                 r = gj @ W
         result = [gx] + ([r] if dyn.recurrent else []) + [gv]
         result += ([gi.clone()] if dyn.current else []) + ([gw] if gw is not None else [])
+        result += [grho] if dyn.refractory else []
         if dyn.recurrent:
             result.append(_recurrent_weight_grad(gx, z, z0) if needs[-1] else None)
         return (*result, *(sums.get(f) for f in params))

@@ -1,6 +1,7 @@
 """Refractory LIF modules; dynamics in :mod:`norse_core.functional.lif_refrac`."""
 
 from norse_core.functional.lif_refrac import (
+    LIF_REFRAC_DYNAMICS,
     LIFRefracFeedForwardState,
     LIFRefracParameters,
     LIFRefracState,
@@ -22,6 +23,8 @@ class LIFRefracCell(SNNCell):
 
 class LIFRefrac(SNN, LIFRefracCell):
     """:class:`LIFRefracCell` over time."""
+
+    dynamics = LIF_REFRAC_DYNAMICS
 
 
 class LIFRefracRecurrentCell(SNNRecurrentCell):
