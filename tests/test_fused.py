@@ -70,6 +70,11 @@ FEED_FORWARD = {
         lambda m: snn.LIFRefracParameters(snn.LIFParameters(tau_mem_inv=300.0, v_th=0.6, method=m, alpha=8.0), rho_reset=3.0),
         3.0, 0.9,
     ),
+    "lif_adex_refrac": (
+        snn.LIFAdExRefrac,
+        lambda m: snn.LIFAdExRefracParameters(FEED_FORWARD["lif_adex"][1](m), rho_reset=3.0),
+        3.0, 0.9,
+    ),
     "lif_ex": (snn.LIFEx, lambda m: snn.LIFExParameters(tau_mem_inv=300.0, delta_T=0.3, v_th=0.6, method=m, alpha=8.0), 3.0, 0.6),
     "lif_adex": (
         snn.LIFAdEx,
@@ -90,6 +95,8 @@ RECURRENT = {
     ),
     "lif_ex_recurrent": (snn.LIFExRecurrent, lambda m: FEED_FORWARD["lif_ex"][1](m)),
     "lif_adex_recurrent": (snn.LIFAdExRecurrent, lambda m: FEED_FORWARD["lif_adex"][1](m)),
+    "lif_refrac_recurrent": (snn.LIFRefracRecurrent, lambda m: FEED_FORWARD["lif_refrac"][1](m)),
+    "lif_adex_refrac_recurrent": (snn.LIFAdExRefracRecurrent, lambda m: FEED_FORWARD["lif_adex_refrac"][1](m)),
 }
 
 
@@ -272,6 +279,7 @@ def test_fused_is_one_autograd_node():
 
 ADEX_TRAINABLE = ("tau_mem_inv", "tau_syn_inv", "tau_ada_inv", "delta_T", "adaptation_current", "adaptation_spike",
                   "v_leak", "v_th", "v_reset")
+REFRAC_TRAINABLE = ("lif.tau_mem_inv", "lif.tau_syn_inv", "lif.v_leak", "lif.v_th", "lif.v_reset", "rho_reset")
 #: Every neuron parameter each fused model's kernel differentiates (feed-forward and recurrent).
 TRAINABLE = {
     "lif": ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"),
@@ -285,7 +293,10 @@ TRAINABLE = {
     "iaf_recurrent": ("v_th", "v_reset"),
     "lsnn_recurrent": ("tau_mem_inv", "tau_syn_inv", "tau_adapt_inv", "v_leak", "v_th", "v_reset", "beta"),
     "lif_ex": ("tau_mem_inv", "tau_syn_inv", "delta_T", "v_leak", "v_th", "v_reset"),
-    "lif_refrac": ("lif.tau_mem_inv", "lif.tau_syn_inv", "lif.v_leak", "lif.v_th", "lif.v_reset", "rho_reset"),
+    "lif_refrac": REFRAC_TRAINABLE,
+    "lif_refrac_recurrent": REFRAC_TRAINABLE,
+    "lif_adex_refrac": tuple("lif_adex." + f for f in ADEX_TRAINABLE) + ("rho_reset",),
+    "lif_adex_refrac_recurrent": tuple("lif_adex." + f for f in ADEX_TRAINABLE) + ("rho_reset",),
     "lif_ex_recurrent": ("tau_mem_inv", "tau_syn_inv", "delta_T", "v_leak", "v_th", "v_reset"),
     "lif_adex": ADEX_TRAINABLE,
     "lif_adex_recurrent": ADEX_TRAINABLE,

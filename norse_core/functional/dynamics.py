@@ -105,6 +105,10 @@ class Dynamics(NamedTuple):
                 values[field] = named["reset_method"] == "subtract"
         return values
 
+    def spikes(self, state: Any) -> Any:
+        """A recurrent state's spikes ``z`` (inside the inner state of a refractory one)."""
+        return state[0].z if self.refractory else state.z
+
     def flat_state(self, state: Any) -> Tuple[Any, ...]:
         """The state tensors in the kernels' order (without a recurrent state's ``z``)."""
         if self.refractory:

@@ -8,6 +8,7 @@ import torch
 
 from norse_core.functional.lif import Scalar
 from norse_core.functional.lif_adex import (
+    LIF_ADEX_DYNAMICS,
     LIFAdExFeedForwardState,
     LIFAdExParameters,
     LIFAdExState,
@@ -22,6 +23,10 @@ class LIFAdExRefracParameters(NamedTuple):
 
     lif_adex: LIFAdExParameters = LIFAdExParameters()
     rho_reset: Scalar = 5.0
+
+
+#: The terms of the refractory LIFAdEx step (the LIFAdEx step, then the refractory mask).
+LIF_ADEX_REFRAC_DYNAMICS = LIF_ADEX_DYNAMICS._replace(name="lif_adex_refrac", refractory=True)
 
 
 class LIFAdExRefracFeedForwardState(NamedTuple):

@@ -26,7 +26,8 @@ class LIFRefracParameters(NamedTuple):
 
 
 #: The terms of the refractory LIF step (the LIF step, then the refractory mask), from which
-#: the fused kernels of LIFRefrac layers are made (:mod:`norse_core.functional.dynamics`).
+#: the fused kernels of LIFRefrac layers are made (:mod:`norse_core.functional.dynamics`);
+#: ``.as_recurrent()`` for LIFRefracRecurrent.
 LIF_REFRAC_DYNAMICS = LIF_DYNAMICS._replace(name="lif_refrac", refractory=True)
 
 

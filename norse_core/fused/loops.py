@@ -156,7 +156,7 @@ def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
     def loop(x: torch.Tensor, state: Any, *args: Any):
         *weights, p, dt = args
         tensors = dynamics.flat_state(state)
-        extra = (state.z, *weights) if recurrent else ()
+        extra = (dynamics.spikes(state), *weights) if recurrent else ()
         named = dynamics.parameter_values(p)
         if not _usable(x, tensors, tuple(named.values()), extra):
             return NotImplemented
@@ -167,7 +167,7 @@ def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
             return NotImplemented
         if recurrent:
             x = F.linear(x, weights[0])
-            inputs = (x, state.z, *tensors, weights[1])
+            inputs = (x, dynamics.spikes(state), *tensors, weights[1])
         else:
             inputs = (x, *tensors)
         result = _run(name, x, cfg, getattr(cfg, "sur", None), *inputs)

@@ -306,7 +306,7 @@ class _Kernel:
 
         ap, bp, cp, dp = 1 - a, 1 - b, 1 - c, 1 - d
         for t in range(gout.shape[0] - 1, -1, -1):
-            gz = gout[t]
+            gz = gout[t] + r if dyn.recurrent else gout[t]  # dL/dz_t (the output spikes)
             if dyn.refractory:  # m = Θ(rho) carries no gradient
                 m = torch.gt(rho_pre[t], 0).to(gz.dtype)
                 z_out, rho_arg = z[t], rho_pre[t] - m
@@ -318,7 +318,7 @@ class _Kernel:
             if dyn.spiking:
                 zt = z_inner[t] if dyn.refractory else z[t]
                 diff = diffs[t] if dyn.adaptive else vds[t] - vth
-                spike = gz + r if dyn.recurrent else gz  # dL/dz_t
+                spike = gz  # dL/dz_t (the inner spikes)
                 if subtract:
                     spike = spike - gv * vth
                     if "v_th" in wants:

@@ -10,6 +10,7 @@ from norse_core.functional.lif_adex import (
     lif_adex_step,
 )
 from norse_core.functional.lif_adex_refrac import (
+    LIF_ADEX_REFRAC_DYNAMICS,
     LIFAdExRefracFeedForwardState,
     LIFAdExRefracParameters,
     LIFAdExRefracState,
@@ -61,6 +62,8 @@ class LIFAdExRefracCell(SNNCell):
 class LIFAdExRefrac(SNN, LIFAdExRefracCell):
     """:class:`LIFAdExRefracCell` over time."""
 
+    dynamics = LIF_ADEX_REFRAC_DYNAMICS
+
 
 class LIFAdExRefracRecurrentCell(SNNRecurrentCell):
     """One recurrent refractory adaptive exponential LIF step."""
@@ -73,3 +76,5 @@ class LIFAdExRefracRecurrentCell(SNNRecurrentCell):
 
 class LIFAdExRefracRecurrent(SNN, LIFAdExRefracRecurrentCell):
     """:class:`LIFAdExRefracRecurrentCell` over time."""
+
+    dynamics = LIF_ADEX_REFRAC_DYNAMICS.as_recurrent()

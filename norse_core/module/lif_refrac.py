@@ -38,3 +38,5 @@ class LIFRefracRecurrentCell(SNNRecurrentCell):
 
 class LIFRefracRecurrent(SNN, LIFRefracRecurrentCell):
     """:class:`LIFRefracRecurrentCell` over time."""
+
+    dynamics = LIF_REFRAC_DYNAMICS.as_recurrent()
