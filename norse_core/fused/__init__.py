@@ -14,8 +14,9 @@ Backends, chosen per call (:func:`select_kernel`):
 * ``cpp`` — compiled C++ loops for CPU (:mod:`norse_core.fused.cpp`), built on first use into
   torch's extension cache; a failed build warns once and falls back. They save only the
   input and the initial state; backward re-runs the forward block by block in cache.
-* ``triton`` — Triton kernels for CUDA tensors (:mod:`norse_core.fused.triton_backend`);
-  they save the pre-reset voltages.
+* ``triton`` — Triton kernels for CUDA tensors (:mod:`norse_core.fused.triton_backend`): one
+  generic forward and backward kernel specialised per model by ``tl.constexpr`` flags (every
+  feed-forward model; trainable parameters included); a failed first run warns once.
 * ``torch`` — ONE generic portable PyTorch kernel (:mod:`norse_core.fused.portable`),
   specialised by each model's dynamics, every model and surrogate; it saves the pre-reset
   voltages and the spikes (LSNN also ``vd - b_d``; LI, LIBox nothing).

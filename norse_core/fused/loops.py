@@ -47,6 +47,8 @@ from norse_core.fused._common import (
 
 #: The portable kernel of every model with a fused loop, by name (filled by :func:`fused_loop`).
 PORTABLE: Dict[str, Any] = {}
+#: The dynamics of every model with a fused loop, by name (filled by :func:`fused_loop`).
+DYNAMICS: Dict[str, Dynamics] = {}
 
 
 #: Compiled kernels that take tensor parameters holding one value per neuron.
@@ -76,7 +78,9 @@ def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> A
     if forced == "torch":
         return PORTABLE[name]
     numbers = [value for value in cfg if not isinstance(value, (Surrogate, bool))]
-    if name in PER_NEURON_PARAMETERS:  # the recurrent C++ loops take one value per neuron
+    if forced == "triton" or (forced is None and x.device.type == "cuda"):
+        params_ok = True  # the Triton kernels take numbers and per-neuron tensors alike
+    elif name in PER_NEURON_PARAMETERS:  # the recurrent C++ loops take one value per neuron
         params_ok = x.device.type == "cpu" and per_neuron_ok(numbers, x.shape[-1])
     else:
         params_ok = all_python_numbers(*numbers)
@@ -112,7 +116,7 @@ def _compiled_kernel(backend: str, name: str, x: torch.Tensor, force: bool) -> A
     if backend == "triton":
         from norse_core.fused import triton_backend
 
-        return triton_backend.kernel(name, force)
+        return triton_backend.kernel(DYNAMICS[name], force)
     return None
 
 
@@ -152,6 +156,7 @@ def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
     kernel in ``PORTABLE`` under ``dynamics.name``."""
     name, recurrent = dynamics.name, dynamics.recurrent
     PORTABLE[name] = portable.kernel(dynamics)
+    DYNAMICS[name] = dynamics
 
     def loop(x: torch.Tensor, state: Any, *args: Any):
         *weights, p, dt = args
