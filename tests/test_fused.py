@@ -518,6 +518,18 @@ def test_two_installs_build_in_different_folders():
     assert len(names) == 3 and all(name.startswith("norse_core_fused_") for name in names), names
 
 
+def test_cpp_source_is_package_data():
+    """The C++ source is a real file inside the package, listed as package data (a wheel
+    ships it), and what the build compiles and hashes into the folder name."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    path = Path(cpp.SOURCE_PATH)
+    assert path.is_file() and path.parent.parent == Path(cpp.__file__).parent
+    assert cpp.SOURCE == path.read_text(encoding="utf-8") and "TORCH_LIBRARY(norse_core_fused" in cpp.SOURCE
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert any(path.match(f"*/norse_core/fused/{pattern}") for pattern in package_data["norse_core.fused"])
+
+
 def test_import_never_builds():
     code = (
         "import sys, torch, norse_core as snn; snn.LIF()(torch.ones(3, 2)); "
