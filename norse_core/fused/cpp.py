@@ -1,8 +1,9 @@
 """Compiled fused loops for CPU: the C++ source ``csrc/fused.cpp`` (package data, installed
 with the package; installing never compiles), built with
-:func:`torch.utils.cpp_extension.load_inline` the first time they are worth it, into torch's extension cache (``TORCH_EXTENSIONS_DIR``, default
-``~/.cache/torch_extensions``), one folder per installation (:func:`build_directory`); later
-processes load the cached library. A build prints one line when it starts and one when it ends.
+:func:`torch.utils.cpp_extension.load_inline` the first time they are worth it, into torch's
+extension cache (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``), one folder
+per installation (:func:`build_directory`); later processes load the cached library. A build
+prints one line when it starts and one when it ends.
 
 Parallel over blocks of 256 neurons, the time loop inside each block (its state stays in
 L1, the innermost loop over the block's neurons vectorises). ``torch.get_num_threads()``
@@ -13,23 +14,29 @@ regions cost several milliseconds per call there.
 
 * Nothing is compiled at import. The build starts at the first CPU call with at least
   :data:`MIN_NUMEL_TO_BUILD` input elements (or :func:`build`, or ``use_backend("cpp")``) and
-  takes roughly half a minute once; smaller calls use the portable loops until it is loaded.
+  takes roughly a minute once; smaller calls use the portable loops until it is loaded.
 * No compiler, no ninja, any build or load error: ONE warning, then the portable loops.
 * ``NORSE_CORE_NO_EXTENSION=1`` disables it.
 
 Models: LIF, LIFBox (both resets), IAF, LI, LIBox, LSNN (feed-forward), LIFRecurrent and
 LSNNRecurrent (per-neuron tensor parameters allowed; parallel over chunks of batch rows, the
 recurrent input summed from the weight columns of the neurons that spiked; they save the
-threshold argument and the spikes), float32/float64, the built-in Heaviside-forward surrogates (heaviside, super/superspike, triangle, tanh, circ,
-heavi_erfc, atan, sigmoid) with number parameters; everything else runs the portable kernels.
+threshold argument and the spikes), float32/float64, the built-in Heaviside-forward
+surrogates (heaviside, super/superspike, triangle, tanh, circ, heavi_erfc, atan, sigmoid);
+everything else runs the portable kernels. Parameters are numbers, except for LIF and LIFBox:
+one block code for both, whose parameters may also be tensors broadcasting to the state (one
+value per neuron, per state element, or one), expanded to one value per state element, and
+trainable (:attr:`LIFCpp.PARAMS`): the backward sums their gradients over time per state
+element, :class:`~norse_core.fused._common.FusedFunction` to the parameter's shape.
 The forward repeats the reference arithmetic operation by operation (built with
 ``-ffp-contract=off``, so no fused multiply-adds), so spikes and states are bitwise equal to
 the step-by-step loop; the backward is the same BPTT as :mod:`norse_core.fused.portable`.
 Nothing per step is saved: the forward writes only spikes and final states and keeps the
 input and initial state for backward, which re-runs each block's forward (bitwise the same)
-into a thread-local ``(T, 256)`` scratch of pre-reset voltages that stays in cache, then runs
-the reverse-time loop over it. A loss like ``out.sum()`` hands backward a broadcast gradient,
-used as is (no full-size copy).
+into a thread-local ``(T, 256)`` scratch of pre-reset voltages (and, for parameter gradients,
+of ``w = (v_leak - v) + j`` and ``j``) that stays in cache, then runs the reverse-time loop
+over it. A loss like ``out.sum()`` hands backward a broadcast gradient, used as is (no
+full-size copy).
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ import sys
 import threading
 import time
 import warnings
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -76,7 +83,10 @@ def _read_source() -> str:
 
 SOURCE = _read_source()
 
-_EXTRA_CFLAGS = ["-O3", "-ffp-contract=off"]
+#: ``-ffp-contract=off``: no fused multiply-adds (bitwise the reference arithmetic);
+#: ``-fno-trapping-math``: floating-point operations may run speculatively (no FP exception
+#: traps, changes no value), so loops with selects vectorise (the parameter gradients').
+_EXTRA_CFLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math"]
 _EXTRA_LDFLAGS: list = []
 #: One build folder per source, flags AND installation (Python prefix, torch's location and
 #: version): two installs on one machine share none, so neither rebuilds over the other (the
@@ -204,42 +214,87 @@ def _f(value: Any) -> float:
     return float(value)
 
 
+#: The parameters of the LIF-family C++ ops, in their order (LIFBox: ``b`` = 0, unused).
+_LIF_FIELDS = ("a", "b", "v_leak", "v_th", "v_reset")
+_NUMBER = torch.empty(0)  # in ``per``: this parameter is the number in ``p``
+
+
+def _lif_parameters(cfg: Any, v0: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor]]:
+    """``(p, per)`` for the LIF-family ops: ``p`` the five parameters as numbers; ``per`` empty
+    when all are numbers (or one-element tensors) and no gradient is needed (the fast path),
+    else five tensors: empty (the number in ``p`` applies) or the parameter expanded to the
+    state's shape, contiguous (one value per state element)."""
+    p: List[float] = []
+    per: List[torch.Tensor] = []
+    for name in _LIF_FIELDS:
+        value = getattr(cfg, name, 0.0)
+        if isinstance(value, torch.Tensor) and value.numel() > 1:
+            p.append(0.0)
+            per.append(value.expand(v0.shape).contiguous())
+        else:
+            p.append(float(value))
+            per.append(_NUMBER)
+    if not params and all(t is _NUMBER for t in per):
+        per = []
+    return p, per
+
+
+def _gradient_set(params: Sequence[str]) -> int:
+    """Which parameter gradients the LIF-family backward computes: 0 none, 1 only ``a``'s
+    (a trainable membrane time constant, the common case: cheaper), 2 all five."""
+    return 0 if not params else 1 if tuple(params) == ("a",) else 2
+
+
+def _parameter_grads(gp: torch.Tensor, params: Sequence[str], shape: torch.Size) -> List[torch.Tensor]:
+    """The rows of the ``(5, N)`` parameter gradients for ``params``, with the state's shape."""
+    return [gp[_LIF_FIELDS.index(name)].view(shape) for name in params]
+
+
 class LIFCpp:
-    """Saves the input and the initial state; backward re-runs each block's forward."""
+    """Saves the input and the initial state; backward re-runs each block's forward. Tensor
+    parameters (one value per state element after expansion) and their gradients (summed over
+    time per element, then by :class:`~norse_core.fused._common.FusedFunction` to the
+    parameter's shape)."""
+
+    PARAMS = ("a", "b", "v_leak", "v_th", "v_reset")
 
     @staticmethod
     def forward(cfg: LIFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0, i0 = inputs
-        z, v, i = _ops().lif_fwd(x, v0, i0, _f(cfg.a), _f(cfg.b), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset))
+        p, per = _lif_parameters(cfg, v0, params)
+        z, v, i = _ops().lif_fwd(x, v0, i0, p, per, False)
         return (z, v, i), (inputs if save else ())
 
     @staticmethod
     def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         x, v0, i0 = saved
         gz, gv, gi = grads
-        gx, gv0, gi0 = _ops().lif_bwd(
-            gz, gv, gi, x, v0, i0, _f(cfg.a), _f(cfg.b), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset),
-            cfg.sur.native_id, _f(cfg.sur.alpha),
-        )
-        return gx, gv0, gi0
+        p, per = _lif_parameters(cfg, v0, params)
+        out = _ops().lif_bwd(gz, gv, gi, x, v0, i0, p, per, False, cfg.sur.native_id, _f(cfg.sur.alpha), _gradient_set(params))
+        gx, gv0, gi0 = out[:3]
+        return (gx, gv0, gi0, *(_parameter_grads(out[3], params, v0.shape) if params else ()))
 
 
 class LIFBoxCpp:
+    """LIFBox (value or subtract reset) on the LIF-family ops, without synaptic current."""
+
+    PARAMS = ("a", "v_leak", "v_th", "v_reset")
+
     @staticmethod
     def forward(cfg: LIFBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0 = inputs
-        z, v = _ops().lif_box_fwd(x, v0, _f(cfg.a), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset), cfg.subtract)
+        p, per = _lif_parameters(cfg, v0, params)
+        z, v = _ops().lif_fwd(x, v0, None, p, per, cfg.subtract)
         return (z, v), (inputs if save else ())
 
     @staticmethod
     def backward(cfg: LIFBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         x, v0 = saved
         gz, gv = grads
-        gx, gv0 = _ops().lif_box_bwd(
-            gz, gv, x, v0, _f(cfg.a), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset), cfg.subtract,
-            cfg.sur.native_id, _f(cfg.sur.alpha),
-        )
-        return gx, gv0
+        p, per = _lif_parameters(cfg, v0, params)
+        out = _ops().lif_bwd(gz, gv, None, x, v0, None, p, per, cfg.subtract, cfg.sur.native_id, _f(cfg.sur.alpha), _gradient_set(params))
+        gx, gv0 = out[:2]
+        return (gx, gv0, *(_parameter_grads(out[2], params, v0.shape) if params else ()))
 
 
 class IAFCpp:

@@ -62,6 +62,9 @@ PORTABLE: Dict[str, Any] = {
 
 #: Compiled kernels that take tensor parameters holding one value per neuron.
 PER_NEURON_PARAMETERS = ("lif_recurrent", "lsnn_recurrent")
+#: Feed-forward C++ kernels (CPU) that take tensor parameters broadcasting to the state's shape
+#: (in the input's dtype) and differentiate them.
+PER_ELEMENT_PARAMETERS = ("lif", "lif_box")
 #: The recurrent C++ loops run the backward's transposed recurrent matmul row by row; beyond
 #: this many neurons the portable kernels' per-step BLAS matmuls are as fast or faster
 #: (docs/benchmarks.md, section 4), so the automatic choice keeps them there.
@@ -89,6 +92,10 @@ def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> A
     numbers = [value for value in cfg if not isinstance(value, (Surrogate, bool))]
     if name in PER_NEURON_PARAMETERS:  # the recurrent C++ loops take one value per neuron
         params_ok = x.device.type == "cpu" and per_neuron_ok(numbers, x.shape[-1])
+    elif name in PER_ELEMENT_PARAMETERS and x.device.type == "cpu":
+        params_ok = params_usable(numbers, x.shape[1:], x.dtype) and all(
+            v.device == x.device if isinstance(v, torch.Tensor) else all_python_numbers(v) for v in numbers
+        )
     else:
         params_ok = all_python_numbers(*numbers)
     compiled_ok = (
@@ -163,21 +170,27 @@ def lsnn_config(p: Any, dt: float) -> portable.LSNNConfig:
 
 def lif_fused_loop(x: torch.Tensor, state: LIFFeedForwardState, p: Any, dt: float):
     """Fused :class:`~norse_core.LIF` loop: ``(z (T, ...), LIFFeedForwardState)``."""
-    if not _usable(x, state, p):
+    if not _usable(x, state, p, cfg_type=portable.LIFConfig):
         return NotImplemented
     cfg = lif_config(p, dt)
-    z, v, i = run_kernel(select_kernel("lif", x, cfg, cfg.sur), cfg, x, state.v, state.i)
+    out = _run("lif", x, cfg, cfg.sur, x, state.v, state.i)  # NotImplemented: trainable, no kernel
+    if out is NotImplemented:
+        return out
+    z, v, i = out
     return z, LIFFeedForwardState(v, i)
 
 
 def lif_box_fused_loop(x: torch.Tensor, state: LIFBoxFeedForwardState, p: Any, dt: float):
     """Fused :class:`~norse_core.LIFBox` loop (both reset methods)."""
-    if not _usable(x, state, p) or p.reset_method not in ("value", "subtract"):
+    if not _usable(x, state, p, cfg_type=portable.LIFBoxConfig) or p.reset_method not in ("value", "subtract"):
         return NotImplemented
     cfg = portable.LIFBoxConfig(
         dt * p.tau_mem_inv, p.v_leak, p.v_th, p.v_reset, p.reset_method == "subtract", Surrogate.of(p.method, p.alpha)
     )
-    z, v = run_kernel(select_kernel("lif_box", x, cfg, cfg.sur), cfg, x, state.v)
+    out = _run("lif_box", x, cfg, cfg.sur, x, state.v)
+    if out is NotImplemented:
+        return out
+    z, v = out
     return z, LIFBoxFeedForwardState(v)
 
 

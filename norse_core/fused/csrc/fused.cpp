@@ -168,199 +168,277 @@ S* scratch(int64_t n) {
   return buffer.data();
 }
 
-// ---------------------------------------------------------------------------- LIF
+// ---------------------------------------------------------------------------- LIF, LIFBox
+// One block code for the LIF family, CUR: with a synaptic current (LIF), else LIFBox; SUB: the
+// subtract reset (LIFBox):
+//   j = i + x (LIF) or x;  w = (v_leak - v) + j;  vd = v + a w;  i' = j - b j;  z = H(vd - v_th)
+//   v' = z ? v_reset : vd     or (SUB)  v' = vd - z v_th
+// Backward, reverse in time (u = dL/dvd; gv', gi' the gradients after the step; s the surrogate
+// derivative at vd - v_th):
+//   gzr = gz + gv' (v_reset - vd)   or (SUB)  gz - gv' v_th        (all of the spike's gradient)
+//   u   = (z ? 0 : gv') + gzr s     or (SUB)  gv' + gzr s
+//   gj  = a u + (1 - b) gi';  gx = gj;  gv = (1 - a) u;  gi = gj
+// and the parameter gradients, summed over time per state element (G: none; G_A: a's only, the
+// common trainable time constant; G_ALL: all five):
+//   g_a += u w;  g_v_leak += u a;  g_b -= gi' j;  g_v_th -= gzr s (+ gv' z for SUB);
+//   g_v_reset += gv' z (not SUB)
+// w (and j for g_b) come from the backward's re-run of the block's forward, kept per step.
+constexpr int G_A = 1, G_ALL = 2;
+
+// A neuron parameter: one value v for all neurons (p == nullptr), or one per state element p[n]
+// (the Python side expands a tensor parameter to the state's shape).
+template <typename S>
+struct Param {
+  const S* p;
+  S v;
+};
+
+// The values of a parameter for the neurons of a block: one register (PER false: every
+// parameter is one number, the fast path) or a local array of the block (PER true).
+template <typename S, bool PER>
+struct Vals {
+  S x;
+  Vals(const Param<S>& q, int64_t, int64_t) : x(q.v) {}
+  explicit Vals(S value) : x(value) {}
+  S operator[](int64_t) const { return x; }
+  Vals one_minus(int64_t) const { return Vals(S(1) - x); }
+};
+
+template <typename S>
+struct Vals<S, true> {
+  S x[CH];
+  Vals() = default;
+  Vals(const Param<S>& q, int64_t n0, int64_t len) {
+    for (int64_t k = 0; k < len; ++k) x[k] = q.p ? q.p[n0 + k] : q.v;
+  }
+  S operator[](int64_t k) const { return x[k]; }
+  Vals one_minus(int64_t len) const {
+    Vals r;
+    for (int64_t k = 0; k < len; ++k) r.x[k] = S(1) - x[k];
+    return r;
+  }
+};
+
+// Parameters of the LIF family, in the order of LIFConfig: a, b, v_leak, v_th, v_reset
+// (LIFBox: b unused).
+template <typename S>
+struct LifParams {
+  Param<S> a, b, vl, vth, vr;
+};
+
+// Per-step scratch rows a backward block keeps for the parameter gradients G: w (any), j (G_ALL,
+// LIF); the pre-reset voltages come first.
+template <bool CUR>
+constexpr int64_t kept_rows(int G) { return 1 + (G >= G_A ? 1 : 0) + (CUR && G == G_ALL ? 1 : 0); }
+
 // FWD: write spikes Z and final states (forward); RECOMPUTE: write only the pre-reset voltages
-// into VD[t*CH + k] (backward).
-template <typename S, bool RECOMPUTE>
-void lif_fwd_block(const S* R X, const S* R V0, const S* R I0, S* R Z, S* R VD, S* R VT, S* R IT,
-                   int64_t T, int64_t N, int64_t n0, int64_t len, S A, S B, S VL, S VTH, S VR) {
+// into VD[t*CH + k] (backward), with G the rows the gradients need: w into WS, j into JS.
+template <typename S, bool CUR, bool SUB, bool PER, bool RECOMPUTE, int G>
+void lif_fwd_block(const S* R X, const S* R V0, const S* R I0, S* R Z, S* R VD, S* R WS, S* R JS, S* R VT, S* R IT,
+                   int64_t T, int64_t N, int64_t n0, int64_t len, LifParams<S> p) {
+  const Vals<S, PER> A(p.a, n0, len), B(p.b, n0, len), VL(p.vl, n0, len), VTH(p.vth, n0, len), VR(p.vr, n0, len);
   S v[CH], c[CH];
-  for (int64_t k = 0; k < len; ++k) { v[k] = V0[n0 + k]; c[k] = I0[n0 + k]; }
+  for (int64_t k = 0; k < len; ++k) {
+    v[k] = V0[n0 + k];
+    if constexpr (CUR) c[k] = I0[n0 + k];
+  }
   for (int64_t t = 0; t < T; ++t) {
     const int64_t o = t * N + n0;
     const S* R xt = X + o;
     S* R zt = RECOMPUTE ? nullptr : Z + o;
     S* R vdt = RECOMPUTE ? VD + t * CH : nullptr;
+    S* R wt = G >= G_A ? WS + t * CH : nullptr;
+    S* R jt = CUR && G == G_ALL ? JS + t * CH : nullptr;
     for (int64_t k = 0; k < len; ++k) {
-      const S j = c[k] + xt[k];
-      const S d = v[k] + A * ((VL - v[k]) + j);
-      c[k] = j - B * j;
-      const bool spk = (d - VTH) > S(0);
+      S j;
+      if constexpr (CUR) j = c[k] + xt[k]; else j = xt[k];
+      const S w = (VL[k] - v[k]) + j;
+      const S d = v[k] + A[k] * w;
+      if constexpr (CUR) c[k] = j - B[k] * j;
+      const S diff = d - VTH[k];
+      const bool spk = diff > S(0);
       if constexpr (RECOMPUTE) vdt[k] = d; else zt[k] = spk ? S(1) : S(0);
-      v[k] = spk ? VR : d;
+      if constexpr (G >= G_A) wt[k] = w;
+      if constexpr (CUR && G == G_ALL) jt[k] = j;
+      v[k] = spk ? (SUB ? diff : VR[k]) : d;
     }
   }
   if constexpr (!RECOMPUTE) {
-    for (int64_t k = 0; k < len; ++k) { VT[n0 + k] = v[k]; IT[n0 + k] = c[k]; }
+    for (int64_t k = 0; k < len; ++k) {
+      VT[n0 + k] = v[k];
+      if constexpr (CUR) IT[n0 + k] = c[k];
+    }
   }
 }
 
-template <typename S, int M>
-void lif_bwd_block(bool GZC, const S* R GZ, const S* R GVT, const S* R GIT, const S* R VD, S* R GX, S* R GV0, S* R GI0,
-                   int64_t T, int64_t N, int64_t n0, int64_t len, S A, S AP, S BP, S VTH, S VR, S AL) {
-  S gv[CH], gi[CH];
-  for (int64_t k = 0; k < len; ++k) { gv[k] = GVT[n0 + k]; gi[k] = GIT[n0 + k]; }
+// GP: the parameter gradients G, rows a, b, v_leak, v_th, v_reset of N each (G_A: row a only).
+template <typename S, int M, bool CUR, bool SUB, bool PER, int G>
+void lif_bwd_block(bool GZC, const S* R GZ, const S* R GVT, const S* R GIT, const S* R VD, const S* R WS,
+                   const S* R JS, S* R GX, S* R GV0, S* R GI0, S* R GP,
+                   int64_t T, int64_t N, int64_t n0, int64_t len, LifParams<S> p, S AL) {
+  constexpr int64_t NA = G >= G_A ? CH : 1, NALL = G == G_ALL ? CH : 1;
+  const Vals<S, PER> A(p.a, n0, len), B(p.b, n0, len), VTH(p.vth, n0, len), VR(p.vr, n0, len);
+  const Vals<S, PER> AP = A.one_minus(len), BP = B.one_minus(len);
+  S gv[CH], gi[CH], ga[NA], gb[NALL], gvl[NALL], gvth[NALL], gvr[NALL];
+  for (int64_t k = 0; k < len; ++k) {
+    gv[k] = GVT[n0 + k];
+    if constexpr (CUR) gi[k] = GIT[n0 + k];
+    if constexpr (G >= G_A) ga[k] = S(0);
+    if constexpr (G == G_ALL) { gb[k] = S(0); gvl[k] = S(0); gvth[k] = S(0); gvr[k] = S(0); }
+  }
   for (int64_t t = T - 1; t >= 0; --t) {
     const int64_t o = t * N + n0;
     const S* R vdt = VD + t * CH;
+    const S* R wt = G >= G_A ? WS + t * CH : nullptr;
+    const S* R jt = CUR && G == G_ALL ? JS + t * CH : nullptr;
     const S* R gzt = GZC ? GZ : GZ + o;
     S* R gxt = GX + o;
     for (int64_t k = 0; k < len; ++k) {
-      const S d = vdt[k], diff = d - VTH;
+      const S d = vdt[k], diff = d - VTH[k];
       const S s = surrogate<S, M>(diff, AL);
-      const S u = (diff > S(0) ? S(0) : gv[k]) + (gzt[k] + gv[k] * (VR - d)) * s;
-      const S gj = A * u + BP * gi[k];
-      gxt[k] = gj;
-      gv[k] = AP * u;
-      gi[k] = gj;
+      const bool spk = diff > S(0);
+      S gzr, u;
+      if constexpr (SUB) {
+        gzr = gzt[k] - gv[k] * VTH[k];
+        u = gv[k] + gzr * s;
+      } else {
+        gzr = gzt[k] + gv[k] * (VR[k] - d);
+        u = (spk ? S(0) : gv[k]) + gzr * s;
+      }
+      if constexpr (G >= G_A) ga[k] += u * wt[k];
+      if constexpr (G == G_ALL) {
+        const S gvz = spk ? gv[k] : S(0);
+        gvl[k] += u * A[k];
+        if constexpr (CUR) gb[k] -= gi[k] * jt[k];
+        if constexpr (SUB) gvth[k] -= gzr * s + gvz; else gvth[k] -= gzr * s;
+        if constexpr (!SUB) gvr[k] += gvz;
+      }
+      if constexpr (CUR) {
+        const S gj = A[k] * u + BP[k] * gi[k];
+        gxt[k] = gj;
+        gi[k] = gj;
+      } else {
+        gxt[k] = A[k] * u;
+      }
+      gv[k] = AP[k] * u;
     }
   }
-  for (int64_t k = 0; k < len; ++k) { GV0[n0 + k] = gv[k]; GI0[n0 + k] = gi[k]; }
+  for (int64_t k = 0; k < len; ++k) {
+    GV0[n0 + k] = gv[k];
+    if constexpr (CUR) GI0[n0 + k] = gi[k];
+    if constexpr (G >= G_A) GP[n0 + k] = ga[k];
+    if constexpr (G == G_ALL) {
+      if constexpr (CUR) GP[N + n0 + k] = gb[k];
+      GP[2 * N + n0 + k] = gvl[k];
+      GP[3 * N + n0 + k] = gvth[k];
+      GP[4 * N + n0 + k] = gvr[k];
+    }
+  }
 }
 
-std::vector<at::Tensor> lif_fwd(const at::Tensor& x_, const at::Tensor& v0_, const at::Tensor& i0_,
-                                double a, double b, double vl, double vth, double vr) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
+// The parameters from p = [a, b, v_leak, v_th, v_reset] (numbers) and per = [] (all numbers)
+// or five tensors: empty (use the number) or N contiguous values (one per state element).
+template <typename S>
+LifParams<S> lif_params(at::ArrayRef<double> p, at::TensorList per, int64_t N) {
+  TORCH_CHECK(p.size() == 5 && (per.empty() || per.size() == 5), "norse_core_fused: LIF takes 5 parameters");
+  Param<S> q[5];
+  for (size_t f = 0; f < 5; ++f) {
+    q[f] = Param<S>{nullptr, S(p[f])};
+    if (!per.empty() && per[f].numel()) {
+      TORCH_CHECK(per[f].numel() == N && per[f].is_contiguous() && per[f].device().is_cpu() &&
+                  per[f].scalar_type() == c10::CppTypeToScalarType<S>::value,
+                  "norse_core_fused: a parameter tensor must hold one value per state element");
+      q[f].p = per[f].data_ptr<S>();
+    }
+  }
+  return {q[0], q[1], q[2], q[3], q[4]};
+}
+
+// The model variant as compile-time flags: LIF (current), LIFBox value / subtract reset.
+template <typename F>
+void dispatch_lif_variant(bool current, bool subtract, F&& f) {
+  TORCH_CHECK(!(current && subtract), "norse_core_fused: LIF has no subtract reset");
+  if (current) f(std::true_type{}, std::false_type{});
+  else if (subtract) f(std::false_type{}, std::true_type{});
+  else f(std::false_type{}, std::false_type{});
+}
+
+std::vector<at::Tensor> lif_fwd(const at::Tensor& x_, const at::Tensor& v0_, const std::optional<at::Tensor>& i0_,
+                                at::ArrayRef<double> p, at::TensorList per, bool subtract) {
+  const bool current = i0_.has_value();
+  auto x = x_.contiguous(), v0 = v0_.contiguous();
+  auto i0 = current ? i0_->contiguous() : v0;
   const Seq q = check_seq(x, {v0, i0});
-  auto z = at::empty_like(x), vT = at::empty_like(v0), iT = at::empty_like(i0);
+  auto z = at::empty_like(x), vT = at::empty_like(v0), iT = current ? at::empty_like(i0) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_fwd", [&] {
     using S = scalar_t;
+    const LifParams<S> prm = lif_params<S>(p, per, q.N);
     const S *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
     S *Z = ptr<S>(z), *VT = ptr<S>(vT), *IT = ptr<S>(iT);
     const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      lif_fwd_block<S, false>(X, V0, I0, Z, nullptr, VT, IT, T, N, n0, len, S(a), S(b), S(vl), S(vth), S(vr));
-    });
-  });
-  return {z, vT, iT};
-}
-
-std::vector<at::Tensor> lif_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, const at::Tensor& giT_,
-                                const at::Tensor& x_, const at::Tensor& v0_, const at::Tensor& i0_,
-                                double a, double b, double vl, double vth, double vr, int64_t method, double alpha) {
-  auto gvT = gvT_.contiguous(), giT = giT_.contiguous();
-  auto x = x_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
-  const Seq q = check_seq(x, {gvT, giT, v0, i0});
-  auto gx = at::empty_like(x), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor gz_hold;
-    bool GZC = false;
-    const S* GZ = seq_grad<S>(gz_, gz_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT), *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0);
-    const int64_t T = q.T, N = q.N;
-    dispatch_method(method, [&](auto m) {
-      constexpr int M = decltype(m)::value;
-      for_blocks(N, [&](int64_t n0, int64_t len) {
-        S* VD = scratch<S>(T * CH);
-        lif_fwd_block<S, true>(X, V0, I0, nullptr, VD, nullptr, nullptr, T, N, n0, len, S(a), S(b), S(vl), S(vth), S(vr));
-        lif_bwd_block<S, M>(GZC, GZ, GVT, GIT, VD, GX, GV0, GI0, T, N, n0, len,
-                            S(a), S(1) - S(a), S(1) - S(b), S(vth), S(vr), S(alpha));
-      });
-    });
-  });
-  return {gx, gv0, gi0};
-}
-
-// ---------------------------------------------------------------------------- LIFBox
-template <typename S, bool RECOMPUTE, bool SUB>
-void lif_box_fwd_block(const S* R X, const S* R V0, S* R Z, S* R VD, S* R VT,
-                       int64_t T, int64_t N, int64_t n0, int64_t len, S A, S VL, S VTH, S VR) {
-  S v[CH];
-  for (int64_t k = 0; k < len; ++k) v[k] = V0[n0 + k];
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R zt = RECOMPUTE ? nullptr : Z + o;
-    S* R vdt = RECOMPUTE ? VD + t * CH : nullptr;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = v[k] + A * ((VL - v[k]) + xt[k]);
-      const S diff = d - VTH;
-      const bool spk = diff > S(0);
-      if constexpr (RECOMPUTE) vdt[k] = d; else zt[k] = spk ? S(1) : S(0);
-      v[k] = spk ? (SUB ? diff : VR) : d;
-    }
-  }
-  if constexpr (!RECOMPUTE) {
-    for (int64_t k = 0; k < len; ++k) VT[n0 + k] = v[k];
-  }
-}
-
-template <typename S, int M, bool SUB>
-void lif_box_bwd_block(bool GZC, const S* R GZ, const S* R GVT, const S* R VD, S* R GX, S* R GV0,
-                       int64_t T, int64_t N, int64_t n0, int64_t len, S A, S AP, S VTH, S VR, S AL) {
-  S gv[CH];
-  for (int64_t k = 0; k < len; ++k) gv[k] = GVT[n0 + k];
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R vdt = VD + t * CH;
-    const S* R gzt = GZC ? GZ : GZ + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = vdt[k], diff = d - VTH;
-      const S s = surrogate<S, M>(diff, AL);
-      S u;
-      if constexpr (SUB) {
-        u = gv[k] + (gzt[k] - gv[k] * VTH) * s;
-      } else {
-        u = (diff > S(0) ? S(0) : gv[k]) + (gzt[k] + gv[k] * (VR - d)) * s;
-      }
-      gxt[k] = A * u;
-      gv[k] = AP * u;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) GV0[n0 + k] = gv[k];
-}
-
-std::vector<at::Tensor> lif_box_fwd(const at::Tensor& x_, const at::Tensor& v0_, double a, double vl,
-                                    double vth, double vr, bool subtract) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous();
-  const Seq q = check_seq(x, {v0});
-  auto z = at::empty_like(x), vT = at::empty_like(v0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_box_fwd", [&] {
-    using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0);
-    S *Z = ptr<S>(z), *VT = ptr<S>(vT);
-    const int64_t T = q.T, N = q.N;
-    dispatch_bool(subtract, [&](auto sub_c) {
-      constexpr bool SUB = decltype(sub_c)::value;
-      for_blocks(N, [&](int64_t n0, int64_t len) {
-        lif_box_fwd_block<S, false, SUB>(X, V0, Z, nullptr, VT, T, N, n0, len, S(a), S(vl), S(vth), S(vr));
-      });
-    });
-  });
-  return {z, vT};
-}
-
-std::vector<at::Tensor> lif_box_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, const at::Tensor& x_,
-                                    const at::Tensor& v0_, double a, double vl, double vth, double vr,
-                                    bool subtract, int64_t method, double alpha) {
-  auto gvT = gvT_.contiguous(), x = x_.contiguous(), v0 = v0_.contiguous();
-  const Seq q = check_seq(x, {gvT, v0});
-  auto gx = at::empty_like(x), gv0 = at::empty_like(gvT);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_box_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor gz_hold;
-    bool GZC = false;
-    const S* GZ = seq_grad<S>(gz_, gz_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *X = cptr<S>(x), *V0 = cptr<S>(v0);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0);
-    const int64_t T = q.T, N = q.N;
-    dispatch_method(method, [&](auto m) {
-      dispatch_bool(subtract, [&](auto sub_c) {
-        constexpr int M = decltype(m)::value;
-        constexpr bool SUB = decltype(sub_c)::value;
+    dispatch_lif_variant(current, subtract, [&](auto cur_c, auto sub_c) {
+      dispatch_bool(!per.empty(), [&](auto per_c) {
+        constexpr bool CUR = decltype(cur_c)::value, SUB = decltype(sub_c)::value, PER = decltype(per_c)::value;
         for_blocks(N, [&](int64_t n0, int64_t len) {
-          S* VD = scratch<S>(T * CH);
-          lif_box_fwd_block<S, true, SUB>(X, V0, nullptr, VD, nullptr, T, N, n0, len, S(a), S(vl), S(vth), S(vr));
-          lif_box_bwd_block<S, M, SUB>(GZC, GZ, GVT, VD, GX, GV0, T, N, n0, len,
-                                       S(a), S(1) - S(a), S(vth), S(vr), S(alpha));
+          lif_fwd_block<S, CUR, SUB, PER, false, 0>(X, V0, I0, Z, nullptr, nullptr, nullptr, VT, IT, T, N, n0, len, prm);
         });
       });
     });
   });
-  return {gx, gv0};
+  if (current) return {z, vT, iT};
+  return {z, vT};
+}
+
+// grads: 0 none, G_A (a's only) or G_ALL. Returns [gx, gv0, (gi0 for LIF), (the (5, N) parameter
+// gradients, rows a, b, v_leak, v_th, v_reset, if grads; G_A: row a only)].
+std::vector<at::Tensor> lif_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, const std::optional<at::Tensor>& giT_,
+                                const at::Tensor& x_, const at::Tensor& v0_, const std::optional<at::Tensor>& i0_,
+                                at::ArrayRef<double> p, at::TensorList per, bool subtract,
+                                int64_t method, double alpha, int64_t grads) {
+  const bool current = i0_.has_value();
+  TORCH_CHECK(current == giT_.has_value(), "norse_core_fused: LIF needs both i0 and its gradient");
+  TORCH_CHECK(grads == 0 || grads == G_A || grads == G_ALL, "norse_core_fused: unknown gradient set ", grads);
+  TORCH_CHECK(!grads || !per.empty(), "norse_core_fused: parameter gradients need the parameter list");
+  auto gvT = gvT_.contiguous(), x = x_.contiguous(), v0 = v0_.contiguous();
+  auto giT = current ? giT_->contiguous() : gvT, i0 = current ? i0_->contiguous() : v0;
+  const Seq q = check_seq(x, {gvT, giT, v0, i0});
+  auto gx = at::empty_like(x), gv0 = at::empty_like(gvT), gi0 = current ? at::empty_like(giT) : at::Tensor();
+  auto gp = grads ? at::empty({5, q.N}, x.options()) : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_bwd", [&] {
+    using S = scalar_t;
+    const LifParams<S> prm = lif_params<S>(p, per, q.N);
+    at::Tensor gz_hold;
+    bool GZC = false;
+    const S* GZ = seq_grad<S>(gz_, gz_hold, GZC);
+    const S *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT), *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
+    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0), *GP = ptr<S>(gp);
+    const int64_t T = q.T, N = q.N;
+    dispatch_method(method, [&](auto m) {
+      dispatch_lif_variant(current, subtract, [&](auto cur_c, auto sub_c) {
+        // (PER, G): numbers; per-element values; and a's gradient; and all gradients
+        auto run = [&](auto per_c, auto g_c) {
+          constexpr int M = decltype(m)::value, G = decltype(g_c)::value;
+          constexpr bool CUR = decltype(cur_c)::value, SUB = decltype(sub_c)::value, PER = decltype(per_c)::value;
+          for_blocks(N, [&](int64_t n0, int64_t len) {
+            S* VD = scratch<S>(kept_rows<CUR>(G) * T * CH);
+            S* WS = G >= G_A ? VD + T * CH : nullptr;
+            S* JS = CUR && G == G_ALL ? WS + T * CH : nullptr;
+            lif_fwd_block<S, CUR, SUB, PER, true, G>(X, V0, I0, nullptr, VD, WS, JS, nullptr, nullptr, T, N, n0, len, prm);
+            lif_bwd_block<S, M, CUR, SUB, PER, G>(GZC, GZ, GVT, GIT, VD, WS, JS, GX, GV0, GI0, GP,
+                                                  T, N, n0, len, prm, S(alpha));
+          });
+        };
+        if (grads == G_ALL) run(std::true_type{}, std::integral_constant<int, G_ALL>{});
+        else if (grads == G_A) run(std::true_type{}, std::integral_constant<int, G_A>{});
+        else if (!per.empty()) run(std::true_type{}, std::integral_constant<int, 0>{});
+        else run(std::false_type{}, std::integral_constant<int, 0>{});
+      });
+    });
+  });
+  std::vector<at::Tensor> out{gx, gv0};
+  if (current) out.push_back(gi0);
+  if (grads) out.push_back(gp);
+  return out;
 }
 
 // ---------------------------------------------------------------------------- IAF
@@ -928,10 +1006,8 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, c
 }  // namespace
 
 TORCH_LIBRARY(norse_core_fused, m) {
-  m.def("lif_fwd(Tensor x, Tensor v0, Tensor i0, float a, float b, float vl, float vth, float vr) -> Tensor[]", &lif_fwd);
-  m.def("lif_bwd(Tensor gz, Tensor gv, Tensor gi, Tensor x, Tensor v0, Tensor i0, float a, float b, float vl, float vth, float vr, int method, float alpha) -> Tensor[]", &lif_bwd);
-  m.def("lif_box_fwd(Tensor x, Tensor v0, float a, float vl, float vth, float vr, bool subtract) -> Tensor[]", &lif_box_fwd);
-  m.def("lif_box_bwd(Tensor gz, Tensor gv, Tensor x, Tensor v0, float a, float vl, float vth, float vr, bool subtract, int method, float alpha) -> Tensor[]", &lif_box_bwd);
+  m.def("lif_fwd(Tensor x, Tensor v0, Tensor? i0, float[] p, Tensor[] per, bool subtract) -> Tensor[]", &lif_fwd);
+  m.def("lif_bwd(Tensor gz, Tensor gv, Tensor? gi, Tensor x, Tensor v0, Tensor? i0, float[] p, Tensor[] per, bool subtract, int method, float alpha, int grads) -> Tensor[]", &lif_bwd);
   m.def("iaf_fwd(Tensor x, Tensor v0, float vth, float vr) -> Tensor[]", &iaf_fwd);
   m.def("iaf_bwd(Tensor gz, Tensor gv, Tensor x, Tensor v0, float vth, float vr, int method, float alpha) -> Tensor[]", &iaf_bwd);
   m.def("li_fwd(Tensor x, Tensor v0, Tensor i0, float a, float b, float vl) -> Tensor[]", &li_fwd);
