@@ -15,6 +15,10 @@ section are timed round robin (one iteration each, repeated), and medians are re
    with the fused loops on and off.
 4. Recurrent layers (LIF, LSNN, IAF) fused (C++, portable) against their step-by-step loop, at a
    wide shape and at the memory task's shape.
+5. Trainable time constants, forward + backward, ``T=100, B=32, N=512``: PLIF (``LIF`` with one
+   trainable ``tau_mem_inv`` per neuron) against the fixed-parameter fused ``LIF`` and the step
+   loop, and ``LIFBox`` with a trainable ``tau_mem_inv`` against SpikingJelly's multi-step
+   ``ParametricLIFNode`` (one trainable time constant per layer).
 
 It prints the tables and writes ``docs/benchmarks.md`` (command, machine, date, versions).
 
@@ -28,6 +32,7 @@ Run::
 
     .venv/bin/python scripts/bench_neurons.py                  # all sections, 2 threads
     .venv/bin/python scripts/bench_neurons.py --sections 1 --repeats 15 --no-write
+    .venv/bin/python scripts/bench_neurons.py --sections 5 --no-write     # one section
 """
 
 from __future__ import annotations
@@ -215,6 +220,36 @@ def box_cases(T: int, B: int, N: int) -> Dict[str, Step]:
     return cases
 
 
+# -- candidates: (5) trainable time constants -------------------------------------------------------
+
+def plif_cases(T: int, B: int, N: int) -> Dict[str, Step]:
+    """Fixed-parameter LIF, PLIF (one trainable ``tau_mem_inv`` per neuron; fused, step loop),
+    LIFBox with a trainable ``tau_mem_inv`` and SpikingJelly's ``ParametricLIFNode``; forward
+    + backward, the parameter gradients included."""
+    x = _spiky_input(T, B, N, 1.0, 0.6)
+    x_box = _spiky_input(T, B, N, 3.0, 1.5)
+    cases: Dict[str, Step] = {}
+    fixed = snn.LIF()
+    cases["norse_core LIF (fixed parameters, fused)"] = _fwd_bwd(lambda: fixed(x)[0], [x])
+    for label, use_fused in (("fused", True), ("step loop, fused=False", False)):
+        plif = snn.LIF(trainable=("tau_mem_inv",), trainable_shape=(N,), fused=use_fused)
+        cases[f"norse_core PLIF: LIF, trainable tau_mem_inv per neuron ({label})"] = _fwd_bwd(
+            lambda plif=plif: plif(x)[0], [x, *plif.parameters()]
+        )
+    box = snn.LIFBox(trainable=("tau_mem_inv",))
+    cases["norse_core LIFBox, trainable tau_mem_inv (fused)"] = _fwd_bwd(lambda: box(x_box)[0], [x_box, *box.parameters()])
+    sj = _optional("spikingjelly.activation_based.neuron")
+    if sj is not None:
+        node = sj.ParametricLIFNode(step_mode="m")
+
+        def spikingjelly_plif() -> torch.Tensor:
+            node.reset()
+            return node(x_box)
+
+        cases["SpikingJelly ParametricLIFNode (multi-step)"] = _fwd_bwd(spikingjelly_plif, [x_box, *node.parameters()])
+    return cases
+
+
 # -- candidates: (2) Open Neuromorphic protocol ------------------------------------------------------
 
 def on_cases(n: int, T: int, B: int) -> Dict[str, Tuple[Step, torch.nn.Module]]:
@@ -332,7 +367,7 @@ def _table(header: Sequence[str], rows: List[Sequence[str]]) -> List[str]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sections", default="1234", help="which sections to run, e.g. 12")
+    parser.add_argument("--sections", default="12345", help="which sections to run, e.g. 12 (5 alone: 5)")
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--on-sizes", default="512,1024,2048")
@@ -469,6 +504,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("\n".join(section))
         lines += section
 
+    if "5" in args.sections:
+        T, B, N = 100, 32, 512
+        times = round_robin(plif_cases(T, B, N), args.repeats, args.warmup)
+        rows = []
+        base = None
+        for name, (fwd, bwd) in times.items():
+            ms = median_ms([f + b for f, b in zip(fwd, bwd)])
+            results[f"plif:{name}"] = ms
+            base = base if base is not None else ms
+            rows.append((name, f"{median_ms(fwd):.2f}", f"{median_ms(bwd):.2f}", f"{ms:.2f}", f"{ms / base:.2f}x"))
+        section = [f"## 5. Trainable time constants (T={T}, B={B}, N={N}, forward + backward)", ""]
+        section += _table(["candidate", "forward (ms)", "backward (ms)", "total (ms)", "vs first row"], rows)
+        section += ["", "PLIF: `LIF(trainable=(\"tau_mem_inv\",), trainable_shape=(N,))`; the fused loop computes the "
+                    "parameter gradient in its backward (summed over batch and time). LIFBox: one trainable "
+                    "`tau_mem_inv` for the layer, like SpikingJelly's `ParametricLIFNode` (`init_tau=2`, "
+                    "sigmoid surrogate, its multi-step path). Gradients w.r.t. input and parameters.", ""]
+        print("\n".join(section))
+        lines += section
+
     summary = _targets(results)
     if summary:
         print("\n".join(summary))
@@ -487,9 +541,11 @@ NOTES = """## Notes
   equations. On CPU the loop is compiled C++ (built once into torch's extension cache;
   `NORSE_CORE_NO_EXTENSION=1` disables it), which saves only the input and the initial state
   and re-runs the forward block by block (in cache) during backward; on CUDA a Triton kernel;
-  elsewhere (other surrogates, tensor parameters, other dtypes) a portable PyTorch loop that
-  saves the pre-reset voltages and spikes. LIFRecurrent and LSNNRecurrent have compiled C++
-  loops as well (per-neuron parameters allowed); IAFRecurrent uses the portable loop.
+  elsewhere (other surrogates, other dtypes, tensor parameters of the models other than LIF
+  and LIFBox) a portable PyTorch loop that saves the pre-reset voltages and spikes. The C++
+  LIF and LIFBox loops take tensor parameters and compute the gradients of trainable ones in
+  their backward. LIFRecurrent and LSNNRecurrent have compiled C++ loops as well (per-neuron
+  parameters allowed); IAFRecurrent uses the portable loop.
   `fused=False` is the step-by-step reference loop.
 - Peers: Norse 1.1.0 `LIF` (its own time loop) and `LIFBoxCell` looped in Python; snnTorch
   `Synaptic(alpha=0.8, beta=0.9)` and `Leaky(beta=0.9)` looped in Python (their API is per
@@ -513,7 +569,7 @@ NOTES = """## Notes
 
 
 def _targets(r: Dict[str, float]) -> List[str]:
-    """Ratios against the targets of issue #5 (from this run)."""
+    """Ratios against the targets of issues #5 and #14 (from this run)."""
     out = ["## Targets (ratios from this run)", ""]
     rows = []
 
@@ -531,6 +587,14 @@ def _targets(r: Dict[str, float]) -> List[str]:
     q = ratio("norse_core LIF (fused, C++)", ours)
     if q is not None:
         rows.append((f"(1) {ours} vs own C++ loop", "within 1.5x", f"{q:.2f}x", "yes" if q <= 1.5 else "no"))
+    fixed, plif = "plif:norse_core LIF (fixed parameters, fused)", "plif:norse_core PLIF: LIF, trainable tau_mem_inv per neuron (fused)"
+    q = ratio(fixed, plif)
+    if q is not None:
+        rows.append(("(5) PLIF (fused) vs fixed-parameter fused LIF", "within 1.3x", f"{q:.2f}x", "yes" if q <= 1.3 else "no"))
+    q = ratio("plif:norse_core LIFBox, trainable tau_mem_inv (fused)", "plif:SpikingJelly ParametricLIFNode (multi-step)")
+    if q is not None:
+        rows.append(("(5) LIFBox, trainable tau_mem_inv vs SpikingJelly ParametricLIFNode", ">= 5x faster", f"{q:.1f}x",
+                     "yes" if q >= 5.0 else "no"))
     sizes = sorted({int(k.split(":")[0][2:]) for k in r if k.startswith("on")})
     for n in sizes:
         entries = {k.split(":", 1)[1]: v for k, v in r.items() if k.startswith(f"on{n}:") and not k.endswith(":mem")}

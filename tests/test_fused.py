@@ -560,14 +560,122 @@ def test_cpp_disabled_by_environment(cpp_loops, monkeypatch):
     assert loops.select_kernel("lif", x, loops.lif_config(snn.LIFParameters(), 0.001), fused.Surrogate.of("super", 100.0)) is loops.PORTABLE["lif"]
 
 
-def test_cpp_not_used_for_logistic_or_tensor_parameters(cpp_loops):
+def test_cpp_not_used_for_logistic_or_unfit_tensor_parameters(cpp_loops):
     x = torch.randn(10, 5000)
     cfg = loops.lif_config(snn.LIFParameters(method="logistic"), 0.001)
     assert loops.select_kernel("lif", x, cfg, cfg.sur) is loops.PORTABLE["lif"]
-    cfg = loops.lif_config(snn.LIFParameters(v_th=torch.ones(5000)), 0.001)
-    assert loops.select_kernel("lif", x, cfg, cfg.sur) is loops.PORTABLE["lif"]
-    cfg = loops.lif_config(snn.LIFParameters(), 0.001)
-    assert loops.select_kernel("lif", x, cfg, cfg.sur) is cpp.KERNELS["lif"]
+    for v_th in (torch.ones(5000, dtype=F64), torch.ones(2, 5000)):  # another dtype; enlarges the state
+        cfg = loops.lif_config(snn.LIFParameters(v_th=v_th), 0.001)
+        assert loops.select_kernel("lif", x, cfg, cfg.sur) is loops.PORTABLE["lif"]
+    cfg = loops.lsnn_config(snn.LSNNParameters(v_th=torch.ones(5000)), 0.001)  # tensors: LIF, LIFBox only
+    assert loops.select_kernel("lsnn", x, cfg, cfg.sur) is loops.PORTABLE["lsnn"]
+    for p in (snn.LIFParameters(), snn.LIFParameters(v_th=torch.ones(5000), tau_mem_inv=torch.tensor(90.0))):
+        cfg = loops.lif_config(p, 0.001)
+        assert loops.select_kernel("lif", x, cfg, cfg.sur) is cpp.KERNELS["lif"]
+
+
+# -- C++ loops: tensor and trainable parameters -------------------------------------------------------
+
+#: The parameters each C++ LIF-family layer differentiates (LIFBox's subtract reset does not
+#: use ``v_reset``: its gradient is zero, the reference's is ``None``).
+CPP_TRAINABLE = {
+    "lif": ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"),
+    "lif_box_value": ("tau_mem_inv", "v_leak", "v_th", "v_reset"),
+    "lif_box_subtract": ("tau_mem_inv", "v_leak", "v_th", "v_reset"),
+}
+#: (time, batch, neurons): two neuron blocks of the C++ loops (256 state elements each), the
+#: second ragged.
+TRAINABLE_SHAPE = (30, 4, 70)
+
+
+def _cpp_trainable_layer(model, method, fields, per_neuron, fused_loop):
+    """A float64 layer of ``model`` with ``fields`` trainable: one value, or one per neuron
+    (spread around the initial value, so that a mixed-up neuron would show)."""
+    cls, make_p, _, _ = FEED_FORWARD[model]
+    n = TRAINABLE_SHAPE[-1]
+    layer = cls(make_p(method), trainable=fields, trainable_shape=(n,) if per_neuron else None, fused=fused_loop).to(F64)
+    if per_neuron:
+        spread = torch.linspace(-1, 1, n, dtype=F64)
+        with torch.no_grad():
+            for field in fields:
+                parameter = getattr(layer, "p_" + field)
+                parameter.mul_(1 + 0.2 * spread).add_(0.05 * spread)
+    return layer
+
+
+@pytest.mark.parametrize("per_neuron", [False, True], ids=["scalar", "per_neuron"])
+@pytest.mark.parametrize("method", NATIVE)
+@pytest.mark.parametrize("model, field", [(m, f) for m, fields in CPP_TRAINABLE.items() for f in fields])
+def test_cpp_trainable_parameter_matches_reference_float64(cpp_loops, model, field, method, per_neuron):
+    """One trainable parameter (a layer scalar or one per neuron): the C++ loop runs (not the
+    step loop), spikes and states bitwise equal, gradients to input, initial state and the
+    parameter within ``GRAD_RTOL`` of the step loop's."""
+    _, _, scale, offset = FEED_FORWARD[model]
+    x = _input(TRAINABLE_SHAPE, scale, offset)
+    with use_backend("cpp"):
+        out, grads = _compare(lambda f: _cpp_trainable_layer(model, method, (field,), per_neuron, f), x)
+    assert 0.02 < out.mean().item() < 0.95
+    if model == "lif_box_subtract" and field == "v_reset":
+        assert grads[-1] is None  # unused by the reference; the C++ gradient was zero
+        return
+    assert grads[-1].shape == ((TRAINABLE_SHAPE[-1],) if per_neuron else ())
+    if not (method == "heaviside" and field == "v_th"):  # the Heaviside surrogate's derivative is 0
+        assert grads[-1].abs().sum() > 0
+
+
+@pytest.mark.parametrize("method", ["super", "atan"])
+@pytest.mark.parametrize("model", sorted(CPP_TRAINABLE))
+def test_cpp_all_parameters_trainable_match_reference_float64(cpp_loops, model, method):
+    """Every parameter trainable at once, per neuron (all gradients from one backward)."""
+    _, _, scale, offset = FEED_FORWARD[model]
+    x = _input(TRAINABLE_SHAPE, scale, offset, seed=3)
+    fields = CPP_TRAINABLE[model]
+    with use_backend("cpp"):
+        _, grads = _compare(lambda f: _cpp_trainable_layer(model, method, fields, True, f), x, seed=3)
+    param_grads = dict(zip(fields, grads[-len(fields):]))
+    for field, grad in param_grads.items():
+        if not (model == "lif_box_subtract" and field == "v_reset"):
+            assert grad.shape == (TRAINABLE_SHAPE[-1],) and grad.abs().sum() > 0, field
+
+
+@pytest.mark.parametrize("model", sorted(CPP_TRAINABLE))
+def test_cpp_tensor_parameters_match_reference_float64(cpp_loops, model):
+    """Fixed (not trainable) tensor parameters: one value per neuron, a 0-dim tensor, and one
+    per state element (batch x neurons), on the C++ loop."""
+    cls, make_p, scale, offset = FEED_FORWARD[model]
+    x = _input(TRAINABLE_SHAPE, scale, offset, seed=1)
+    n = TRAINABLE_SHAPE[-1]
+    base = make_p("super")
+    tensors = {
+        "tau_mem_inv": torch.linspace(200.0, 400.0, n, dtype=F64),
+        "v_th": 0.6 + 0.1 * torch.rand(TRAINABLE_SHAPE[1:], dtype=F64, generator=torch.Generator().manual_seed(2)),
+        "v_leak": torch.tensor(0.05, dtype=F64),
+    }
+    p = base._replace(**tensors)
+    with use_backend("cpp"):
+        _compare(lambda f: cls(p, fused=f), x, seed=1)
+
+
+def test_cpp_trainable_parameters_chosen_automatically(cpp_loops):
+    """Once the C++ loops are loaded, a layer with a trainable per-neuron time constant runs
+    them without forcing a backend; float32 parameter gradients agree with the step loop's."""
+    x = (torch.randn(50, 8, 300) * 3 + 0.6).requires_grad_()
+    results = {}
+    for fused_loop in (False, True):
+        torch.manual_seed(0)
+        layer = snn.LIF(snn.LIFParameters(v_th=0.6), trainable=("tau_mem_inv",), trainable_shape=(300,), fused=fused_loop)
+        with torch.no_grad():
+            layer.p_tau_mem_inv.mul_(1 + 0.5 * torch.rand(300))
+        with record_kernels() as calls:
+            out, final = layer(x)
+            loss = (out * torch.linspace(-1, 1, 300)).sum() + final.v.sum()
+            grads = torch.autograd.grad(loss, [x, layer.p_tau_mem_inv])
+        assert calls == (["LIFCpp"] if fused_loop else [])
+        results[fused_loop] = (out, final, grads)
+    (o_r, s_r, g_r), (o_f, s_f, g_f) = results[False], results[True]
+    assert torch.equal(o_f, o_r) and all(torch.equal(a, b) for a, b in zip(s_f, s_r))
+    for a, b in zip(g_f, g_r):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
 
 def test_build_failure_warns_once_and_falls_back(monkeypatch):
@@ -625,6 +733,18 @@ def test_two_installs_build_in_different_folders():
         assert result.returncode == 0, result.stderr
         names.add(result.stdout.strip())
     assert len(names) == 3 and all(name.startswith("norse_core_fused_") for name in names), names
+
+
+def test_cpp_source_is_package_data():
+    """The C++ source is a real file inside the package, listed as package data (a wheel
+    ships it), and what the build compiles and hashes into the folder name."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    path = Path(cpp.SOURCE_PATH)
+    assert path.is_file() and path.parent.parent == Path(cpp.__file__).parent
+    assert cpp.SOURCE == path.read_text(encoding="utf-8") and "TORCH_LIBRARY(norse_core_fused" in cpp.SOURCE
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert any(path.match(f"*/norse_core/fused/{pattern}") for pattern in package_data["norse_core.fused"])
 
 
 def test_import_never_builds():

@@ -1,7 +1,9 @@
-"""Compiled fused loops for CPU, built with :func:`torch.utils.cpp_extension.load_inline` the
-first time they are worth it, into torch's extension cache (``TORCH_EXTENSIONS_DIR``, default
-``~/.cache/torch_extensions``), one folder per installation (:func:`build_directory`); later
-processes load the cached library. A build prints one line when it starts and one when it ends.
+"""Compiled fused loops for CPU: the C++ source ``csrc/fused.cpp`` (package data, installed
+with the package; installing never compiles), built with
+:func:`torch.utils.cpp_extension.load_inline` the first time they are worth it, into torch's
+extension cache (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``), one folder
+per installation (:func:`build_directory`); later processes load the cached library. A build
+prints one line when it starts and one when it ends.
 
 Parallel over blocks of 256 neurons, the time loop inside each block (its state stays in
 L1, the innermost loop over the block's neurons vectorises). ``torch.get_num_threads()``
@@ -12,23 +14,29 @@ regions cost several milliseconds per call there.
 
 * Nothing is compiled at import. The build starts at the first CPU call with at least
   :data:`MIN_NUMEL_TO_BUILD` input elements (or :func:`build`, or ``use_backend("cpp")``) and
-  takes roughly half a minute once; smaller calls use the portable loops until it is loaded.
+  takes roughly a minute once; smaller calls use the portable loops until it is loaded.
 * No compiler, no ninja, any build or load error: ONE warning, then the portable loops.
 * ``NORSE_CORE_NO_EXTENSION=1`` disables it.
 
 Models: LIF, LIFBox (both resets), IAF, LI, LIBox, LSNN (feed-forward), LIFRecurrent and
 LSNNRecurrent (per-neuron tensor parameters allowed; parallel over chunks of batch rows, the
 recurrent input summed from the weight columns of the neurons that spiked; they save the
-threshold argument and the spikes), float32/float64, the built-in Heaviside-forward surrogates (heaviside, super/superspike, triangle, tanh, circ,
-heavi_erfc, atan, sigmoid) with number parameters; everything else runs the portable kernels.
+threshold argument and the spikes), float32/float64, the built-in Heaviside-forward
+surrogates (heaviside, super/superspike, triangle, tanh, circ, heavi_erfc, atan, sigmoid);
+everything else runs the portable kernels. Parameters are numbers, except for LIF and LIFBox:
+one block code for both, whose parameters may also be tensors broadcasting to the state (one
+value per neuron, per state element, or one), expanded to one value per state element, and
+trainable (:attr:`LIFCpp.PARAMS`): the backward sums their gradients over time per state
+element, :class:`~norse_core.fused._common.FusedFunction` to the parameter's shape.
 The forward repeats the reference arithmetic operation by operation (built with
 ``-ffp-contract=off``, so no fused multiply-adds), so spikes and states are bitwise equal to
 the step-by-step loop; the backward is the same BPTT as :mod:`norse_core.fused.portable`.
 Nothing per step is saved: the forward writes only spikes and final states and keeps the
 input and initial state for backward, which re-runs each block's forward (bitwise the same)
-into a thread-local ``(T, 256)`` scratch of pre-reset voltages that stays in cache, then runs
-the reverse-time loop over it. A loss like ``out.sum()`` hands backward a broadcast gradient,
-used as is (no full-size copy).
+into a thread-local ``(T, 256)`` scratch of pre-reset voltages (and, for parameter gradients,
+of ``w = (v_leak - v) + j`` and ``j``) that stays in cache, then runs the reverse-time loop
+over it. A loss like ``out.sum()`` hands backward a broadcast gradient, used as is (no
+full-size copy).
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ import sys
 import threading
 import time
 import warnings
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -59,951 +67,26 @@ from norse_core.fused.portable import (
 #: load of a cached build): small workloads, such as unit tests, stay on the portable loops.
 MIN_NUMEL_TO_BUILD = 1 << 20
 
-SOURCE = r"""
-#include <torch/library.h>
-#include <ATen/core/Tensor.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/empty_like.h>
-#include <algorithm>
-#include <atomic>
-#include <cmath>
-#include <functional>
-#include <memory>
-#include <thread>
-#include <type_traits>
-#include <vector>
+#: The C++ source, shipped as package data next to this module (``csrc/fused.cpp``).
+SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "fused.cpp")
 
-// Layout: sequences are contiguous (T, N) with N neurons; a block of CH neurons keeps its
-// state in local arrays while the time loop runs, so the innermost loop (over the neurons of
-// the block) is contiguous and vectorises. Block functions take everything by value and use
-// restrict pointers so the compiler can keep parameters in registers.
 
-#define R __restrict__
+def _read_source() -> str:
+    """The text of :data:`SOURCE_PATH`; empty when it cannot be read (the build then fails
+    with that reason: one warning, the portable loops)."""
+    try:
+        with open(SOURCE_PATH, encoding="utf-8") as file:
+            return file.read()
+    except OSError:
+        return ""
 
-namespace {
 
-constexpr int64_t CH = 256;
+SOURCE = _read_source()
 
-// Surrogate derivatives s(x, alpha); ids as in norse_core.fused._common.NATIVE_METHODS.
-template <typename S, int M>
-inline S surrogate(S x, S alpha) {
-  if constexpr (M == 0) {  // heaviside
-    return S(0);
-  } else if constexpr (M == 1) {  // super: 1 / (alpha |x| + 1)^2
-    const S d = alpha * std::abs(x) + S(1);
-    return S(1) / (d * d);
-  } else if constexpr (M == 2) {  // triangle: alpha relu(1 - |x|)
-    return alpha * std::max(S(1) - std::abs(x), S(0));
-  } else if constexpr (M == 3) {  // tanh: 1 - tanh(alpha x)^2
-    const S t = std::tanh(alpha * x);
-    return S(1) - t * t;
-  } else if constexpr (M == 4) {  // circ: alpha^3 / (alpha^2 + x^2)^(3/2)
-    const S q = alpha * alpha + x * x;
-    return alpha * alpha * alpha / (q * std::sqrt(q));
-  } else if constexpr (M == 5) {  // heavi_erfc: 2 exp(-(alpha x)^2) / sqrt(pi)
-    const S y = alpha * x;
-    return S(1.1283791670955126) * std::exp(-y * y);
-  } else if constexpr (M == 6) {  // atan: alpha/2 / (1 + (pi/2 alpha x)^2)
-    const S y = S(1.5707963267948966) * alpha * x;
-    return alpha / S(2) / (S(1) + y * y);
-  } else {  // sigmoid: alpha s (1 - s), s = sigmoid(alpha x)
-    const S s = S(1) / (S(1) + std::exp(-alpha * x));
-    return alpha * s * (S(1) - s);
-  }
-}
-
-template <typename F>
-void dispatch_method(int64_t method, F&& f) {
-  switch (method) {
-    case 0: f(std::integral_constant<int, 0>{}); break;
-    case 1: f(std::integral_constant<int, 1>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    case 3: f(std::integral_constant<int, 3>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 5: f(std::integral_constant<int, 5>{}); break;
-    case 6: f(std::integral_constant<int, 6>{}); break;
-    case 7: f(std::integral_constant<int, 7>{}); break;
-    default: TORCH_CHECK(false, "norse_core_fused: unknown surrogate id ", method);
-  }
-}
-
-template <typename F>
-void dispatch_bool(bool value, F&& f) {
-  if (value) f(std::true_type{}); else f(std::false_type{});
-}
-
-// Runs f(n0, len) over chunks (blocks of CH neurons, or CR batch rows) with torch.get_num_threads() threads: the
-// calling thread and (threads - 1) helper tasks on torch's inter-op pool take blocks from a
-// shared counter; the caller waits only for blocks in progress. Unlike a fork-join region
-// (OpenMP), a helper the OS has not scheduled yet (a busy machine) delays nothing: it finds
-// no blocks left and returns.
-struct Work {
-  std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};
-  int64_t blocks = 0;
-  std::function<void(int64_t)> run;
-};
-
-inline void drain(Work& w) {
-  for (int64_t blk = w.next.fetch_add(1); blk < w.blocks; blk = w.next.fetch_add(1)) {
-    w.run(blk);
-    w.done.fetch_add(1, std::memory_order_release);
-  }
-}
-
-template <typename F>
-void for_chunks(int64_t total, int64_t chunk, const F& f) {
-  const int64_t blocks = (total + chunk - 1) / chunk;
-  const int64_t threads = std::min<int64_t>(at::get_num_threads(), blocks);
-  auto run = [&f, total, chunk](int64_t blk) {
-    const int64_t n0 = blk * chunk;
-    f(n0, std::min(chunk, total - n0));
-  };
-  if (threads <= 1 || at::in_parallel_region()) {
-    for (int64_t blk = 0; blk < blocks; ++blk) run(blk);
-    return;
-  }
-  auto work = std::make_shared<Work>();
-  work->blocks = blocks;
-  work->run = run;
-  for (int64_t h = 1; h < threads; ++h) {
-    at::launch([work] { drain(*work); });
-  }
-  drain(*work);
-  while (work->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
-}
-
-// Blocks of CH neurons.
-template <typename F>
-void for_blocks(int64_t N, const F& f) {
-  for_chunks(N, CH, f);
-}
-
-// A gradient over the whole sequence: contiguous, or, when autograd hands over a broadcast
-// constant (e.g. from out.sum()), one block of CH copies reused for every step and block.
-template <typename S>
-const S* seq_grad(const at::Tensor& g, at::Tensor& holder, bool& constant) {
-  constant = g.numel() > 1;
-  for (int64_t d = 0; d < g.dim() && constant; ++d) constant = g.stride(d) == 0 || g.size(d) == 1;
-  if (constant) {
-    holder = at::empty({CH}, g.options());
-    const S value = *g.data_ptr<S>();
-    S* p = holder.data_ptr<S>();
-    for (int64_t k = 0; k < CH; ++k) p[k] = value;
-  } else {
-    holder = g.contiguous();
-  }
-  return holder.data_ptr<S>();
-}
-
-struct Seq {
-  int64_t T, N;
-};
-
-Seq check_seq(const at::Tensor& x, const std::vector<at::Tensor>& states) {
-  TORCH_CHECK(x.dim() >= 1 && x.size(0) > 0, "norse_core_fused: empty sequence");
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, "norse_core_fused: float32/64 only");
-  TORCH_CHECK(x.device().is_cpu(), "norse_core_fused: CPU tensors only");
-  const int64_t T = x.size(0), N = x.numel() / T;
-  for (const auto& s : states) {
-    TORCH_CHECK(s.numel() == N && s.scalar_type() == x.scalar_type(), "norse_core_fused: state shape/dtype mismatch");
-  }
-  return {T, N};
-}
-
-template <typename S> S* ptr(at::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<S>() : nullptr; }
-template <typename S> const S* cptr(const at::Tensor& t) { return t.data_ptr<S>(); }
-
-// Spiking models save nothing per step: the backward pass of a block first re-runs the block's
-// forward (bitwise the same arithmetic) into a thread-local (T, CH) scratch of pre-reset
-// voltages, which stays in cache, then runs the reverse-time loop over it.
-template <typename S>
-S* scratch(int64_t n) {
-  thread_local std::vector<S> buffer;
-  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(n);
-  return buffer.data();
-}
-
-// ---------------------------------------------------------------------------- LIF
-// FWD: write spikes Z and final states (forward); RECOMPUTE: write only the pre-reset voltages
-// into VD[t*CH + k] (backward).
-template <typename S, bool RECOMPUTE>
-void lif_fwd_block(const S* R X, const S* R V0, const S* R I0, S* R Z, S* R VD, S* R VT, S* R IT,
-                   int64_t T, int64_t N, int64_t n0, int64_t len, S A, S B, S VL, S VTH, S VR) {
-  S v[CH], c[CH];
-  for (int64_t k = 0; k < len; ++k) { v[k] = V0[n0 + k]; c[k] = I0[n0 + k]; }
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R zt = RECOMPUTE ? nullptr : Z + o;
-    S* R vdt = RECOMPUTE ? VD + t * CH : nullptr;
-    for (int64_t k = 0; k < len; ++k) {
-      const S j = c[k] + xt[k];
-      const S d = v[k] + A * ((VL - v[k]) + j);
-      c[k] = j - B * j;
-      const bool spk = (d - VTH) > S(0);
-      if constexpr (RECOMPUTE) vdt[k] = d; else zt[k] = spk ? S(1) : S(0);
-      v[k] = spk ? VR : d;
-    }
-  }
-  if constexpr (!RECOMPUTE) {
-    for (int64_t k = 0; k < len; ++k) { VT[n0 + k] = v[k]; IT[n0 + k] = c[k]; }
-  }
-}
-
-template <typename S, int M>
-void lif_bwd_block(bool GZC, const S* R GZ, const S* R GVT, const S* R GIT, const S* R VD, S* R GX, S* R GV0, S* R GI0,
-                   int64_t T, int64_t N, int64_t n0, int64_t len, S A, S AP, S BP, S VTH, S VR, S AL) {
-  S gv[CH], gi[CH];
-  for (int64_t k = 0; k < len; ++k) { gv[k] = GVT[n0 + k]; gi[k] = GIT[n0 + k]; }
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R vdt = VD + t * CH;
-    const S* R gzt = GZC ? GZ : GZ + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = vdt[k], diff = d - VTH;
-      const S s = surrogate<S, M>(diff, AL);
-      const S u = (diff > S(0) ? S(0) : gv[k]) + (gzt[k] + gv[k] * (VR - d)) * s;
-      const S gj = A * u + BP * gi[k];
-      gxt[k] = gj;
-      gv[k] = AP * u;
-      gi[k] = gj;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) { GV0[n0 + k] = gv[k]; GI0[n0 + k] = gi[k]; }
-}
-
-std::vector<at::Tensor> lif_fwd(const at::Tensor& x_, const at::Tensor& v0_, const at::Tensor& i0_,
-                                double a, double b, double vl, double vth, double vr) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
-  const Seq q = check_seq(x, {v0, i0});
-  auto z = at::empty_like(x), vT = at::empty_like(v0), iT = at::empty_like(i0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_fwd", [&] {
-    using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
-    S *Z = ptr<S>(z), *VT = ptr<S>(vT), *IT = ptr<S>(iT);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      lif_fwd_block<S, false>(X, V0, I0, Z, nullptr, VT, IT, T, N, n0, len, S(a), S(b), S(vl), S(vth), S(vr));
-    });
-  });
-  return {z, vT, iT};
-}
-
-std::vector<at::Tensor> lif_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, const at::Tensor& giT_,
-                                const at::Tensor& x_, const at::Tensor& v0_, const at::Tensor& i0_,
-                                double a, double b, double vl, double vth, double vr, int64_t method, double alpha) {
-  auto gvT = gvT_.contiguous(), giT = giT_.contiguous();
-  auto x = x_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
-  const Seq q = check_seq(x, {gvT, giT, v0, i0});
-  auto gx = at::empty_like(x), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor gz_hold;
-    bool GZC = false;
-    const S* GZ = seq_grad<S>(gz_, gz_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT), *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0);
-    const int64_t T = q.T, N = q.N;
-    dispatch_method(method, [&](auto m) {
-      constexpr int M = decltype(m)::value;
-      for_blocks(N, [&](int64_t n0, int64_t len) {
-        S* VD = scratch<S>(T * CH);
-        lif_fwd_block<S, true>(X, V0, I0, nullptr, VD, nullptr, nullptr, T, N, n0, len, S(a), S(b), S(vl), S(vth), S(vr));
-        lif_bwd_block<S, M>(GZC, GZ, GVT, GIT, VD, GX, GV0, GI0, T, N, n0, len,
-                            S(a), S(1) - S(a), S(1) - S(b), S(vth), S(vr), S(alpha));
-      });
-    });
-  });
-  return {gx, gv0, gi0};
-}
-
-// ---------------------------------------------------------------------------- LIFBox
-template <typename S, bool RECOMPUTE, bool SUB>
-void lif_box_fwd_block(const S* R X, const S* R V0, S* R Z, S* R VD, S* R VT,
-                       int64_t T, int64_t N, int64_t n0, int64_t len, S A, S VL, S VTH, S VR) {
-  S v[CH];
-  for (int64_t k = 0; k < len; ++k) v[k] = V0[n0 + k];
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R zt = RECOMPUTE ? nullptr : Z + o;
-    S* R vdt = RECOMPUTE ? VD + t * CH : nullptr;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = v[k] + A * ((VL - v[k]) + xt[k]);
-      const S diff = d - VTH;
-      const bool spk = diff > S(0);
-      if constexpr (RECOMPUTE) vdt[k] = d; else zt[k] = spk ? S(1) : S(0);
-      v[k] = spk ? (SUB ? diff : VR) : d;
-    }
-  }
-  if constexpr (!RECOMPUTE) {
-    for (int64_t k = 0; k < len; ++k) VT[n0 + k] = v[k];
-  }
-}
-
-template <typename S, int M, bool SUB>
-void lif_box_bwd_block(bool GZC, const S* R GZ, const S* R GVT, const S* R VD, S* R GX, S* R GV0,
-                       int64_t T, int64_t N, int64_t n0, int64_t len, S A, S AP, S VTH, S VR, S AL) {
-  S gv[CH];
-  for (int64_t k = 0; k < len; ++k) gv[k] = GVT[n0 + k];
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R vdt = VD + t * CH;
-    const S* R gzt = GZC ? GZ : GZ + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = vdt[k], diff = d - VTH;
-      const S s = surrogate<S, M>(diff, AL);
-      S u;
-      if constexpr (SUB) {
-        u = gv[k] + (gzt[k] - gv[k] * VTH) * s;
-      } else {
-        u = (diff > S(0) ? S(0) : gv[k]) + (gzt[k] + gv[k] * (VR - d)) * s;
-      }
-      gxt[k] = A * u;
-      gv[k] = AP * u;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) GV0[n0 + k] = gv[k];
-}
-
-std::vector<at::Tensor> lif_box_fwd(const at::Tensor& x_, const at::Tensor& v0_, double a, double vl,
-                                    double vth, double vr, bool subtract) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous();
-  const Seq q = check_seq(x, {v0});
-  auto z = at::empty_like(x), vT = at::empty_like(v0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_box_fwd", [&] {
-    using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0);
-    S *Z = ptr<S>(z), *VT = ptr<S>(vT);
-    const int64_t T = q.T, N = q.N;
-    dispatch_bool(subtract, [&](auto sub_c) {
-      constexpr bool SUB = decltype(sub_c)::value;
-      for_blocks(N, [&](int64_t n0, int64_t len) {
-        lif_box_fwd_block<S, false, SUB>(X, V0, Z, nullptr, VT, T, N, n0, len, S(a), S(vl), S(vth), S(vr));
-      });
-    });
-  });
-  return {z, vT};
-}
-
-std::vector<at::Tensor> lif_box_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, const at::Tensor& x_,
-                                    const at::Tensor& v0_, double a, double vl, double vth, double vr,
-                                    bool subtract, int64_t method, double alpha) {
-  auto gvT = gvT_.contiguous(), x = x_.contiguous(), v0 = v0_.contiguous();
-  const Seq q = check_seq(x, {gvT, v0});
-  auto gx = at::empty_like(x), gv0 = at::empty_like(gvT);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_box_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor gz_hold;
-    bool GZC = false;
-    const S* GZ = seq_grad<S>(gz_, gz_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *X = cptr<S>(x), *V0 = cptr<S>(v0);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0);
-    const int64_t T = q.T, N = q.N;
-    dispatch_method(method, [&](auto m) {
-      dispatch_bool(subtract, [&](auto sub_c) {
-        constexpr int M = decltype(m)::value;
-        constexpr bool SUB = decltype(sub_c)::value;
-        for_blocks(N, [&](int64_t n0, int64_t len) {
-          S* VD = scratch<S>(T * CH);
-          lif_box_fwd_block<S, true, SUB>(X, V0, nullptr, VD, nullptr, T, N, n0, len, S(a), S(vl), S(vth), S(vr));
-          lif_box_bwd_block<S, M, SUB>(GZC, GZ, GVT, VD, GX, GV0, T, N, n0, len,
-                                       S(a), S(1) - S(a), S(vth), S(vr), S(alpha));
-        });
-      });
-    });
-  });
-  return {gx, gv0};
-}
-
-// ---------------------------------------------------------------------------- IAF
-template <typename S, bool RECOMPUTE>
-void iaf_fwd_block(const S* R X, const S* R V0, S* R Z, S* R VD, S* R VT,
-                   int64_t T, int64_t N, int64_t n0, int64_t len, S VTH, S VR) {
-  S v[CH];
-  for (int64_t k = 0; k < len; ++k) v[k] = V0[n0 + k];
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R zt = RECOMPUTE ? nullptr : Z + o;
-    S* R vdt = RECOMPUTE ? VD + t * CH : nullptr;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = v[k] + xt[k];
-      const bool spk = (d - VTH) > S(0);
-      if constexpr (RECOMPUTE) vdt[k] = d; else zt[k] = spk ? S(1) : S(0);
-      v[k] = spk ? VR : d;
-    }
-  }
-  if constexpr (!RECOMPUTE) {
-    for (int64_t k = 0; k < len; ++k) VT[n0 + k] = v[k];
-  }
-}
-
-template <typename S, int M>
-void iaf_bwd_block(bool GZC, const S* R GZ, const S* R GVT, const S* R VD, S* R GX, S* R GV0,
-                   int64_t T, int64_t N, int64_t n0, int64_t len, S VTH, S VR, S AL) {
-  S gv[CH];
-  for (int64_t k = 0; k < len; ++k) gv[k] = GVT[n0 + k];
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R vdt = VD + t * CH;
-    const S* R gzt = GZC ? GZ : GZ + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = vdt[k], diff = d - VTH;
-      const S s = surrogate<S, M>(diff, AL);
-      const S u = (diff > S(0) ? S(0) : gv[k]) + (gzt[k] + gv[k] * (VR - d)) * s;
-      gxt[k] = u;
-      gv[k] = u;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) GV0[n0 + k] = gv[k];
-}
-
-std::vector<at::Tensor> iaf_fwd(const at::Tensor& x_, const at::Tensor& v0_, double vth, double vr) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous();
-  const Seq q = check_seq(x, {v0});
-  auto z = at::empty_like(x), vT = at::empty_like(v0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "iaf_fwd", [&] {
-    using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0);
-    S *Z = ptr<S>(z), *VT = ptr<S>(vT);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      iaf_fwd_block<S, false>(X, V0, Z, nullptr, VT, T, N, n0, len, S(vth), S(vr));
-    });
-  });
-  return {z, vT};
-}
-
-std::vector<at::Tensor> iaf_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, const at::Tensor& x_,
-                                const at::Tensor& v0_, double vth, double vr, int64_t method, double alpha) {
-  auto gvT = gvT_.contiguous(), x = x_.contiguous(), v0 = v0_.contiguous();
-  const Seq q = check_seq(x, {gvT, v0});
-  auto gx = at::empty_like(x), gv0 = at::empty_like(gvT);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "iaf_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor gz_hold;
-    bool GZC = false;
-    const S* GZ = seq_grad<S>(gz_, gz_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *X = cptr<S>(x), *V0 = cptr<S>(v0);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0);
-    const int64_t T = q.T, N = q.N;
-    dispatch_method(method, [&](auto m) {
-      constexpr int M = decltype(m)::value;
-      for_blocks(N, [&](int64_t n0, int64_t len) {
-        S* VD = scratch<S>(T * CH);
-        iaf_fwd_block<S, true>(X, V0, nullptr, VD, nullptr, T, N, n0, len, S(vth), S(vr));
-        iaf_bwd_block<S, M>(GZC, GZ, GVT, VD, GX, GV0, T, N, n0, len, S(vth), S(vr), S(alpha));
-      });
-    });
-  });
-  return {gx, gv0};
-}
-
-// ---------------------------------------------------------------------------- LI, LIBox
-template <typename S>
-void li_fwd_block(const S* R X, const S* R V0, const S* R I0, S* R O, S* R VT, S* R IT,
-                  int64_t T, int64_t N, int64_t n0, int64_t len, S A, S B, S VL) {
-  S v[CH], c[CH];
-  for (int64_t k = 0; k < len; ++k) { v[k] = V0[n0 + k]; c[k] = I0[n0 + k]; }
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R ot = O + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S j = c[k] + xt[k];
-      v[k] = v[k] + A * ((VL - v[k]) + j);
-      c[k] = j - B * j;
-      ot[k] = v[k];
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) { VT[n0 + k] = v[k]; IT[n0 + k] = c[k]; }
-}
-
-template <typename S>
-void li_bwd_block(bool GZC, const S* R GO, const S* R GVT, const S* R GIT, S* R GX, S* R GV0, S* R GI0,
-                  int64_t T, int64_t N, int64_t n0, int64_t len, S A, S AP, S BP) {
-  S gv[CH], gi[CH];
-  for (int64_t k = 0; k < len; ++k) { gv[k] = GVT[n0 + k]; gi[k] = GIT[n0 + k]; }
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R got = GZC ? GO : GO + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S u = got[k] + gv[k];
-      const S gj = A * u + BP * gi[k];
-      gxt[k] = gj;
-      gv[k] = AP * u;
-      gi[k] = gj;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) { GV0[n0 + k] = gv[k]; GI0[n0 + k] = gi[k]; }
-}
-
-std::vector<at::Tensor> li_fwd(const at::Tensor& x_, const at::Tensor& v0_, const at::Tensor& i0_,
-                               double a, double b, double vl) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
-  const Seq q = check_seq(x, {v0, i0});
-  auto out = at::empty_like(x), vT = at::empty_like(v0), iT = at::empty_like(i0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "li_fwd", [&] {
-    using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
-    S *O = ptr<S>(out), *VT = ptr<S>(vT), *IT = ptr<S>(iT);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      li_fwd_block<S>(X, V0, I0, O, VT, IT, T, N, n0, len, S(a), S(b), S(vl));
-    });
-  });
-  return {out, vT, iT};
-}
-
-std::vector<at::Tensor> li_bwd(const at::Tensor& go_, const at::Tensor& gvT_, const at::Tensor& giT_, double a, double b) {
-  auto gvT = gvT_.contiguous(), giT = giT_.contiguous();
-  const Seq q = check_seq(go_, {gvT, giT});
-  auto gx = at::empty(go_.sizes(), go_.options()), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT);
-  AT_DISPATCH_FLOATING_TYPES(go_.scalar_type(), "li_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor go_hold;
-    bool GZC = false;
-    const S* GO = seq_grad<S>(go_, go_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      li_bwd_block<S>(GZC, GO, GVT, GIT, GX, GV0, GI0, T, N, n0, len, S(a), S(1) - S(a), S(1) - S(b));
-    });
-  });
-  return {gx, gv0, gi0};
-}
-
-template <typename S>
-void li_box_fwd_block(const S* R X, const S* R V0, S* R O, S* R VT,
-                      int64_t T, int64_t N, int64_t n0, int64_t len, S A, S VL) {
-  S v[CH];
-  for (int64_t k = 0; k < len; ++k) v[k] = V0[n0 + k];
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R ot = O + o;
-    for (int64_t k = 0; k < len; ++k) {
-      v[k] = v[k] + A * ((VL - v[k]) + xt[k]);
-      ot[k] = v[k];
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) VT[n0 + k] = v[k];
-}
-
-template <typename S>
-void li_box_bwd_block(bool GZC, const S* R GO, const S* R GVT, S* R GX, S* R GV0,
-                      int64_t T, int64_t N, int64_t n0, int64_t len, S A, S AP) {
-  S gv[CH];
-  for (int64_t k = 0; k < len; ++k) gv[k] = GVT[n0 + k];
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R got = GZC ? GO : GO + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S u = got[k] + gv[k];
-      gxt[k] = A * u;
-      gv[k] = AP * u;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) GV0[n0 + k] = gv[k];
-}
-
-std::vector<at::Tensor> li_box_fwd(const at::Tensor& x_, const at::Tensor& v0_, double a, double vl) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous();
-  const Seq q = check_seq(x, {v0});
-  auto out = at::empty_like(x), vT = at::empty_like(v0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "li_box_fwd", [&] {
-    using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0);
-    S *O = ptr<S>(out), *VT = ptr<S>(vT);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      li_box_fwd_block<S>(X, V0, O, VT, T, N, n0, len, S(a), S(vl));
-    });
-  });
-  return {out, vT};
-}
-
-std::vector<at::Tensor> li_box_bwd(const at::Tensor& go_, const at::Tensor& gvT_, double a) {
-  auto gvT = gvT_.contiguous();
-  const Seq q = check_seq(go_, {gvT});
-  auto gx = at::empty(go_.sizes(), go_.options()), gv0 = at::empty_like(gvT);
-  AT_DISPATCH_FLOATING_TYPES(go_.scalar_type(), "li_box_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor go_hold;
-    bool GZC = false;
-    const S* GO = seq_grad<S>(go_, go_hold, GZC);
-    const S *GVT = cptr<S>(gvT);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      li_box_bwd_block<S>(GZC, GO, GVT, GX, GV0, T, N, n0, len, S(a), S(1) - S(a));
-    });
-  });
-  return {gx, gv0};
-}
-
-// ---------------------------------------------------------------------------- LSNN
-// RECOMPUTE writes the pre-reset voltage and the threshold argument vd - bd into VD and DF.
-template <typename S, bool RECOMPUTE>
-void lsnn_fwd_block(const S* R X, const S* R V0, const S* R I0, const S* R B0, S* R Z, S* R VD, S* R DF,
-                    S* R VT, S* R IT, S* R BT, int64_t T, int64_t N, int64_t n0, int64_t len,
-                    S A, S B, S C, S VL, S VTH, S VR, S BETA) {
-  S v[CH], cu[CH], th[CH];
-  for (int64_t k = 0; k < len; ++k) { v[k] = V0[n0 + k]; cu[k] = I0[n0 + k]; th[k] = B0[n0 + k]; }
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R zt = RECOMPUTE ? nullptr : Z + o;
-    S* R vdt = RECOMPUTE ? VD + t * CH : nullptr;
-    S* R dft = RECOMPUTE ? DF + t * CH : nullptr;
-    for (int64_t k = 0; k < len; ++k) {
-      const S j = cu[k] + xt[k];
-      const S d = v[k] + A * ((VL - v[k]) + j);
-      cu[k] = j - B * j;
-      const S bd = th[k] + C * (VTH - th[k]);
-      const S diff = d - bd;
-      const bool spk = diff > S(0);
-      if constexpr (RECOMPUTE) { vdt[k] = d; dft[k] = diff; } else { zt[k] = spk ? S(1) : S(0); }
-      v[k] = spk ? VR : d;
-      th[k] = spk ? bd + BETA : bd;
-    }
-  }
-  if constexpr (!RECOMPUTE) {
-    for (int64_t k = 0; k < len; ++k) { VT[n0 + k] = v[k]; IT[n0 + k] = cu[k]; BT[n0 + k] = th[k]; }
-  }
-}
-
-template <typename S, int M>
-void lsnn_bwd_block(bool GZC, const S* R GZ, const S* R GVT, const S* R GIT, const S* R GBT, const S* R VD, const S* R DF,
-                    S* R GX, S* R GV0, S* R GI0, S* R GB0, int64_t T, int64_t N, int64_t n0, int64_t len,
-                    S A, S AP, S BP, S CP, S VR, S BETA, S AL) {
-  S gv[CH], gi[CH], gb[CH];
-  for (int64_t k = 0; k < len; ++k) { gv[k] = GVT[n0 + k]; gi[k] = GIT[n0 + k]; gb[k] = GBT[n0 + k]; }
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R vdt = VD + t * CH;
-    const S* R dft = DF + t * CH;
-    const S* R gzt = GZC ? GZ : GZ + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = vdt[k], diff = dft[k];
-      const S s = surrogate<S, M>(diff, AL);
-      const S w = (gzt[k] + gv[k] * (VR - d) + gb[k] * BETA) * s;
-      const S u = (diff > S(0) ? S(0) : gv[k]) + w;
-      const S gj = A * u + BP * gi[k];
-      gxt[k] = gj;
-      gb[k] = CP * (gb[k] - w);
-      gv[k] = AP * u;
-      gi[k] = gj;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) { GV0[n0 + k] = gv[k]; GI0[n0 + k] = gi[k]; GB0[n0 + k] = gb[k]; }
-}
-
-std::vector<at::Tensor> lsnn_fwd(const at::Tensor& x_, const at::Tensor& v0_, const at::Tensor& i0_,
-                                 const at::Tensor& b0_, double a, double b, double c, double vl,
-                                 double vth, double vr, double beta) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous(), b0 = b0_.contiguous();
-  const Seq q = check_seq(x, {v0, i0, b0});
-  auto z = at::empty_like(x), vT = at::empty_like(v0), iT = at::empty_like(i0), bT = at::empty_like(b0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lsnn_fwd", [&] {
-    using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0), *B0 = cptr<S>(b0);
-    S *Z = ptr<S>(z), *VT = ptr<S>(vT), *IT = ptr<S>(iT), *BT = ptr<S>(bT);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      lsnn_fwd_block<S, false>(X, V0, I0, B0, Z, nullptr, nullptr, VT, IT, BT, T, N, n0, len,
-                               S(a), S(b), S(c), S(vl), S(vth), S(vr), S(beta));
-    });
-  });
-  return {z, vT, iT, bT};
-}
-
-std::vector<at::Tensor> lsnn_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, const at::Tensor& giT_,
-                                 const at::Tensor& gbT_, const at::Tensor& x_, const at::Tensor& v0_,
-                                 const at::Tensor& i0_, const at::Tensor& b0_, double a, double b, double c,
-                                 double vl, double vth, double vr, double beta, int64_t method, double alpha) {
-  auto gvT = gvT_.contiguous(), giT = giT_.contiguous(), gbT = gbT_.contiguous();
-  auto x = x_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous(), b0 = b0_.contiguous();
-  const Seq q = check_seq(x, {gvT, giT, gbT, v0, i0, b0});
-  auto gx = at::empty_like(x), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT), gb0 = at::empty_like(gbT);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lsnn_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor gz_hold;
-    bool GZC = false;
-    const S* GZ = seq_grad<S>(gz_, gz_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT), *GBT = cptr<S>(gbT);
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0), *B0 = cptr<S>(b0);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0), *GB0 = ptr<S>(gb0);
-    const int64_t T = q.T, N = q.N;
-    dispatch_method(method, [&](auto m) {
-      constexpr int M = decltype(m)::value;
-      for_blocks(N, [&](int64_t n0, int64_t len) {
-        S* VD = scratch<S>(2 * T * CH);
-        S* DF = VD + T * CH;
-        lsnn_fwd_block<S, true>(X, V0, I0, B0, nullptr, VD, DF, nullptr, nullptr, nullptr, T, N, n0, len,
-                                S(a), S(b), S(c), S(vl), S(vth), S(vr), S(beta));
-        lsnn_bwd_block<S, M>(GZC, GZ, GVT, GIT, GBT, VD, DF, GX, GV0, GI0, GB0, T, N, n0, len,
-                             S(a), S(1) - S(a), S(1) - S(b), S(1) - S(c), S(vr), S(beta), S(alpha));
-      });
-    });
-  });
-  return {gx, gv0, gi0, gb0};
-}
-
-// ---------------------------------------------------------------------------- recurrent LIF / LSNN
-// xin (T, B, N) is the input projection, computed outside. Per step and batch row:
-//   j = (i + xin_t) + W z_{t-1};  vd = v + a ((vl - v) + j);  i = j - b j
-//   LSNN: bd = th + c (vth - th); diff = vd - bd; th = bd + beta z      LIF: diff = vd - vth
-//   z = diff > 0;  v = z ? vr : vd
-// The spikes after the first step are 0/1, so W z_{t-1} is a sum of the columns of W of the
-// neurons that spiked (WT holds them contiguously). Parameters are per neuron: P is (10, N)
-// holding a, b, c, vl, vth, vr, beta, 1 - a, 1 - b, 1 - c. Chunks of CR batch rows run in
-// parallel; the forward saves diff (T, B, N) for backward when DF is given.
-constexpr int64_t CR = 8;
-
-template <typename S, bool ADAPT>
-void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, const S* R B0, const S* R W,
-                  const S* R WT, const S* R P, S* R Z, S* R DF, S* R ZT, S* R VT, S* R IT, S* R BT,
-                  int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows) {
-  const S *A = P, *Bc = P + N, *C = P + 2 * N, *VL = P + 3 * N, *VTH = P + 4 * N, *VR = P + 5 * N,
-          *BETA = P + 6 * N;
-  const int64_t M = rows * N;
-  std::vector<S> buf(4 * M);
-  S *v = buf.data(), *cu = v + M, *th = cu + M, *lin = th + M;
-  std::vector<int64_t> active(M);
-  std::vector<int64_t> count(rows, 0);
-  for (int64_t q = 0; q < M; ++q) {
-    v[q] = V0[r0 * N + q];
-    cu[q] = I0[r0 * N + q];
-    if constexpr (ADAPT) th[q] = B0[r0 * N + q];
-  }
-  // the first step: z0 may hold any values, so the recurrent input is a dense product
-  for (int64_t r = 0; r < rows; ++r) {
-    const S* R z0 = Z0 + (r0 + r) * N;
-    for (int64_t k = 0; k < N; ++k) {
-      const S* R w = W + k * N;
-      S s = S(0);
-      for (int64_t m = 0; m < N; ++m) s += w[m] * z0[m];
-      lin[r * N + k] = s;
-    }
-  }
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t o = (t * Bn + r0 + r) * N;
-      const S* R xt = X + o;
-      S* R zt = Z + o;
-      S* R dft = DF ? DF + o : nullptr;
-      S* R vr = v + r * N;
-      S* R cr = cu + r * N;
-      S* R tr = th + r * N;
-      S* R lr = lin + r * N;
-      int64_t* R act = active.data() + r * N;
-      if (t > 0) {  // W z_{t-1}: the columns of the neurons that spiked
-        for (int64_t k = 0; k < N; ++k) lr[k] = S(0);
-        for (int64_t q = 0; q < count[r]; ++q) {
-          const S* R w = WT + act[q] * N;
-          for (int64_t k = 0; k < N; ++k) lr[k] += w[k];
-        }
-      }
-      int64_t na = 0;
-      for (int64_t k = 0; k < N; ++k) {
-        const S j = (cr[k] + xt[k]) + lr[k];
-        const S d = vr[k] + A[k] * ((VL[k] - vr[k]) + j);
-        cr[k] = j - Bc[k] * j;
-        S diff;
-        bool spk;
-        if constexpr (ADAPT) {
-          const S bd = tr[k] + C[k] * (VTH[k] - tr[k]);
-          diff = d - bd;
-          spk = diff > S(0);
-          tr[k] = spk ? bd + BETA[k] : bd;
-        } else {
-          diff = d - VTH[k];
-          spk = diff > S(0);
-        }
-        if (dft) dft[k] = diff;
-        zt[k] = spk ? S(1) : S(0);
-        vr[k] = spk ? VR[k] : d;
-        if (spk) act[na++] = k;
-      }
-      count[r] = na;
-    }
-  }
-  for (int64_t q = 0; q < M; ++q) {
-    const int64_t g = r0 * N + q;
-    ZT[g] = Z[(T - 1) * Bn * N + g];
-    VT[g] = v[q];
-    IT[g] = cu[q];
-    if constexpr (ADAPT) BT[g] = th[q];
-  }
-}
-
-// Reverse time (reset with detached spikes, threshold jump with gradient), per row:
-//   w = (gz_t + r + gb beta) s(diff_t);  u = gv (1 - z_t) + w;  gb = (1 - c)(gb - w)
-//   gj = a u + (1 - b) gi  (= dL/dxin_t);  gv = (1 - a) u;  gi = gj;  r = gj W
-template <typename S, int M, bool ADAPT>
-void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT, const S* R GBT,
-                  const S* R DF, const S* R Z, const S* R W, const S* R P, S* R GX, S* R GZ0, S* R GV0,
-                  S* R GI0, S* R GB0, int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows, S AL) {
-  const S *A = P, *BETA = P + 6 * N, *AP = P + 7 * N, *BP = P + 8 * N, *CP = P + 9 * N;
-  std::vector<S> buf(4 * N);
-  S *gv = buf.data(), *gi = gv + N, *gb = gi + N, *rr = gb + N;
-  for (int64_t r = r0; r < r0 + rows; ++r) {
-    for (int64_t k = 0; k < N; ++k) {
-      gv[k] = GVT[r * N + k];
-      gi[k] = GIT[r * N + k];
-      gb[k] = ADAPT ? GBT[r * N + k] : S(0);
-      rr[k] = GZT[r * N + k];
-    }
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t o = (t * Bn + r) * N;
-      const S* R dft = DF + o;
-      const S* R zt = Z + o;
-      const S* R gzt = GZ + o;
-      S* R gxt = GX + o;
-      for (int64_t k = 0; k < N; ++k) {
-        const S s = surrogate<S, M>(dft[k], AL);
-        S w;
-        if constexpr (ADAPT) {
-          w = ((gzt[k] + rr[k]) + gb[k] * BETA[k]) * s;
-        } else {
-          w = (gzt[k] + rr[k]) * s;
-        }
-        const S u = (gv[k] - gv[k] * zt[k]) + w;  // gv (1 - z), as the portable kernel computes it
-        if constexpr (ADAPT) gb[k] = (gb[k] - w) * CP[k];
-        const S gj = u * A[k] + gi[k] * BP[k];
-        gxt[k] = gj;
-        gi[k] = gj;
-        gv[k] = u * AP[k];
-      }
-      for (int64_t m = 0; m < N; ++m) rr[m] = S(0);
-      for (int64_t k = 0; k < N; ++k) {
-        const S g = gi[k];
-        const S* R w = W + k * N;
-        for (int64_t m = 0; m < N; ++m) rr[m] += g * w[m];
-      }
-    }
-    for (int64_t k = 0; k < N; ++k) {
-      GZ0[r * N + k] = rr[k];
-      GV0[r * N + k] = gv[k];
-      GI0[r * N + k] = gi[k];
-      if constexpr (ADAPT) GB0[r * N + k] = gb[k];
-    }
-  }
-}
-
-struct RecShape {
-  int64_t T, B, N;
-};
-
-RecShape check_rec(const at::Tensor& x, const at::Tensor& w, const at::Tensor& p,
-                   const std::vector<at::Tensor>& states) {
-  TORCH_CHECK(x.dim() >= 2 && x.size(0) > 0, "norse_core_fused: recurrent input must be (T, ..., N)");
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, "norse_core_fused: float32/64 only");
-  TORCH_CHECK(x.device().is_cpu(), "norse_core_fused: CPU tensors only");
-  const int64_t T = x.size(0), N = x.size(-1), B = x.numel() / (T * N);
-  TORCH_CHECK(w.dim() == 2 && w.size(0) == N && w.size(1) == N && w.scalar_type() == x.scalar_type(),
-              "norse_core_fused: recurrent weights must be (N, N) in the input's dtype");
-  TORCH_CHECK(p.dim() == 2 && p.size(0) == 10 && p.size(1) == N && p.scalar_type() == x.scalar_type(),
-              "norse_core_fused: parameters must be (10, N)");
-  for (const auto& s : states) {
-    TORCH_CHECK(!s.defined() || (s.numel() == B * N && s.scalar_type() == x.scalar_type()),
-                "norse_core_fused: state shape/dtype mismatch");
-  }
-  return {T, B, N};
-}
-
-std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, const at::Tensor& v0_,
-                                const at::Tensor& i0_, const at::Tensor& b0_, const at::Tensor& w_,
-                                const at::Tensor& p_, bool adaptive, bool save) {
-  auto x = x_.contiguous(), z0 = z0_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
-  auto b0 = adaptive ? b0_.contiguous() : at::Tensor();
-  auto w = w_.contiguous(), wt = w_.t().contiguous(), p = p_.contiguous();
-  const RecShape q = check_rec(x, w, p, {z0, v0, i0, b0});
-  auto z = at::empty_like(x), zT = at::empty_like(z0), vT = at::empty_like(v0), iT = at::empty_like(i0);
-  auto bT = adaptive ? at::empty_like(b0) : at::empty({0}, x.options());
-  auto df = save ? at::empty_like(x) : at::empty({0}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rec_fwd", [&] {
-    using S = scalar_t;
-    const S *X = cptr<S>(x), *Z0 = cptr<S>(z0), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
-    const S* B0 = adaptive ? cptr<S>(b0) : nullptr;
-    const S *W = cptr<S>(w), *WT = cptr<S>(wt), *P = cptr<S>(p);
-    S *Z = ptr<S>(z), *DF = save ? ptr<S>(df) : nullptr, *ZT = ptr<S>(zT), *VT = ptr<S>(vT), *IT = ptr<S>(iT);
-    S* BT = adaptive ? ptr<S>(bT) : nullptr;
-    dispatch_bool(adaptive, [&](auto ad) {
-      constexpr bool AD = decltype(ad)::value;
-      for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
-        rec_fwd_rows<S, AD>(X, Z0, V0, I0, B0, W, WT, P, Z, DF, ZT, VT, IT, BT, q.T, q.B, q.N, r0, rows);
-      });
-    });
-  });
-  return {z, zT, vT, iT, bT, df};
-}
-
-std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, const at::Tensor& gvT_,
-                                const at::Tensor& giT_, const at::Tensor& gbT_, const at::Tensor& df_,
-                                const at::Tensor& z_, const at::Tensor& w_, const at::Tensor& p_, bool adaptive,
-                                int64_t method, double alpha) {
-  auto gz = gz_.contiguous(), gzT = gzT_.contiguous(), gvT = gvT_.contiguous(), giT = giT_.contiguous();
-  auto gbT = adaptive ? gbT_.contiguous() : at::Tensor();
-  auto df = df_.contiguous(), z = z_.contiguous(), w = w_.contiguous(), p = p_.contiguous();
-  const RecShape q = check_rec(df, w, p, {gzT, gvT, giT, gbT});
-  TORCH_CHECK(gz.numel() == df.numel() && z.numel() == df.numel(), "norse_core_fused: sequence shape mismatch");
-  auto gx = at::empty_like(df), gz0 = at::empty_like(gzT), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT);
-  auto gb0 = adaptive ? at::empty_like(gbT) : at::empty({0}, df.options());
-  AT_DISPATCH_FLOATING_TYPES(df.scalar_type(), "rec_bwd", [&] {
-    using S = scalar_t;
-    const S *GZ = cptr<S>(gz), *GZT = cptr<S>(gzT), *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT);
-    const S* GBT = adaptive ? cptr<S>(gbT) : nullptr;
-    const S *DF = cptr<S>(df), *Z = cptr<S>(z), *W = cptr<S>(w), *P = cptr<S>(p);
-    S *GX = ptr<S>(gx), *GZ0 = ptr<S>(gz0), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0);
-    S* GB0 = adaptive ? ptr<S>(gb0) : nullptr;
-    dispatch_method(method, [&](auto m) {
-      constexpr int MT = decltype(m)::value;
-      dispatch_bool(adaptive, [&](auto ad) {
-        constexpr bool AD = decltype(ad)::value;
-        for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
-          rec_bwd_rows<S, MT, AD>(GZ, GZT, GVT, GIT, GBT, DF, Z, W, P, GX, GZ0, GV0, GI0, GB0, q.T, q.B, q.N, r0,
-                                  rows, S(alpha));
-        });
-      });
-    });
-  });
-  return {gx, gz0, gv0, gi0, gb0};
-}
-
-}  // namespace
-
-TORCH_LIBRARY(norse_core_fused, m) {
-  m.def("lif_fwd(Tensor x, Tensor v0, Tensor i0, float a, float b, float vl, float vth, float vr) -> Tensor[]", &lif_fwd);
-  m.def("lif_bwd(Tensor gz, Tensor gv, Tensor gi, Tensor x, Tensor v0, Tensor i0, float a, float b, float vl, float vth, float vr, int method, float alpha) -> Tensor[]", &lif_bwd);
-  m.def("lif_box_fwd(Tensor x, Tensor v0, float a, float vl, float vth, float vr, bool subtract) -> Tensor[]", &lif_box_fwd);
-  m.def("lif_box_bwd(Tensor gz, Tensor gv, Tensor x, Tensor v0, float a, float vl, float vth, float vr, bool subtract, int method, float alpha) -> Tensor[]", &lif_box_bwd);
-  m.def("iaf_fwd(Tensor x, Tensor v0, float vth, float vr) -> Tensor[]", &iaf_fwd);
-  m.def("iaf_bwd(Tensor gz, Tensor gv, Tensor x, Tensor v0, float vth, float vr, int method, float alpha) -> Tensor[]", &iaf_bwd);
-  m.def("li_fwd(Tensor x, Tensor v0, Tensor i0, float a, float b, float vl) -> Tensor[]", &li_fwd);
-  m.def("li_bwd(Tensor gout, Tensor gv, Tensor gi, float a, float b) -> Tensor[]", &li_bwd);
-  m.def("li_box_fwd(Tensor x, Tensor v0, float a, float vl) -> Tensor[]", &li_box_fwd);
-  m.def("li_box_bwd(Tensor gout, Tensor gv, float a) -> Tensor[]", &li_box_bwd);
-  m.def("lsnn_fwd(Tensor x, Tensor v0, Tensor i0, Tensor b0, float a, float b, float c, float vl, float vth, float vr, float beta) -> Tensor[]", &lsnn_fwd);
-  m.def("lsnn_bwd(Tensor gz, Tensor gv, Tensor gi, Tensor gb, Tensor x, Tensor v0, Tensor i0, Tensor b0, float a, float b, float c, float vl, float vth, float vr, float beta, int method, float alpha) -> Tensor[]", &lsnn_bwd);
-  m.def("rec_fwd(Tensor x, Tensor z0, Tensor v0, Tensor i0, Tensor b0, Tensor w, Tensor p, bool adaptive, bool save) -> Tensor[]", &rec_fwd);
-  m.def("rec_bwd(Tensor gz, Tensor gzT, Tensor gvT, Tensor giT, Tensor gbT, Tensor df, Tensor z, Tensor w, Tensor p, bool adaptive, int method, float alpha) -> Tensor[]", &rec_bwd);
-}
-"""
-
-_EXTRA_CFLAGS = ["-O3", "-ffp-contract=off"]
+#: ``-ffp-contract=off``: no fused multiply-adds (bitwise the reference arithmetic);
+#: ``-fno-trapping-math``: floating-point operations may run speculatively (no FP exception
+#: traps, changes no value), so loops with selects vectorise (the parameter gradients').
+_EXTRA_CFLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math"]
 _EXTRA_LDFLAGS: list = []
 #: One build folder per source, flags AND installation (Python prefix, torch's location and
 #: version): two installs on one machine share none, so neither rebuilds over the other (the
@@ -1060,6 +143,8 @@ def build(verbose: bool = False) -> bool:
         if _status["error"] is not None:
             return False
         try:
+            if not SOURCE:
+                raise FileNotFoundError(f"cannot read the C++ source {SOURCE_PATH}")
             load_inline = _import_load_inline()
             directory = build_directory()
             compiling = not os.path.isfile(os.path.join(directory, _NAME + ".so"))
@@ -1129,42 +214,87 @@ def _f(value: Any) -> float:
     return float(value)
 
 
+#: The parameters of the LIF-family C++ ops, in their order (LIFBox: ``b`` = 0, unused).
+_LIF_FIELDS = ("a", "b", "v_leak", "v_th", "v_reset")
+_NUMBER = torch.empty(0)  # in ``per``: this parameter is the number in ``p``
+
+
+def _lif_parameters(cfg: Any, v0: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor]]:
+    """``(p, per)`` for the LIF-family ops: ``p`` the five parameters as numbers; ``per`` empty
+    when all are numbers (or one-element tensors) and no gradient is needed (the fast path),
+    else five tensors: empty (the number in ``p`` applies) or the parameter expanded to the
+    state's shape, contiguous (one value per state element)."""
+    p: List[float] = []
+    per: List[torch.Tensor] = []
+    for name in _LIF_FIELDS:
+        value = getattr(cfg, name, 0.0)
+        if isinstance(value, torch.Tensor) and value.numel() > 1:
+            p.append(0.0)
+            per.append(value.expand(v0.shape).contiguous())
+        else:
+            p.append(float(value))
+            per.append(_NUMBER)
+    if not params and all(t is _NUMBER for t in per):
+        per = []
+    return p, per
+
+
+def _gradient_set(params: Sequence[str]) -> int:
+    """Which parameter gradients the LIF-family backward computes: 0 none, 1 only ``a``'s
+    (a trainable membrane time constant, the common case: cheaper), 2 all five."""
+    return 0 if not params else 1 if tuple(params) == ("a",) else 2
+
+
+def _parameter_grads(gp: torch.Tensor, params: Sequence[str], shape: torch.Size) -> List[torch.Tensor]:
+    """The rows of the ``(5, N)`` parameter gradients for ``params``, with the state's shape."""
+    return [gp[_LIF_FIELDS.index(name)].view(shape) for name in params]
+
+
 class LIFCpp:
-    """Saves the input and the initial state; backward re-runs each block's forward."""
+    """Saves the input and the initial state; backward re-runs each block's forward. Tensor
+    parameters (one value per state element after expansion) and their gradients (summed over
+    time per element, then by :class:`~norse_core.fused._common.FusedFunction` to the
+    parameter's shape)."""
+
+    PARAMS = ("a", "b", "v_leak", "v_th", "v_reset")
 
     @staticmethod
     def forward(cfg: LIFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0, i0 = inputs
-        z, v, i = _ops().lif_fwd(x, v0, i0, _f(cfg.a), _f(cfg.b), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset))
+        p, per = _lif_parameters(cfg, v0, params)
+        z, v, i = _ops().lif_fwd(x, v0, i0, p, per, False)
         return (z, v, i), (inputs if save else ())
 
     @staticmethod
     def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         x, v0, i0 = saved
         gz, gv, gi = grads
-        gx, gv0, gi0 = _ops().lif_bwd(
-            gz, gv, gi, x, v0, i0, _f(cfg.a), _f(cfg.b), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset),
-            cfg.sur.native_id, _f(cfg.sur.alpha),
-        )
-        return gx, gv0, gi0
+        p, per = _lif_parameters(cfg, v0, params)
+        out = _ops().lif_bwd(gz, gv, gi, x, v0, i0, p, per, False, cfg.sur.native_id, _f(cfg.sur.alpha), _gradient_set(params))
+        gx, gv0, gi0 = out[:3]
+        return (gx, gv0, gi0, *(_parameter_grads(out[3], params, v0.shape) if params else ()))
 
 
 class LIFBoxCpp:
+    """LIFBox (value or subtract reset) on the LIF-family ops, without synaptic current."""
+
+    PARAMS = ("a", "v_leak", "v_th", "v_reset")
+
     @staticmethod
     def forward(cfg: LIFBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
         x, v0 = inputs
-        z, v = _ops().lif_box_fwd(x, v0, _f(cfg.a), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset), cfg.subtract)
+        p, per = _lif_parameters(cfg, v0, params)
+        z, v = _ops().lif_fwd(x, v0, None, p, per, cfg.subtract)
         return (z, v), (inputs if save else ())
 
     @staticmethod
     def backward(cfg: LIFBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         x, v0 = saved
         gz, gv = grads
-        gx, gv0 = _ops().lif_box_bwd(
-            gz, gv, x, v0, _f(cfg.a), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset), cfg.subtract,
-            cfg.sur.native_id, _f(cfg.sur.alpha),
-        )
-        return gx, gv0
+        p, per = _lif_parameters(cfg, v0, params)
+        out = _ops().lif_bwd(gz, gv, None, x, v0, None, p, per, cfg.subtract, cfg.sur.native_id, _f(cfg.sur.alpha), _gradient_set(params))
+        gx, gv0 = out[:2]
+        return (gx, gv0, *(_parameter_grads(out[2], params, v0.shape) if params else ()))
 
 
 class IAFCpp:

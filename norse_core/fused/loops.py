@@ -1,25 +1,25 @@
-"""The ``fused_loop`` implementations of the layers over time.
+"""The fused loops of the layers over time and the choice of a kernel per call.
 
-Each ``*_fused_loop(x, state, [w_in, w_rec,] p, dt)`` returns ``(outputs, final_state)``
-exactly like the step-by-step loop of :class:`~norse_core.module.snn.SNN`, or
-``NotImplemented`` (the layer then runs the step-by-step loop) when:
+:func:`fused_loop` turns a model's :class:`~norse_core.functional.dynamics.Dynamics` into the
+``fused_loop(x, state, [w_in, w_rec,] p, dt)`` of its layer, which returns
+``(outputs, final_state)`` exactly like the step-by-step loop of
+:class:`~norse_core.module.snn.SNN`, or ``NotImplemented`` (the layer then runs the
+step-by-step loop) when:
 
 * a trainable parameter (a tensor that requires a gradient) does not feed the kernel's
-  config, or no kernel differentiates it (the portable kernels differentiate every config
-  field: time constants, leak, threshold, reset, adaptation), or
+  config (e.g. ``alpha``), or
 * a tensor parameter has another dtype than the input, or would broadcast the state to a
-  larger shape, or a state tensor has another dtype/device than the input, or ``T = 0``.
+  larger shape, or a state tensor has another dtype/device than the input.
 
-Backends: the compiled C++ loops (CPU; LIF, LIFBox, IAF, LI, LIBox, LSNN; float32/float64,
-built-in Heaviside-forward surrogates, Python-number parameters; once built), Triton kernels
-(CUDA tensors; LIF, LIFBox; same conditions), otherwise the portable PyTorch kernels of
-:mod:`norse_core.fused.portable` (every model, dtype and device), which handle every
-registered surrogate: user-registered ones, and the stochastic ``logistic`` one, whose forward
-samples through the registered spike function exactly as the step loop does (same random
-numbers in the same order), with the registered derivative in backward. Recurrent LIF and
-LSNN layers have C++ loops too (CPU; parameters may be per-neuron tensors; chosen automatically
-up to ``RECURRENT_CPP_MAX_NEURONS`` hidden neurons); IAFRecurrent and recurrent layers on other
-devices use the portable kernels.
+Kernels (:func:`select_kernel`): the compiled C++ loops on CPU (LIF and LIFBox with number,
+per-neuron or trainable parameters; IAF, LI, LIBox, LSNN with number parameters; LIFRecurrent
+and LSNNRecurrent with per-neuron parameters, up to ``RECURRENT_CPP_MAX_NEURONS`` hidden
+neurons; float32/float64, built-in Heaviside-forward surrogates; once built), the Triton
+kernels on CUDA (every feed-forward model), otherwise the portable PyTorch kernel of
+:mod:`norse_core.fused.portable` (every model, dtype, device and registered surrogate:
+user-registered ones, and the stochastic ``logistic`` one, whose forward samples through the
+registered spike function exactly as the step loop does). Trainable parameters need a kernel
+whose ``PARAMS`` differentiate them; the portable and Triton kernels differentiate every field.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ DYNAMICS: Dict[str, Dynamics] = {}
 
 #: Compiled kernels that take tensor parameters holding one value per neuron.
 PER_NEURON_PARAMETERS = ("lif_recurrent", "lsnn_recurrent")
+#: Feed-forward C++ kernels (CPU) that take tensor parameters broadcasting to the state's shape
+#: (in the input's dtype) and differentiate them.
+PER_ELEMENT_PARAMETERS = ("lif", "lif_box")
 #: The recurrent C++ loops run the backward's transposed recurrent matmul row by row; beyond
 #: this many neurons the portable kernels' per-step BLAS matmuls are as fast or faster
 #: (docs/benchmarks.md, section 4), so the automatic choice keeps them there.
@@ -82,6 +85,10 @@ def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> A
         params_ok = True  # the Triton kernels take numbers and per-neuron tensors alike
     elif name in PER_NEURON_PARAMETERS:  # the recurrent C++ loops take one value per neuron
         params_ok = x.device.type == "cpu" and per_neuron_ok(numbers, x.shape[-1])
+    elif name in PER_ELEMENT_PARAMETERS and x.device.type == "cpu":
+        params_ok = params_usable(numbers, x.shape[1:], x.dtype) and all(
+            v.device == x.device if isinstance(v, torch.Tensor) else all_python_numbers(v) for v in numbers
+        )
     else:
         params_ok = all_python_numbers(*numbers)
     compiled_ok = (
