@@ -323,34 +323,44 @@ def on_cases(n: int, T: int, B: int) -> Dict[str, Tuple[Step, torch.nn.Module]]:
 
 # -- (3) MNIST throughput --------------------------------------------------------------------------------
 
-def mnist_cases(batch: int, seq_length: int) -> Dict[str, Tuple[Step, int]]:
+def _mnist_batch(batch: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(batch, 1, 28, 28, generator=g), torch.randint(0, 10, (batch,), generator=g)
+
+
+def training_step(neuron: Any, p: Any, batch: int, seq_length: int, use_fused: bool = True) -> Step:
+    """One training step (forward + cross-entropy, then backward + Adam) of the MNIST task's conv
+    SNN (32/64 channels, 256 hidden, direct input, LI readout) with ``neuron`` layers."""
     from tasks.mnist.model import ConvSNN
 
-    g = torch.Generator().manual_seed(0)
-    images = torch.rand(batch, 1, 28, 28, generator=g)
-    labels = torch.randint(0, 10, (batch,), generator=g)
+    images, labels = _mnist_batch(batch)
+    torch.manual_seed(0)
+    model = ConvSNN(neuron, p, seq_length=seq_length, gain=4.0)
+    for m in model.modules():
+        if isinstance(m, snn.SNN):
+            m.fused = use_fused
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> Tuple[float, float]:
+        opt.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        logits, _ = model(images)
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        t1 = time.perf_counter()
+        loss.backward()
+        opt.step()
+        return t1 - t0, time.perf_counter() - t1
+
+    return step
+
+
+def mnist_cases(batch: int, seq_length: int) -> Dict[str, Tuple[Step, int]]:
+    """The task's network with norse_core LIF and LIFBox, fused loops on and off."""
     cases: Dict[str, Tuple[Step, int]] = {}
     for neuron, p, label in ((snn.LIF, snn.LIFParameters(), "LIF"), (snn.LIFBox, snn.LIFBoxParameters(), "LIFBox")):
         for use_fused in (True, False):
-            torch.manual_seed(0)
-            model = ConvSNN(neuron, p, seq_length=seq_length, gain=4.0)
-            for m in model.modules():
-                if isinstance(m, snn.SNN):
-                    m.fused = use_fused
-            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-            def step(model=model, opt=opt) -> Tuple[float, float]:
-                opt.zero_grad(set_to_none=True)
-                t0 = time.perf_counter()
-                logits, _ = model(images)
-                loss = torch.nn.functional.cross_entropy(logits, labels)
-                t1 = time.perf_counter()
-                loss.backward()
-                opt.step()
-                t2 = time.perf_counter()
-                return t1 - t0, t2 - t1
-
-            cases[f"ConvSNN {label}, fused={'on' if use_fused else 'off'}"] = (step, batch)
+            cases[f"ConvSNN {label}, fused={'on' if use_fused else 'off'}"] = (
+                training_step(neuron, p, batch, seq_length, use_fused), batch)
     return cases
 
 
@@ -416,13 +426,7 @@ class SpikingJellyPeer(_Peer):
 
 
 def mnist_step_cases(batch: int, seq_length: int) -> Dict[str, Tuple[Step, int]]:
-    """One training step (forward, cross-entropy, backward, Adam) of the MNIST task's conv SNN
-    (32/64 channels, 256 hidden, T=8, direct input, LI readout) with each neuron layer."""
-    from tasks.mnist.model import ConvSNN
-
-    g = torch.Generator().manual_seed(0)
-    images = torch.rand(batch, 1, 28, 28, generator=g)
-    labels = torch.randint(0, 10, (batch,), generator=g)
+    """:func:`training_step` with norse_core's, each peer's (when installed) and ReLU layers."""
     layers: List[Tuple[str, Any, Any]] = [
         ("norse_core LIF", snn.LIF, snn.LIFParameters()),
         ("norse_core LIFBox", snn.LIFBox, snn.LIFBoxParameters()),
@@ -432,24 +436,7 @@ def mnist_step_cases(batch: int, seq_length: int) -> Dict[str, Tuple[Step, int]]
                                 ("SpikingJelly LIFNode", SpikingJellyPeer, "spikingjelly.activation_based.neuron")):
         if _optional(module) is not None:
             layers.append((label, peer, None))
-    cases: Dict[str, Tuple[Step, int]] = {}
-    for label, neuron, p in layers:
-        torch.manual_seed(0)
-        model = ConvSNN(neuron, p, seq_length=seq_length, gain=4.0)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-        def step(model=model, opt=opt) -> Tuple[float, float]:
-            opt.zero_grad(set_to_none=True)
-            t0 = time.perf_counter()
-            logits, _ = model(images)
-            loss = torch.nn.functional.cross_entropy(logits, labels)
-            t1 = time.perf_counter()
-            loss.backward()
-            opt.step()
-            return t1 - t0, time.perf_counter() - t1
-
-        cases[label] = (step, batch)
-    return cases
+    return {label: (training_step(neuron, p, batch, seq_length), batch) for label, neuron, p in layers}
 
 
 # -- report ----------------------------------------------------------------------------------------------

@@ -139,6 +139,17 @@ if triton is not None:
         return tl.load(prm_ptr + k * N + offs, mask=mask, other=1.0)
 
     @triton.jit
+    def _parameters(prm_ptr, offs, mask, N):
+        """The parameter rows (ROWS order) of a block of neurons."""
+        return (
+            _row(prm_ptr, 0, offs, mask, N), _row(prm_ptr, 1, offs, mask, N), _row(prm_ptr, 2, offs, mask, N),
+            _row(prm_ptr, 3, offs, mask, N), _row(prm_ptr, 4, offs, mask, N), _row(prm_ptr, 5, offs, mask, N),
+            _row(prm_ptr, 6, offs, mask, N), _row(prm_ptr, 7, offs, mask, N), _row(prm_ptr, 8, offs, mask, N),
+            _row(prm_ptr, 9, offs, mask, N), _row(prm_ptr, 10, offs, mask, N), _row(prm_ptr, 11, offs, mask, N),
+            _row(prm_ptr, 12, offs, mask, N),
+        )
+
+    @triton.jit
     def _forward_kernel(
         x_ptr, out_ptr, v_ptr, i_ptr, w_ptr, rho_ptr, vT_ptr, iT_ptr, wT_ptr, rhoT_ptr,
         s_vd, s_diff, s_v, s_j, s_w, s_rho, s_zin, prm_ptr, T, N,
@@ -149,18 +160,7 @@ if triton is not None:
         # SAVES: bits 0..6 for vd, vd - bd, v, j, b or w, rho, inner spikes (portable _saves order)
         offs = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
         mask = offs < N
-        a = _row(prm_ptr, 0, offs, mask, N)
-        b = _row(prm_ptr, 1, offs, mask, N)
-        c = _row(prm_ptr, 2, offs, mask, N)
-        d = _row(prm_ptr, 3, offs, mask, N)
-        dT = _row(prm_ptr, 4, offs, mask, N)
-        ac = _row(prm_ptr, 5, offs, mask, N)
-        asp = _row(prm_ptr, 6, offs, mask, N)
-        vl = _row(prm_ptr, 7, offs, mask, N)
-        vth = _row(prm_ptr, 8, offs, mask, N)
-        vr = _row(prm_ptr, 9, offs, mask, N)
-        beta = _row(prm_ptr, 10, offs, mask, N)
-        rho_reset = _row(prm_ptr, 11, offs, mask, N)
+        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset, alpha = _parameters(prm_ptr, offs, mask, N)
         v = tl.load(v_ptr + offs, mask=mask, other=0.0)
         cur = v * 0.0
         w = v * 0.0
@@ -253,19 +253,7 @@ if triton is not None:
         # WANT: bit k set = the gradient of parameter row k (ROWS order) is written to gprm row k
         offs = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
         mask = offs < N
-        a = _row(prm_ptr, 0, offs, mask, N)
-        b = _row(prm_ptr, 1, offs, mask, N)
-        c = _row(prm_ptr, 2, offs, mask, N)
-        d = _row(prm_ptr, 3, offs, mask, N)
-        dT = _row(prm_ptr, 4, offs, mask, N)
-        ac = _row(prm_ptr, 5, offs, mask, N)
-        asp = _row(prm_ptr, 6, offs, mask, N)
-        vl = _row(prm_ptr, 7, offs, mask, N)
-        vth = _row(prm_ptr, 8, offs, mask, N)
-        vr = _row(prm_ptr, 9, offs, mask, N)
-        beta = _row(prm_ptr, 10, offs, mask, N)
-        rho_reset = _row(prm_ptr, 11, offs, mask, N)
-        alpha = _row(prm_ptr, 12, offs, mask, N)
+        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset, alpha = _parameters(prm_ptr, offs, mask, N)
         gv = tl.load(gv_ptr + offs, mask=mask, other=0.0)
         zero = gv * 0.0
         gi = zero
