@@ -239,7 +239,3 @@ def forced_backend() -> Optional[str]:
 def extension_disabled() -> bool:
     """``NORSE_CORE_NO_EXTENSION=1`` turns the compiled C++ loops off."""
     return os.environ.get("NORSE_CORE_NO_EXTENSION", "").strip() not in ("", "0", "false", "False")
-
-
-def zeros_if_none(grad: Optional[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-    return torch.zeros_like(like) if grad is None else grad
