@@ -5,6 +5,10 @@ Usage::
 
     python scripts/results_table.py outputs/mnist/runs/2026-11-23_16-16-15 [more run dirs or globs]
     python scripts/results_table.py --metric test/acc --metric val/acc 'outputs/mnist/multirun/*/*'
+    python scripts/results_table.py --seeds 'outputs/mnist/multirun/*/*'   # one row per config over seeds
+
+``--seeds`` groups runs whose commands differ only in ``seed=...`` and shows, per metric, the
+mean and the range (min to max) over the seeds, with the seeds and the mean and longest time.
 """
 
 from __future__ import annotations
@@ -12,24 +16,63 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import re
+import statistics
 import sys
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Tuple
 
 
-def rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
-    header = ["command", *metrics, "fit+test (s)", "machine", "date"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def _format(name: str, value: float) -> str:
+    return f"{100 * value:.2f}%" if "acc" in name else f"{value:.4g}"
+
+
+def _summaries(run_dirs: List[Path]) -> List[dict]:
+    found = []
     for run in run_dirs:
         path = run / "metrics.json"
         if not path.exists():
             print(f"skipping {run}: no metrics.json (run not finished?)", file=sys.stderr)
             continue
-        summary = json.loads(path.read_text())
-        values = []
+        found.append(json.loads(path.read_text()))
+    return found
+
+
+_SEED = re.compile(r"\s*\bseed=(\S+)")
+
+
+def seed_rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
+    """One row per command over its seeds: ``mean (min to max)`` of every metric."""
+    groups: Dict[str, List[Tuple[str, dict]]] = {}
+    for summary in _summaries(run_dirs):
+        match = _SEED.search(summary["command"])
+        command = _SEED.sub("", summary["command"]).strip()
+        groups.setdefault(command, []).append((match.group(1) if match else "default", summary))
+    header = ["command", "seeds", *metrics, "fit+test (s), mean / max", "machine", "dates"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for command, runs in groups.items():
+        cells = []
         for name in metrics:
-            value = summary["metrics"].get(name)
-            values.append("n/a" if value is None else (f"{100 * value:.2f}%" if "acc" in name else f"{value:.4g}"))
+            values = [s["metrics"][name] for _, s in runs if s["metrics"].get(name) is not None]
+            cells.append("n/a" if not values else f"{_format(name, statistics.mean(values))} "
+                         f"({_format(name, min(values))} to {_format(name, max(values))})")
+        seconds = [s["fit_and_test_seconds"] for _, s in runs]
+        dates = sorted({s["date"] for _, s in runs})
+        lines.append(
+            f"| `{command}` | {', '.join(sorted(seed for seed, _ in runs))} | " + " | ".join(cells)
+            + f" | {statistics.mean(seconds):.0f} / {max(seconds):.0f} | {runs[0][1]['machine']} | {', '.join(dates)} |"
+        )
+    return lines
+
+
+def rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
+    """One row per run."""
+    header = ["command", *metrics, "fit+test (s)", "machine", "date"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for summary in _summaries(run_dirs):
+        values = [
+            "n/a" if summary["metrics"].get(name) is None else _format(name, summary["metrics"][name]) for name in metrics
+        ]
         lines.append(
             f"| `{summary['command']}` | " + " | ".join(values)
             + f" | {summary['fit_and_test_seconds']:.0f} | {summary['machine']} | {summary['date']} |"
@@ -41,11 +84,13 @@ def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run directories (globs allowed)")
     parser.add_argument("--metric", action="append", help="metric to show (repeatable); default test/acc")
+    parser.add_argument("--seeds", action="store_true", help="one row per command over its seeds (mean, min to max)")
     args = parser.parse_args(argv)
     run_dirs = sorted({Path(p) for pattern in args.runs for p in glob.glob(pattern)})
     if not run_dirs:
         parser.error(f"no run directory matches {args.runs}")
-    print("\n".join(rows(run_dirs, args.metric or ["test/acc"])))
+    table = seed_rows if args.seeds else rows
+    print("\n".join(table(run_dirs, args.metric or ["test/acc"])))
     return 0
 
 

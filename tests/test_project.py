@@ -45,3 +45,23 @@ def test_ci_runs_fused_tests_on_other_cpu_code_paths():
     for variant in ("MKL_CBWR=COMPATIBLE", "ATEN_CPU_CAPABILITY=default"):
         assert any(line.startswith(variant) and "tests/test_fused.py" in line for line in ci), variant
     assert 'export CI="${CI:-true}"' in ci
+
+
+def test_results_table_aggregates_seeds(tmp_path):
+    """``--seeds``: runs whose commands differ only in ``seed=`` become one row with the mean and
+    the range of each metric; other commands stay separate."""
+    import json
+
+    from scripts import results_table
+
+    runs = {"a": ("python -m tasks.mnist seed=1", 0.990), "b": ("python -m tasks.mnist seed=2", 0.996),
+            "c": ("python -m tasks.mnist seed=3", 0.993), "d": ("python -m tasks.mnist model=lifbox seed=1", 0.98)}
+    for name, (command, acc) in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({
+            "command": command, "metrics": {"test/acc": acc}, "fit_and_test_seconds": 600.0 + 10 * acc,
+            "machine": "x86_64, 2 CPUs, Linux", "date": "2026-12-01"}))
+    table = results_table.seed_rows(sorted(tmp_path.iterdir()), ["test/acc"])
+    assert len(table) == 4, table
+    assert table[2].startswith("| `python -m tasks.mnist` | 1, 2, 3 | 99.30% (99.00% to 99.60%) | 610 / 610 |"), table[2]
+    assert table[3].startswith("| `python -m tasks.mnist model=lifbox` | 1 | 98.00% (98.00% to 98.00%) |"), table[3]
