@@ -159,16 +159,25 @@ def main(argv=None) -> int:
     ap.add_argument("--against", choices=["norse_core", "norse"], default="norse_core")
     ap.add_argument("-k", dest="match", default=None, help="only files whose path contains this")
     ap.add_argument("--all-failures", action="store_true", help="print every failure (default: 5 per file)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="write the rewritten tests into this (new, outside the repository) folder and keep them")
     args = ap.parse_args(argv)
 
     files = [f for f in FILES if args.match is None or args.match in f]
     totals = collected(files)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        names = copy_tests(folder, files, args.against)
-        result = run_pytest(folder, names, env)
+    if args.keep is not None:
+        if args.keep.resolve().is_relative_to(REPO):
+            sys.exit("--keep: the folder must be outside the repository (Norse's tests are not ours to ship)")
+        args.keep.mkdir(parents=True, exist_ok=False)
+        names = copy_tests(args.keep, files, args.against)
+        result = run_pytest(args.keep, names, env)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            names = copy_tests(folder, files, args.against)
+            result = run_pytest(folder, names, env)
 
     passed = failed = skipped = 0
     broken = 0
