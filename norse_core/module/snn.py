@@ -416,8 +416,8 @@ class SNN(SNNCell):
     then runs the sequence as one autograd node with a hand-written backward
     (:mod:`norse_core.fused`). Any layer may instead declare ``fused_loop(x, state,
     *step_args, p, dt) -> (outputs, state)`` itself. It runs when ``fused=True`` (default)
-    and states are not recorded, and may return ``NotImplemented`` to fall back to the
-    step-by-step loop.
+    and states are not recorded (and not inside ``torch.compile``, which traces the step
+    loop instead), and may return ``NotImplemented`` to fall back to the step-by-step loop.
     """
 
     _time_dims = 1
@@ -444,7 +444,9 @@ class SNN(SNNCell):
             return self._no_steps(input_tensor, state)
         step, args, p = type(self).step, self._step_args(), self._step_p()
         loop = type(self).fused_loop
-        if self.fused and loop is not None and not self.record_states:
+        # Under torch.compile the step loop is traced (and fused by the compiler): the fused
+        # kernels are opaque to it (a C++ kernel cannot run on its fake tensors).
+        if self.fused and loop is not None and not self.record_states and not torch.compiler.is_compiling():
             result = loop(input_tensor, state, *args, p, self.dt)
             if result is not NotImplemented:
                 return result

@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from norse_core.functional.izhikevich import IzhikevichSpikingBehavior, izhikevich_feed_forward_step  # noqa: F401 (Norse's names here)
+
 Current = Union[None, str, float, int, torch.Tensor, Sequence[float], Any]
 
 
