@@ -168,7 +168,7 @@ def _double(p):
         if isinstance(value, tuple) and hasattr(value, "_fields"):
             value = _double(value)
         elif isinstance(value, torch.Tensor) and value.is_floating_point():
-            value = value.double()
+            value = value.detach().double()  # Norse marks some default tensors as requiring grad
         fields.append(value)
     return type(p)(*fields)
 
