@@ -548,8 +548,14 @@ def _input_scale(factor: Any, dtype: torch.dtype) -> Optional[Scale]:
     return Scale(factor, dtype=dtype)
 
 
-def _import_node(node: Any, name: str, dt: float, over_time: bool, dtype: torch.dtype) -> List[nn.Module]:
+def _import_node(
+    node: Any, name: str, dt: float, over_time: bool, dtype: torch.dtype, norse: bool = False
+) -> List[nn.Module]:
+    """The modules for one node; ``norse``: read the node in Norse 1.1.0's convention
+    (``tau = dt/tau_inv``, inputs jump in unscaled: see :func:`from_nir`)."""
     nir = _nir()
+    if norse:
+        node = _norse_node_as_nir(node, dt)
     kind = type(node).__name__
     neuron_kwargs = lambda: {"method": str(_meta(node, "method", "super")), "alpha": float(_meta(node, "alpha", 100.0))}  # noqa: E731
     lift = (lambda m: Lift(m)) if over_time else (lambda m: m)  # noqa: E731
@@ -598,7 +604,7 @@ def _import_node(node: Any, name: str, dt: float, over_time: bool, dtype: torch.
     if isinstance(node, nir.Scale):
         return [lift(Scale(np.asarray(node.scale), dtype=dtype))]
     if isinstance(node, nir.NIRGraph):
-        return [from_nir(node, dt, over_time=over_time, dtype=dtype)]
+        return [from_nir(node, dt, over_time=over_time, dtype=dtype, convention="norse" if norse else "nir")]
 
     def neuron(scale: Any, cell_type: type, layer_type: type, p: Any) -> List[nn.Module]:
         modules: List[nn.Module] = []
@@ -610,7 +616,8 @@ def _import_node(node: Any, name: str, dt: float, over_time: bool, dtype: torch.
         except ValueError as error:
             hint = ""
             if "Euler" in str(error):
-                hint = f" (tau_*_inv = 1/tau: the node's time constants must be longer than dt = {dt})"
+                hint = f" (tau_*_inv = 1/tau: the node's time constants must be longer than dt = {dt}"
+                hint += ")" if norse else "; a graph written by Norse 1.1.0's to_nir needs convention='norse')"
             raise NIRConversionError(f"from_nir: node {name!r} ({kind}): {error}{hint}") from error
         return modules
 
@@ -643,6 +650,64 @@ def _import_node(node: Any, name: str, dt: float, over_time: bool, dtype: torch.
         f"from_nir: node {name!r} is a NIR {kind}, which norse_core cannot run; supported: Affine, Linear, "
         f"Conv1d, Conv2d, Flatten, AvgPool2d, SumPool2d, Scale, {', '.join(NIR_NEURONS)} and subgraphs"
     )
+
+
+#: Neuron nodes and their time-constant fields.
+_TAU_FIELDS = {"LIF": ("tau",), "LI": ("tau",), "CubaLIF": ("tau_syn", "tau_mem"), "CubaLI": ("tau_syn", "tau_mem")}
+
+
+def _norse_node_as_nir(node: Any, dt: float) -> Any:
+    """A node written by Norse 1.1.0's ``to_nir`` restated in the NIR convention of this
+    module (same neuron, same outputs). Norse writes ``tau = dt/tau_inv`` (for a 10 ms
+    membrane at dt = 1 ms: 1e-5) and means the input to jump into a neuron unscaled
+    (``r = 1``; CubaLIF with ``w_in = 1`` is its ``LIFCell``, whose input jumps into the
+    current; IF with ``r = 1`` its ``IAFCell``, ``v = v + x``). So ``tau -> tau/dt``, and the
+    input factors that :func:`from_nir` divides out again: CubaLIF/CubaLI ``w_in ->
+    w_in*tau_syn/dt``, IF ``r -> r/dt``."""
+    import copy
+
+    kind = type(node).__name__
+    if kind not in _TAU_FIELDS and kind != "IF":
+        return node
+    node = copy.copy(node)
+    for field in _TAU_FIELDS.get(kind, ()):
+        setattr(node, field, np.asarray(getattr(node, field), dtype=np.float64) / dt)
+    if kind in ("CubaLIF", "CubaLI"):
+        node.w_in = np.asarray(node.w_in, dtype=np.float64) * np.asarray(node.tau_syn) / dt
+    if kind == "IF":
+        node.r = np.asarray(node.r, dtype=np.float64) / dt
+    return node
+
+
+def _has_norse_core_metadata(graph: Any) -> bool:
+    if "dt" in (getattr(graph, "metadata", None) or {}):
+        return True
+    nodes = graph.nodes.values() if hasattr(graph, "nodes") else [graph]
+    return any(str(key).startswith(META_PREFIX) for node in nodes for key in (getattr(node, "metadata", None) or {}))
+
+
+def _time_constants(graph: Any) -> List[Tuple[str, np.ndarray]]:
+    nodes = graph.nodes.items() if hasattr(graph, "nodes") else [(type(graph).__name__, graph)]
+    found = []
+    for name, node in nodes:
+        for field in _TAU_FIELDS.get(type(node).__name__, ()):
+            found.append((f"{name}.{field}", np.asarray(getattr(node, field), dtype=np.float64)))
+        if hasattr(node, "nodes"):
+            found.extend((f"{name}.{inner}", tau) for inner, tau in _time_constants(node))
+    return found
+
+
+def _detect_convention(graph: Any, dt: float) -> str:
+    """``"norse"`` when the graph has none of our metadata and every time constant is
+    shorter than ``dt`` (no NIR graph meant for ``dt`` can have those: they cannot be
+    integrated) but at least ``dt**2`` (integrable once read as Norse's ``dt/tau_inv``);
+    else ``"nir"``."""
+    if _has_norse_core_metadata(graph):
+        return "nir"
+    taus = _time_constants(graph)
+    if taus and all(np.all(tau < dt) and np.all(tau >= dt * dt * (1 - 1e-6)) for _, tau in taus):
+        return "norse"
+    return "nir"
 
 
 def _pair_of(value: Any) -> Tuple[int, int]:
@@ -680,6 +745,7 @@ def from_nir(
     *,
     over_time: bool = False,
     dtype: Optional[torch.dtype] = None,
+    convention: str = "auto",
 ) -> nn.Module:
     """Builds norse_core modules from a NIR graph (or a path to a ``.nir`` file).
 
@@ -693,6 +759,17 @@ def from_nir(
             builds layers over time (``Lift`` around stateless modules, ``LIF`` instead of
             ``LIFCell``...) that take ``(time, batch, ...)``.
         dtype: dtype of weights and per-neuron parameters (default: torch's default dtype).
+        convention: how the graph states time constants. ``"nir"``: the NIR convention of
+            this module (``tau`` in seconds, ``tau_*_inv = 1/tau``). ``"norse"``: as Norse
+            1.1.0's ``to_nir`` writes them, ``tau = dt/tau_*_inv`` with inputs jumping in
+            unscaled (its graphs carry no ``dt``: pass the ``dt`` it exported at, default
+            0.001). ``"auto"`` (default) reads a graph as Norse's when it has none of
+            norse_core's metadata and every time constant is shorter than ``dt`` but at
+            least ``dt**2`` (a NIR graph with such time constants cannot be run at ``dt``),
+            and warns that it did; else as ``"nir"``.
+
+    A neuron whose time constants cannot be integrated at ``dt`` (``dt/tau`` must be
+    below 1; at most 1 for LIF and LI) raises ``NIRConversionError`` naming the node.
 
     A chain ``Input -> ... -> Output`` becomes a ``SequentialState``. Other topologies
     (branches, skip or recurrent connections) are wired by ``nirtorch.nir_to_torch`` with
@@ -716,22 +793,33 @@ def from_nir(
     if not isinstance(dt, (int, float)) or not dt > 0:
         raise ValueError(f"from_nir: dt must be a positive float, got {dt!r}")
     dt = float(dt)
+    if convention not in ("auto", "nir", "norse"):
+        raise ValueError(f"from_nir: convention must be 'auto', 'nir' or 'norse', got {convention!r}")
+    if convention == "auto":
+        convention = _detect_convention(graph, dt)
+        if convention == "norse":
+            warnings.warn(
+                f"from_nir: every time constant of this graph is shorter than dt = {dt}; reading it as written by "
+                "Norse 1.1.0's to_nir (tau = dt/tau_inv, e.g. 1e-5 for a 10 ms membrane at dt = 1 ms). Pass "
+                "convention='norse' (or 'nir') to choose", NIRConversionWarning, stacklevel=2,
+            )
+    norse = convention == "norse"
     if not isinstance(graph, nir.NIRGraph):
-        modules = _import_node(graph, type(graph).__name__, dt, over_time, dtype)
+        modules = _import_node(graph, type(graph).__name__, dt, over_time, dtype, norse)
         return modules[0] if len(modules) == 1 else SequentialState(*modules)
     order = _chain_order(graph)
     if order is not None:
-        modules = [m for name in order for m in _import_node(graph.nodes[name], name, dt, over_time, dtype)]
+        modules = [m for name in order for m in _import_node(graph.nodes[name], name, dt, over_time, dtype, norse)]
         return SequentialState(*modules)
     if over_time:
         raise NIRConversionError(
             "from_nir: over_time=True needs a chain graph (Input -> ... -> Output); this graph branches or "
             "has recurrent edges, import it with over_time=False and step it"
         )
-    return _import_graph_nirtorch(graph, dt, dtype)
+    return _import_graph_nirtorch(graph, dt, dtype, norse)
 
 
-def _import_graph_nirtorch(graph: Any, dt: float, dtype: torch.dtype) -> nn.Module:
+def _import_graph_nirtorch(graph: Any, dt: float, dtype: torch.dtype, norse: bool = False) -> nn.Module:
     nir = _nir()
     try:
         import nirtorch
@@ -742,7 +830,7 @@ def _import_graph_nirtorch(graph: Any, dt: float, dtype: torch.dtype) -> nn.Modu
         ) from error
 
     def mapper(node: Any) -> nn.Module:
-        modules = _import_node(node, type(node).__name__, dt, False, dtype)
+        modules = _import_node(node, type(node).__name__, dt, False, dtype, norse)
         if len(modules) == 1:
             return modules[0]
         return SequentialState(*modules)  # an input scale and its neuron, stepped together

@@ -47,3 +47,19 @@ def test_compile_aot_eager():
 @pytest.mark.slow
 def test_compile_inductor():
     _check("inductor")
+
+
+def test_compiled_layers_trace_the_step_loop():
+    """Layers over time compile (the fused kernels are opaque to torch.compile, so the step
+    loop is traced), with the eager results and gradients, also inside SequentialState."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    net = snn.SequentialState(snn.LIFRecurrent(6, 5), snn.LIF(), snn.LSNNRecurrent(5, 3))
+    compiled = torch.compile(net, backend="aot_eager")
+    x = torch.rand(4, 2, 6, requires_grad=True) * 3
+    out_e, _ = net(x)
+    out_c, _ = compiled(x)
+    torch.testing.assert_close(out_c, out_e)
+    (g_e,) = torch.autograd.grad(out_e.sum(), x)
+    (g_c,) = torch.autograd.grad(out_c.sum(), x)
+    torch.testing.assert_close(g_c, g_e)

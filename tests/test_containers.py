@@ -97,3 +97,52 @@ def test_lift_fold_time_equals_loop():
     torch.testing.assert_close(folded, looped)
     with pytest.raises(ValueError, match="time dimension"):
         snn.Lift(conv)(torch.tensor(1.0))
+
+
+def test_sequential_state_passes_rnn_its_state():
+    """As in Norse: a PyTorch RNN is stateful; it gets its hidden state and passes its output on."""
+    torch.manual_seed(0)
+    rnn = torch.nn.GRU(4, 3, 2)
+    net = snn.SequentialState(torch.nn.Linear(5, 4), rnn, snn.LIF())
+    x = torch.rand(6, 2, 5)
+    z, (s0, h, s2) = net(x)
+    assert s0 is None and h.shape == (2, 2, 3) and z.shape == (6, 2, 3)
+    z2, (_, h2, _) = net(x, [None, h, s2])
+    expected, _ = rnn(net[0](x), h)
+    torch.testing.assert_close(net[2](expected, s2)[0], z2)
+    assert snn.has_state(torch.nn.LSTM(2, 2))
+
+
+def test_forward_state_hooks():
+    net = snn.SequentialState(torch.nn.Linear(1, 4), snn.LIFRecurrent(4, 4), snn.LIF())
+    seen = []
+    net.register_forward_state_hooks(lambda module, args, output: seen.append((type(module).__name__, args[1])))
+    _, state = net(torch.ones(3, 2, 1))
+    assert [name for name, _ in seen] == ["LIFRecurrent", "LIF"] and seen[0][1] is None
+    with pytest.raises(ValueError, match="already registered"):
+        net.register_forward_state_hooks(lambda *a: None)
+    net.remove_forward_state_hooks()
+    net(torch.ones(3, 2, 1), state)
+    assert len(seen) == 2 and net.forward_state_hooks == []
+
+
+def test_recurrent_sequential_feeds_its_output_back():
+    linear = torch.nn.Linear(2, 2, bias=False)
+    net = snn.RecurrentSequential(linear, torch.nn.Tanh())
+    x = torch.rand(3, 2)
+    y1, state = net(x)
+    y2, _ = net(x, state)
+    torch.testing.assert_close(y1, torch.tanh(linear(x)))
+    torch.testing.assert_close(y2, torch.tanh(linear(x + y1)))
+    first, _ = snn.RecurrentSequential(linear, torch.nn.Tanh(), output_modules=0)(x)
+    torch.testing.assert_close(first, linear(x))
+    both, state = snn.RecurrentSequential(linear, torch.nn.Tanh(), output_modules=[0, 1])(x)
+    assert isinstance(both, list) and len(both) == 2 and isinstance(state, snn.RecurrentSequentialState)
+
+
+def test_lift_of_steps_without_batch():
+    """A step of one dimension ``(T, features)`` is looped (folding T into it would be wrong)."""
+    linear = torch.nn.Linear(4, 2)
+    x = torch.rand(3, 4)
+    torch.testing.assert_close(snn.Lift(linear)(x), torch.stack([linear(step) for step in x]))
+    assert snn.Lift(linear)(torch.rand(0, 4)).shape == (0, 2)

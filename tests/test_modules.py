@@ -142,10 +142,65 @@ def test_wrong_feature_size_to_recurrent():
 
 
 def test_non_float_and_non_tensor_input():
-    with pytest.raises(TypeError, match="floating point tensor, got dtype torch.int64"):
-        snn.LIFCell()(torch.ones(3, dtype=torch.long))
+    with pytest.raises(TypeError, match="floating point tensor, got dtype torch.complex64"):
+        snn.LIFCell()(torch.ones(3, dtype=torch.complex64))
     with pytest.raises(TypeError, match="must be a torch.Tensor, got list"):
         snn.LIFCell()([1.0])
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.long, torch.uint8])
+def test_bool_and_integer_inputs_are_cast(dtype):
+    """As in Norse: spikes given as bool (or integer) tensors run like float ones."""
+    x = torch.tensor([[1, 0, 1], [0, 1, 1]]).to(dtype)
+    for module in (snn.LIFCell(), snn.LIF(), snn.LIFBoxCell(), snn.LIFRecurrentCell(3, 2)):
+        z, s = module(x)
+        z_float, s_float = module(x.float())
+        assert z.dtype == torch.float32 and torch.equal(z, z_float)
+        assert s.v.dtype == torch.float32
+    double = snn.LIFRecurrentCell(3, 2).double()
+    assert double(x)[0].dtype == torch.float64  # the module's dtype
+
+
+def test_sparse_input_gives_sparse_spikes():
+    x = (torch.rand(4, 3, 5) > 0.5).float()
+    for module in (snn.LIFCell(snn.LIFParameters(v_th=0.05)), snn.LIF(snn.LIFParameters(v_th=0.05))):
+        z, s = module(x.to_sparse())
+        z_dense, s_dense = module(x)
+        assert z.is_sparse and torch.equal(z.to_dense(), z_dense)
+        assert torch.equal(s.v, s_dense.v)
+
+
+def test_scalar_state_fields_broadcast():
+    """As in Norse: a state field given as a number or 0-d tensor broadcasts; other shapes raise."""
+    x = torch.rand(2, 3)
+    z, s = snn.LIFCell()(x, snn.LIFFeedForwardState(v=0.0, i=torch.tensor(0)))
+    z_ref, s_ref = snn.LIFCell()(x)
+    assert torch.equal(z, z_ref) and torch.equal(s.v, s_ref.v) and s.i.dtype == torch.float32
+    refrac = snn.LIFRefracCell()(x, snn.LIFRefracFeedForwardState(snn.LIFFeedForwardState(0.0, 0.0), 0.0))
+    assert refrac[1].rho.shape == (2, 3)
+    v0 = torch.tensor(0.3, requires_grad=True)
+    z, s = snn.LIFCell()(x, snn.LIFFeedForwardState(v=v0, i=0.0))
+    s.v.sum().backward()
+    assert v0.grad is not None  # gradients reach a broadcast 0-d state
+    with pytest.raises(ValueError, match="state.v has shape \\(3,\\)"):
+        snn.LIFCell()(x, snn.LIFFeedForwardState(v=torch.zeros(3), i=0.0))
+
+
+def test_gradients_without_grad_requiring_inputs():
+    """As in Norse: out.sum().backward() works on a cell without parameters and a plain
+    input (the initial voltage requires grad then); not when an input requires grad, nor
+    under no_grad."""
+    x = torch.ones(2, 3)
+    for module in (snn.LIFCell(), snn.LIF(), snn.LIBoxCell(), snn.LIFRefracCell(), snn.IzhikevichCell(snn.tonic_spiking)):
+        out, state = module(x)
+        out.sum().backward()
+    _, state = snn.LIFCell()(x)
+    assert state.v.grad_fn is not None
+    x_grad = torch.ones(2, 3, requires_grad=True)
+    assert snn.LIFCell().initial_state(x_grad).v.requires_grad is False
+    with torch.no_grad():
+        _, state = snn.LIFCell()(x)
+    assert not state.v.requires_grad
 
 
 def test_bad_parameters():

@@ -219,7 +219,7 @@ def test_import_follows_the_documented_euler_convention(kind):
     inputs = np.random.default_rng(1).uniform(0, 2, (40, 3, 6))
     module = snn.from_nir(node, dt=dt, dtype=torch.float64)
     assert isinstance(module, snn.SequentialState) and isinstance(module[0], Scale)  # r, w_in != 1: an input scale
-    got = _step(module, torch.from_numpy(inputs)).numpy()
+    got = _step(module, torch.from_numpy(inputs)).detach().numpy()
     expected = _euler_reference(node, inputs, dt)
     if kind in ("CubaLIF", "LIF", "IF"):
         assert 0 < expected.mean() < 1
@@ -394,3 +394,68 @@ def test_import_norse_core_does_not_need_nir():
     code = "import sys, norse_core as snn; assert 'nir' not in sys.modules and callable(snn.to_nir); print('ok')"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+# -- graphs written by Norse 1.1.0 --------------------------------------------------------
+
+
+def _norse_network(kind):
+    norse = pytest.importorskip("norse.torch", reason="needs Norse 1.1.0 (the 'bench' extra)")
+    torch.manual_seed(0)
+    if kind == "box":
+        return norse, norse.SequentialState(nn.Linear(3, 4), norse.LIFBoxCell(), nn.Linear(4, 2), norse.LIBoxCell())
+    return norse, norse.SequentialState(nn.Linear(3, 4), norse.LIFCell(), nn.Linear(4, 2), norse.IAFCell())
+
+
+@pytest.mark.parametrize("kind", ["box", "current"])
+def test_graphs_written_by_norse_import_with_its_convention(kind):
+    """Norse's to_nir writes tau = dt/tau_inv (1e-5 for a 10 ms membrane at dt = 1 ms): read
+    with the NIR convention that is tau_mem_inv = 1e5 (refused); detected, it is the
+    network Norse exported, step for step."""
+    norse, net = _norse_network(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = norse.to_nir(net, torch.randn(1, 3))
+    with pytest.warns(NIRConversionWarning, match="Norse 1.1.0's to_nir"):
+        imported = snn.from_nir(graph)
+    neuron = imported[1]
+    assert isinstance(neuron, snn.LIFBoxCell if kind == "box" else snn.LIFCell)
+    assert neuron.p.tau_mem_inv == pytest.approx(100.0, rel=1e-6)
+    if kind == "current":
+        assert neuron.p.tau_syn_inv == pytest.approx(200.0, rel=1e-6)
+    x = torch.rand(40, 2, 3) * 3
+    ours = _step(imported, x)
+    theirs = _step(net, x)
+    assert torch.isfinite(ours).all() and ours.abs().sum() > 0
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # explicit: no warning
+        torch.testing.assert_close(_step(snn.from_nir(graph, convention="norse"), x), ours)
+    with pytest.raises(NIRConversionError, match="node '1'.*convention='norse'"):
+        snn.from_nir(graph, convention="nir")
+
+
+def test_time_constants_that_cannot_be_integrated_are_refused_naming_the_node():
+    """A graph with some time constants shorter than dt is not Norse's convention: refused."""
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([2])),
+            "slow": nir.LI(tau=np.full(2, 0.02), r=np.ones(2), v_leak=np.zeros(2)),
+            "fast": nir.LIF(tau=np.full(2, 1e-5), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2), v_reset=np.zeros(2)),
+            "output": nir.Output(output_type=np.array([2])),
+        },
+        edges=[("input", "slow"), ("slow", "fast"), ("fast", "output")],
+    )
+    with pytest.raises(NIRConversionError, match="node 'fast' \\(LIF\\).*dt \\* tau_mem_inv"):
+        snn.from_nir(graph)
+    with pytest.raises(ValueError, match="convention must be"):
+        snn.from_nir(graph, convention="snntorch")
+
+
+def test_our_graphs_are_never_read_as_norses():
+    net = snn.SequentialState(nn.Linear(3, 2), snn.LIFBoxCell(snn.LIFBoxParameters(tau_mem_inv=1000.0)))
+    graph = snn.to_nir(net, torch.rand(1, 3), dt=0.001)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        imported = snn.from_nir(graph)
+    assert imported[1].p.tau_mem_inv == pytest.approx(1000.0)

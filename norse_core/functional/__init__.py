@@ -172,3 +172,31 @@ __all__ += [
     "CobaLIFParameters", "CobaLIFState", "CobaLIFFeedForwardState", "coba_lif_step", "coba_lif_feed_forward_step",
     "lif_mc_step", "lif_mc_refrac_step",
 ]
+
+# Norse's further names: surrogate functions, resets, logic, lifting, encoders, aliases
+from norse_core.functional.izhikevich import accomodation, create_izhikevich_spiking_behavior
+from norse_core.functional.li_box import li_box_feed_forward_step
+from norse_core.functional.lif_adex import lif_adex_current_encoder
+from norse_core.functional.lif_box import LIFBoxState
+from norse_core.functional.lif_ex import lif_ex_current_encoder
+from norse_core.functional.lif_mc import lif_mc_feed_forward_step, lif_mc_refrac_feed_forward_step
+from norse_core.functional.lift import lift
+from norse_core.functional.logical import logical_and, logical_or, logical_xor
+from norse_core.functional.reset import ResetMethod, reset_subtract, reset_value
+from norse_core.functional.threshold import (
+    circ_dist_fn,
+    heavi_circ_fn,
+    heavi_erfc_fn,
+    heavi_tanh_fn,
+    logistic_fn,
+    super_fn,
+    triangle_fn,
+)
+
+__all__ += [
+    "super_fn", "triangle_fn", "heavi_erfc_fn", "heavi_tanh_fn", "heavi_circ_fn", "circ_dist_fn", "logistic_fn",
+    "ResetMethod", "reset_value", "reset_subtract", "logical_and", "logical_or", "logical_xor", "lift",
+    "li_box_feed_forward_step", "LIFBoxState", "lif_ex_current_encoder", "lif_adex_current_encoder",
+    "lif_mc_feed_forward_step", "lif_mc_refrac_feed_forward_step",
+    "create_izhikevich_spiking_behavior", "accomodation",
+]

@@ -89,3 +89,11 @@ def coba_lif_step(
     g_i = state.g_i + F.relu(-feed) + F.relu(-back)
     z, v, g_e, g_i = _coba_dynamics(state.v, g_e, g_i, p, dt)
     return z, CobaLIFState(z, v, g_e, g_i)
+
+
+#: Norse's "biological" parameter set and initial state (voltages in mV).
+default_bio_parameters = CobaLIFParameters(
+    tau_syn_exc_inv=1 / 0.3, tau_syn_inh_inv=1 / 0.5, e_rev_E=0.0, e_rev_I=-70.0,
+    v_thresh=-50.0, v_reset=-65.0, v_rest=-65.0,
+)
+default_bio_state = CobaLIFState(z=0.0, v=-65.0, g_e=0.0, g_i=0.0)

@@ -116,13 +116,14 @@ def population_encode(
     """Population code: ``out_features`` neurons with centres ``linspace(0, scale, n)``.
 
     Value ``kernel(distance(x, c) * scale)``; ``scale`` defaults to ``x.max()``.
-    Output ``(*x.shape, out_features)`` (values, not spikes)."""
+    Output ``(*x.shape, out_features)`` (values, not spikes). The centres are constants
+    (no gradient flows through them to ``scale``), as in Norse."""
     if not isinstance(out_features, int) or out_features < 1:
         raise ValueError(f"out_features must be a positive int, got {out_features!r}")
     if scale is None:
         scale = input_values.max()
     centres = torch.linspace(0, 1, out_features, device=input_values.device, dtype=input_values.dtype)
-    centres = centres * scale
+    centres = centres * (scale.detach() if isinstance(scale, torch.Tensor) else scale)
     distances = distance_function(input_values.unsqueeze(-1), centres) * scale
     return kernel(distances)
 

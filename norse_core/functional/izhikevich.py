@@ -180,6 +180,44 @@ IZHIKEVICH_BEHAVIORS: Dict[str, IzhikevichSpikingBehavior] = {
 }
 
 
+#: Norse's names for the presets' parameters (``tonic_spiking_p = tonic_spiking.p``, ...).
+tonic_spiking_p = tonic_spiking.p
+phasic_spiking_p = phasic_spiking.p
+tonic_bursting_p = tonic_bursting.p
+phasic_bursting_p = phasic_bursting.p
+mixed_mode_p = mixed_mode.p
+spike_frequency_adaptation_p = spike_frequency_adaptation.p
+class_1_exc_p = class_1_exc.p
+class_2_exc_p = class_2_exc.p
+spike_latency_p = spike_latency.p
+subthreshold_oscillation_p = subthreshold_oscillation.p
+resonator_p = resonator.p
+integrator_p = integrator.p
+rebound_spike_p = rebound_spike.p
+rebound_burst_p = rebound_burst.p
+threshold_variability_p = threshold_variability.p
+bistability_p = bistability.p
+dap_p = dap.p
+accommodation_p = accommodation.p
+inhibition_induced_spiking_p = inhibition_induced_spiking.p
+inhibition_induced_bursting_p = inhibition_induced_bursting.p
+accomodation_p = accommodation.p
+
+#: Norse's spelling of :data:`accommodation`.
+accomodation = accommodation
+
+
+def create_izhikevich_spiking_behavior(
+    a: float, b: float, c: float, d: float, v_rest: float, u_rest: float, tau_inv: float = 250
+) -> IzhikevichSpikingBehavior:
+    """A custom firing pattern: parameters ``a, b, c, d, tau_inv`` (the other parameters at
+    their defaults) and the initial state ``v = v_rest``, ``u = b*u_rest`` (Norse's
+    convention: ``u_rest`` is the voltage at which ``u`` starts in balance), as 0-d tensors."""
+    p = IzhikevichParameters(a=a, b=b, c=c, d=d, tau_inv=tau_inv)
+    v = torch.tensor(float(v_rest))
+    return IzhikevichSpikingBehavior(p, IzhikevichState(v=v, u=torch.tensor(float(u_rest)) * b))
+
+
 # -- input protocols ---------------------------------------------------------------------------
 
 Segment = Tuple[float, float, float, float]

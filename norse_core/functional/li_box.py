@@ -37,3 +37,7 @@ def li_box_step(
     """One box LI step; returns ``(v', (v',))``."""
     v_new = state.v + dt * p.tau_mem_inv * ((p.v_leak - state.v) + input_tensor)
     return v_new, LIBoxState(v_new)
+
+
+#: Norse's name for the same step.
+li_box_feed_forward_step = li_box_step

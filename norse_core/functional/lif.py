@@ -112,3 +112,75 @@ def lif_current_encoder(
     v = voltage + dt * p.tau_mem_inv * ((p.v_leak - voltage) + input_current)
     z = threshold(v - p.v_th, p.method, p.alpha)
     return z, v - z * (v - p.v_reset)
+
+
+def lif_feed_forward_integral(
+    input_tensor: torch.Tensor,
+    state: LIFFeedForwardState,
+    p: LIFParameters = LIFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIFFeedForwardState]:
+    """:func:`lif_feed_forward_step` over every step of ``input_tensor`` ``(T, ...)``;
+    returns the stacked spikes ``(T, ...)`` and the last state."""
+    outputs = []
+    for x in input_tensor:
+        z, state = lif_feed_forward_step(x, state, p, dt)
+        outputs.append(z)
+    return torch.stack(outputs), state
+
+
+def lif_step_integral(
+    input_tensor: torch.Tensor,
+    state: LIFState,
+    input_weights: torch.Tensor,
+    recurrent_weights: torch.Tensor,
+    p: LIFParameters = LIFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIFState]:
+    """:func:`lif_step` over every step of ``input_tensor`` ``(T, ..., input)``; returns the
+    stacked spikes ``(T, ..., hidden)`` and the last state (Norse 1.1.0 returns only the
+    last step's spikes, against its own docstring)."""
+    outputs = []
+    for x in input_tensor:
+        z, state = lif_step(x, state, input_weights, recurrent_weights, p, dt)
+        outputs.append(z)
+    return torch.stack(outputs), state
+
+
+def _dense(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.to_dense() if tensor.is_sparse else tensor
+
+
+def lif_feed_forward_step_sparse(
+    input_tensor: torch.Tensor,
+    state: LIFFeedForwardState,
+    p: LIFParameters = LIFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIFFeedForwardState]:
+    """:func:`lif_feed_forward_step` for a sparse (COO) input; the spikes come back sparse,
+    the state dense."""
+    z, state = lif_feed_forward_step(_dense(input_tensor), LIFFeedForwardState(*map(_dense, state)), p, dt)
+    return z.to_sparse(), state
+
+
+def lif_step_sparse(
+    input_tensor: torch.Tensor,
+    state: LIFState,
+    input_weights: torch.Tensor,
+    recurrent_weights: torch.Tensor,
+    p: LIFParameters = LIFParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIFState]:
+    """:func:`lif_step` for a sparse input and state spikes; the spikes come back sparse
+    (also in the state)."""
+    z, state = lif_step(_dense(input_tensor), LIFState(*map(_dense, state)), input_weights, recurrent_weights, p, dt)
+    z_sparse = z.to_sparse()
+    return z_sparse, state._replace(z=z_sparse)
+
+
+#: Norse's "biological" parameter set and initial state (voltages in mV; the inverse time
+#: constants are Norse's values, 1/0.5 and 1/20).
+default_bio_parameters = LIFParameters(
+    tau_syn_inv=1 / 0.5, tau_mem_inv=1 / 20.0, v_leak=-65.0, v_th=-50.0, v_reset=-65.0
+)
+default_bio_initial_state = LIFState(z=torch.as_tensor(0.0), v=torch.as_tensor(-65.0), i=torch.as_tensor(0.0))

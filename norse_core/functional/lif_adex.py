@@ -92,3 +92,28 @@ def lif_adex_step(
     i_jump = state.i + F.linear(input_tensor, input_weights) + F.linear(state.z, recurrent_weights)
     z, v, i, a = _lif_adex_dynamics(i_jump, state.v, state.a, p, dt, detach_reset=True)
     return z, LIFAdExState(z, v, i, a)
+
+
+def lif_adex_current_encoder(
+    input_current: torch.Tensor,
+    voltage: torch.Tensor,
+    adaptation: torch.Tensor,
+    p: LIFAdExParameters = LIFAdExParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Integrates a current directly into the voltage (no synapse); returns ``(z, v', a')``::
+
+        v_ = v + dt*tau_mem_inv*(v_leak - v + delta_T*exp((v - v_th)/delta_T) + I - a)
+        z  = Θ(v_ - v_th);  v' = v_ - z*(v_ - v_reset)
+        a' = a + dt*tau_ada_inv*(adaptation_current*(v - v_leak) - a) + z*adaptation_spike
+
+    with the pre-step ``v`` in ``a'`` as in :func:`lif_adex_feed_forward_step`. *Deliberate
+    change*: Norse 1.1.0 writes ``a' = tau_ada_inv*(adaptation_current*(v' - v_leak) - a) +
+    z*adaptation_spike``, without ``dt`` and without the previous ``a``.
+    """
+    v = voltage + dt * p.tau_mem_inv * (
+        (p.v_leak - voltage) + exponential_drive(voltage, p) + input_current - adaptation
+    )
+    z = threshold(v - p.v_th, p.method, p.alpha)
+    a = adaptation + dt * p.tau_ada_inv * (p.adaptation_current * (voltage - p.v_leak) - adaptation)
+    return z, v - z * (v - p.v_reset), a + z * p.adaptation_spike

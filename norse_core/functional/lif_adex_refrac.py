@@ -15,7 +15,7 @@ from norse_core.functional.lif_adex import (
     lif_adex_feed_forward_step,
     lif_adex_step,
 )
-from norse_core.functional.refractory import refractory_step
+from norse_core.functional.refractory import compute_refractory_update, refractory_step  # noqa: F401 (Norse's name here)
 
 
 class LIFAdExRefracParameters(NamedTuple):

@@ -88,3 +88,19 @@ def lif_ex_step(
     i_jump = state.i + F.linear(input_tensor, input_weights) + F.linear(state.z, recurrent_weights)
     z, v, i = _lif_ex_dynamics(i_jump, state.v, p, dt, detach_reset=True)
     return z, LIFExState(z, v, i)
+
+
+def lif_ex_current_encoder(
+    input_current: torch.Tensor,
+    voltage: torch.Tensor,
+    p: LIFExParameters = LIFExParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Integrates a current directly into the voltage (no synapse); returns ``(z, v')``::
+
+        v <- v + dt*tau_mem_inv*(v_leak - v + delta_T*exp((v - v_th)/delta_T) + I)
+        z = Θ(v - v_th);  v <- v - z*(v - v_reset)
+    """
+    v = voltage + dt * p.tau_mem_inv * ((p.v_leak - voltage) + exponential_drive(voltage, p) + input_current)
+    z = threshold(v - p.v_th, p.method, p.alpha)
+    return z, v - z * (v - p.v_reset)

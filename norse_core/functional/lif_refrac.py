@@ -15,7 +15,7 @@ from norse_core.functional.lif import (
     lif_feed_forward_step,
     lif_step,
 )
-from norse_core.functional.refractory import refractory_step
+from norse_core.functional.refractory import compute_refractory_update, refractory_step  # noqa: F401 (Norse's name here)
 
 
 class LIFRefracParameters(NamedTuple):
@@ -65,3 +65,21 @@ def lif_refrac_step(
 ) -> Tuple[torch.Tensor, LIFRefracState]:
     """One recurrent refractory LIF step (weights ``(hidden, input)``, ``(hidden, hidden)``)."""
     return refractory_step(lif_step, input_tensor, state, input_weights, recurrent_weights, p=p, dt=dt)
+
+
+def lif_refrac_step_sparse(
+    input_tensor: torch.Tensor,
+    state: LIFRefracState,
+    input_weights: torch.Tensor,
+    recurrent_weights: torch.Tensor,
+    p: LIFRefracParameters = LIFRefracParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LIFRefracState]:
+    """:func:`lif_refrac_step` for a sparse input and state spikes; the spikes come back
+    sparse (also in the state)."""
+    dense = lambda t: t.to_dense() if t.is_sparse else t  # noqa: E731
+    inner = LIFState(*map(dense, state.lif))
+    z, new = lif_refrac_step(dense(input_tensor), LIFRefracState(inner, dense(state.rho)),
+                             input_weights, recurrent_weights, p, dt)
+    z_sparse = z.to_sparse()
+    return z_sparse, LIFRefracState(new.lif._replace(z=z_sparse), new.rho)

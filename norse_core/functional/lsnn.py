@@ -94,3 +94,34 @@ def lsnn_step(
     i_jump = state.i + F.linear(input_tensor, input_weights) + F.linear(state.z, recurrent_weights)
     z, v, i, b = _lsnn_dynamics(i_jump, state.v, state.b, p, dt, detach_reset=True)
     return z, LSNNState(z, v, i, b)
+
+
+def ada_lif_step(
+    input_tensor: torch.Tensor,
+    state: LSNNState,
+    input_weights: torch.Tensor,
+    recurrent_weights: torch.Tensor,
+    p: LSNNParameters = LSNNParameters(),
+    dt: float = 0.001,
+) -> Tuple[torch.Tensor, LSNNState]:
+    """A recurrent LIF step with an adaptation *current* ``b`` (instead of LSNN's adaptive
+    threshold)::
+
+        i_j = i + linear(x, W_in) + linear(z, W_rec)
+        v_d = v + dt*tau_mem_inv*((v_leak - v) + i_j - b)
+        i'  = i_j - dt*tau_syn_inv*i_j
+        b_d = b - dt*tau_adapt_inv*b
+        z   = Θ(v_d - v_th)
+        v'  = v_d - z*(v_th - v_reset)
+        b'  = b_d + beta*z
+
+    The input jumps first, as in :func:`lsnn_step` (*deliberate change*: Norse adds it
+    after the voltage update).
+    """
+    i_jump = state.i + F.linear(input_tensor, input_weights) + F.linear(state.z, recurrent_weights)
+    v_decayed = state.v + dt * p.tau_mem_inv * ((p.v_leak - state.v) + i_jump - state.b)
+    i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
+    b_decayed = state.b - dt * p.tau_adapt_inv * state.b
+    z = threshold(v_decayed - p.v_th, p.method, p.alpha)
+    v_new = v_decayed - z * (p.v_th - p.v_reset)
+    return z, LSNNState(z, v_new, i_decayed, b_decayed + p.beta * z)

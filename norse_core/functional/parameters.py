@@ -105,8 +105,11 @@ def _check_field(owner: Any, path: str, value: Any, prefix: str) -> Optional[tor
             where = "" if path == field else f"{path}: "
             raise ValueError(f"{prefix}{where}{error}") from None
     elif field == "reset_method":
-        if value not in RESET_METHODS:
-            raise ValueError(f"{prefix}unknown {path} {value!r}; valid: {', '.join(RESET_METHODS)}")
+        if not (callable(value) or (isinstance(value, str) and value in RESET_METHODS)):
+            raise ValueError(
+                f"{prefix}unknown {path} {value!r}; valid: {', '.join(RESET_METHODS)} or a function "
+                "(z, v, v_reset, v_th) -> v such as norse_core.functional.reset.reset_subtract"
+            )
     elif (rule := _numeric_rule(owner, field)) is not None:
         description, test = rule
         values = _numbers(path, value, prefix, description)

@@ -43,3 +43,13 @@ def refractory_step(
     z, v, rho = refractory_update(z, new_inner.v, inner.v, rho, p.rho_reset)
     updates = {"v": v, "z": z} if "z" in new_inner._fields else {"v": v}
     return z, type(state)(new_inner._replace(**updates), rho)
+
+
+def compute_refractory_update(
+    state: Any, z_new: torch.Tensor, v_new: torch.Tensor, p: Any
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Norse's form of :func:`refractory_update`: ``state`` is the refractory state before
+    the step (``(inner state, rho)``), ``p`` the refractory parameters; returns
+    ``(v, z, rho)``."""
+    z, v, rho = refractory_update(z_new, v_new, state[0].v, state.rho, p.rho_reset)
+    return v, z, rho

@@ -153,3 +153,74 @@ register_surrogate(
     "atan", lambda x, alpha: (alpha / 2.0) / (1.0 + (math.pi / 2.0 * alpha * x).pow(2))
 )
 register_surrogate("sigmoid", _sigmoid)
+
+
+# -- Norse's named surrogate functions ------------------------------------------------------
+# ``threshold(x, method, alpha)`` dispatches by name; Norse also exposes one function (and
+# one autograd class) per surrogate. They are the registered methods under Norse's names.
+
+
+def _registered(method: str) -> type:
+    return _SPIKE_FUNCTIONS[method]
+
+
+def super_fn(x: torch.Tensor, alpha: float = 100.0) -> torch.Tensor:
+    """Θ(x) with the SuperSpike surrogate ``1/(alpha*|x| + 1)^2`` (``method="super"``;
+    *deliberate change*: Norse's ignores ``alpha``, i.e. uses 1)."""
+    return threshold(x, "super", alpha)
+
+
+def triangle_fn(x: torch.Tensor, alpha: float = 0.3) -> torch.Tensor:
+    """Θ(x) with the triangle surrogate ``alpha*relu(1 - |x|)`` (``method="triangle"``)."""
+    return threshold(x, "triangle", alpha)
+
+
+def heavi_tanh_fn(x: torch.Tensor, k: float) -> torch.Tensor:
+    """Θ(x) with the surrogate ``1 - tanh(k*x)^2`` (``method="tanh"``)."""
+    return threshold(x, "tanh", k)
+
+
+def heavi_erfc_fn(x: torch.Tensor, k: float) -> torch.Tensor:
+    """Θ(x) with the surrogate ``2*exp(-(k*x)^2)/sqrt(pi)`` (``method="heavi_erfc"``)."""
+    return threshold(x, "heavi_erfc", k)
+
+
+def heavi_circ_fn(x: torch.Tensor, k: float) -> torch.Tensor:
+    """Θ(x) with the surrogate ``k^3/(k^2 + x^2)^(3/2)`` (``method="circ"``)."""
+    return threshold(x, "circ", k)
+
+
+def logistic_fn(x: torch.Tensor, k: float) -> torch.Tensor:
+    """Stochastic spikes ``Bernoulli(0.5 + 0.5*tanh(k*x))`` with the surrogate
+    ``1 - tanh(k*x)^2`` (``method="logistic"``)."""
+    return threshold(x, "logistic", k)
+
+
+def _circ_dist_forward(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    return torch.bernoulli(0.5 + 0.5 * x / (x.pow(2) + alpha**2).sqrt())
+
+
+#: Not a registered method (its forward pass is random): only ``circ_dist_fn`` uses it.
+CircDist = _make_spike_function("circ_dist", _DERIVATIVES["circ"], _circ_dist_forward)
+
+
+def circ_dist_fn(x: torch.Tensor, k: float) -> torch.Tensor:
+    """Stochastic spikes ``Bernoulli(0.5 + 0.5*x/sqrt(x^2 + k^2))`` with the ``circ``
+    surrogate ``k^3/(k^2 + x^2)^(3/2)``."""
+    return CircDist.apply(x, k)
+
+
+def sign(x: torch.Tensor, method: str = "super", alpha: float = 100.0) -> torch.Tensor:
+    """``2*Θ(x) - 1``: +1 where ``x > 0``, -1 elsewhere, with the surrogate of ``method``."""
+    return 2 * threshold(x, method, alpha) - 1
+
+
+#: The autograd functions behind the named surrogates (``Class.apply(x, alpha)``), by
+#: Norse's class names.
+SuperSpike = _registered("super")
+Triangle = _registered("triangle")
+HeaviTanh = _registered("tanh")
+HeaviErfc = _registered("heavi_erfc")
+HeaviCirc = _registered("circ")
+Logistic = _registered("logistic")
+superspike_fn = super_fn

@@ -49,13 +49,17 @@ def stp_step(
 ) -> Tuple[torch.Tensor, TsodyksMakramState]:
     """One Euler step on spikes ``z`` (any shape); returns ``(u'*x*z, (u', x'))``.
 
-    ``state=None`` starts at rest: ``u = 0``, ``x = 1`` (shaped like ``z``)."""
+    ``state=None`` starts at rest: ``u = 0``, ``x = 1`` (shaped like ``z``). A state field
+    given as a number or 0-d tensor (``TsodyksMakramState(u=0.0, x=1.0)``) broadcasts to
+    ``z``'s shape, as in Norse; other shapes must match ``z``."""
     if not isinstance(z, torch.Tensor):
         raise TypeError(f"stp_step: z must be a torch.Tensor, got {type(z).__name__}")
     if state is None:
         state = TsodyksMakramState(torch.zeros_like(z), torch.ones_like(z))
     elif not isinstance(state, TsodyksMakramState):
         raise TypeError(f"stp_step: state must be a TsodyksMakramState(u, x) or None, got {type(state).__name__}")
+    if any(_is_number(value) for value in state):
+        state = TsodyksMakramState(*(_broadcast(value, z) if _is_number(value) else value for value in state))
     for field, value in zip(state._fields, state):
         if not isinstance(value, torch.Tensor) or value.shape != z.shape:
             got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
@@ -68,3 +72,15 @@ def stp_step(
     released = u_new * x * z
     x_new = x + dt * p.tau_d_inv * (1 - x) - released
     return released, TsodyksMakramState(u_new, x_new)
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.dim() == 0
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _broadcast(value, z: torch.Tensor) -> torch.Tensor:
+    dtype = z.dtype if z.is_floating_point() else torch.get_default_dtype()
+    zeros = torch.zeros(z.shape, dtype=dtype, device=z.device)
+    return zeros + (value.to(dtype) if isinstance(value, torch.Tensor) else value)

@@ -16,7 +16,13 @@ from norse_core.module.li import LI, LICell, LILinearCell
 from norse_core.module.li_box import LIBox, LIBoxCell
 from norse_core.module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
 from norse_core.module.lif_box import LIFBox, LIFBoxCell
-from norse_core.module.sequential import Lift, SequentialState, has_state
+from norse_core.module.sequential import (
+    Lift,
+    RecurrentSequential,
+    RecurrentSequentialState,
+    SequentialState,
+    has_state,
+)
 from norse_core.module.snn import SNN, SNNCell, SNNLinearCell, SNNRecurrentCell
 
 __all__ = [
@@ -27,7 +33,7 @@ __all__ = [
     "PoissonEncoder", "PoissonEncoderStep", "SignedPoissonEncoder", "SignedPoissonEncoderStep",
     "ConstantCurrentLIFEncoder", "PopulationEncoder", "SpikeLatencyEncoder", "SpikeLatencyLIFEncoder",
     "SumDecoder", "MaxDecoder", "SpikesToTimesDecoder",
-    "SequentialState", "Lift", "has_state",
+    "SequentialState", "RecurrentSequential", "RecurrentSequentialState", "Lift", "has_state",
 ]
 
 # Regularisation and pointwise-in-time convolution

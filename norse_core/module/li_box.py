@@ -1,6 +1,6 @@
 """Box leaky-integrator modules: :class:`LIBoxCell`, :class:`LIBox`."""
 
-from norse_core.functional.li_box import LIBoxParameters, LIBoxState, LI_BOX_DYNAMICS, li_box_step
+from norse_core.functional.li_box import LIBoxParameters, LIBoxState, LI_BOX_DYNAMICS, li_box_feed_forward_step, li_box_step  # noqa: F401
 from norse_core.module.snn import SNN, SNNCell
 
 

@@ -8,6 +8,7 @@ from norse_core.functional.lif_refrac import (
     lif_refrac_feed_forward_step,
     lif_refrac_step,
 )
+from norse_core.functional.lif import LIFFeedForwardState, LIFParameters, LIFState  # noqa: F401 (Norse imports them here)
 from norse_core.module.lif import LIFCell, LIFRecurrentCell
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell, inner_state
 

@@ -125,6 +125,7 @@ class SNNCell(torch.nn.Module):
         if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not dt > 0 or not math.isfinite(dt):
             raise ValueError(f"{type(self).__name__}: dt must be a positive float, got {dt!r}")
         self.dt = float(dt)
+        p = _named_reset(p)
         self._check_parameters(p)
         self._p = p
         if isinstance(trainable, str):
@@ -153,6 +154,7 @@ class SNNCell(torch.nn.Module):
             raise TypeError(
                 f"{type(self).__name__}: p must be a {self.parameters_type.__name__}, got {type(value).__name__}"
             )
+        value = _named_reset(value)
         self._check_parameters(value)
         self._p = value
 
@@ -242,16 +244,59 @@ class SNNCell(torch.nn.Module):
         return input_tensor[0] if input_tensor.shape[0] else input_tensor.new_empty(input_tensor.shape[1:])
 
     def _prepare(self, input_tensor: torch.Tensor, state: Any) -> Any:
-        """Checks the input and returns a checked state (the initial one for ``None``)."""
+        """Checks the input and returns a checked state (the initial one for ``None``).
+
+        A state field given as a number or a 0-d tensor broadcasts to the state shape (as in
+        Norse: ``LIFFeedForwardState(v=0.0, i=0.0)``); any other mismatching shape raises.
+        Under grad mode, when neither the input nor a parameter of the module requires grad,
+        the initial state's voltage does (as in Norse), so ``out.sum().backward()`` works
+        (not inside ``torch.compile``, which cannot trace it)."""
         self._check_input(input_tensor)
         first_step = self._first_step(input_tensor)
         self._check_parameter_shapes(self.state_shape(first_step))
         if state is None:
-            return self.initial_state(first_step)
-        self._check_state(state, first_step)
+            state = self.initial_state(first_step)
+            if (
+                torch.is_grad_enabled()
+                and not input_tensor.requires_grad
+                and not torch.compiler.is_compiling()  # requires_grad_() cannot be traced
+                and not self._has_grad_parameters()
+            ):
+                state = _voltage_requiring_grad(state)
+            return state
+        try:
+            self._check_state(state, first_step)
+        except ValueError:
+            broadcast = _broadcast_scalars(state, self.state_shape(first_step), first_step)
+            if broadcast is state:
+                raise
+            self._check_state(broadcast, first_step)
+            state = broadcast
         return state
 
+    def _has_grad_parameters(self) -> bool:
+        return any(parameter.requires_grad for parameter in self.parameters())
+
+    def _forward_converted(self, input_tensor: Any, state: Any):
+        """``forward`` for inputs that are not dense floating point tensors: a bool or integer
+        tensor is cast to the module's floating dtype (its first floating parameter's, else
+        the default dtype), as Norse's type promotion does; a sparse (COO) input runs dense
+        and its output comes back sparse, as in Norse. Anything else raises."""
+        if not isinstance(input_tensor, torch.Tensor):
+            self._check_input(input_tensor)  # raises the TypeError
+        sparse = input_tensor.is_sparse
+        dense = input_tensor.to_dense() if sparse else input_tensor
+        if not dense.is_floating_point() and not dense.is_complex():
+            dtype = next((t.dtype for t in self.parameters() if t.is_floating_point()), torch.get_default_dtype())
+            dense = dense.to(dtype)
+        if not sparse:
+            self._check_input(dense)  # complex inputs raise here
+        output, state = self.forward(dense, state)
+        return (output.to_sparse() if sparse else output), state
+
     def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
+        if not _dense_float(input_tensor):
+            return self._forward_converted(input_tensor, state)
         state = self._prepare(input_tensor, state)
         return type(self).step(input_tensor, state, *self._step_args(), self._step_p(), self.dt)
 
@@ -371,8 +416,8 @@ class SNN(SNNCell):
     then runs the sequence as one autograd node with a hand-written backward
     (:mod:`norse_core.fused`). Any layer may instead declare ``fused_loop(x, state,
     *step_args, p, dt) -> (outputs, state)`` itself. It runs when ``fused=True`` (default)
-    and states are not recorded, and may return ``NotImplemented`` to fall back to the
-    step-by-step loop.
+    and states are not recorded (and not inside ``torch.compile``, which traces the step
+    loop instead), and may return ``NotImplemented`` to fall back to the step-by-step loop.
     """
 
     _time_dims = 1
@@ -392,12 +437,16 @@ class SNN(SNNCell):
         self.fused = fused
 
     def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
+        if not _dense_float(input_tensor):
+            return self._forward_converted(input_tensor, state)
         state = self._prepare(input_tensor, state)
         if input_tensor.shape[0] == 0:
             return self._no_steps(input_tensor, state)
         step, args, p = type(self).step, self._step_args(), self._step_p()
         loop = type(self).fused_loop
-        if self.fused and loop is not None and not self.record_states:
+        # Under torch.compile the step loop is traced (and fused by the compiler): the fused
+        # kernels are opaque to it (a C++ kernel cannot run on its fake tensors).
+        if self.fused and loop is not None and not self.record_states and not torch.compiler.is_compiling():
             result = loop(input_tensor, state, *args, p, self.dt)
             if result is not NotImplemented:
                 return result
@@ -408,6 +457,56 @@ class SNN(SNNCell):
             if self.record_states:
                 states.append(state)
         return torch.stack(outputs), stack_states(states) if self.record_states else state
+
+
+def _dense_float(input_tensor: Any) -> bool:
+    return isinstance(input_tensor, torch.Tensor) and input_tensor.is_floating_point() and not input_tensor.is_sparse
+
+
+def _named_reset(p: Any) -> Any:
+    """``p`` with a built-in reset function (Norse's ``reset_value``, ``reset_subtract``) in
+    ``reset_method`` replaced by its name, so the fused kernels run it."""
+    if "reset_method" in getattr(p, "_fields", ()) and callable(p.reset_method):
+        from norse_core.functional.reset import RESET_FUNCTIONS
+
+        for name, function in RESET_FUNCTIONS.items():
+            if p.reset_method is function:
+                return p._replace(reset_method=name)
+    return p
+
+
+def _is_scalar(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.dim() == 0
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _broadcast_scalars(state: Any, shape: torch.Size, like: torch.Tensor) -> Any:
+    """``state`` with every number or 0-d tensor field broadcast to ``shape`` (dtype and
+    device of ``like``; gradients flow to a 0-d tensor); ``state`` itself if there is none."""
+    fields, changed = [], False
+    for value in state:
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            new = _broadcast_scalars(value, shape, like)
+        elif _is_scalar(value):
+            zeros = torch.zeros(shape, dtype=like.dtype, device=like.device)
+            new = zeros + (value.to(like.dtype) if isinstance(value, torch.Tensor) else value)
+        else:
+            new = value
+        changed = changed or new is not value
+        fields.append(new)
+    return type(state)(*fields) if changed else state
+
+
+def _voltage_requiring_grad(state: Any) -> Any:
+    """The (fresh) initial ``state`` with its voltage ``v`` (every ``v`` of nested states)
+    marked as requiring grad; all float fields when there is no ``v``."""
+    names = [name for name, _ in _named_leaves(state)]
+    wanted = [name for name in names if name.rpartition(".")[2] == "v"] or names
+    for name, value in _named_leaves(state):
+        if name in wanted and isinstance(value, torch.Tensor) and value.is_floating_point() and value.is_leaf:
+            value.requires_grad_()
+    return state
 
 
 def _named_leaves(state: Any, prefix: str = "") -> Iterator[Tuple[str, Any]]:
@@ -427,3 +526,8 @@ def _weights_or_default(
         got = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
         raise ValueError(f"{type(owner).__name__}: {name} must have shape {shape}, got {got}")
     return weights.detach().clone()
+
+
+#: Norse's name for a layer over time of a recurrent cell; here one class, :class:`SNN`,
+#: runs feed-forward and recurrent cells alike (``class LIFRecurrent(SNN, LIFRecurrentCell)``).
+SNNRecurrent = SNN

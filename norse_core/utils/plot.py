@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from norse_core.functional.izhikevich import IzhikevichSpikingBehavior, izhikevich_feed_forward_step  # noqa: F401 (Norse's names here)
+
 Current = Union[None, str, float, int, torch.Tensor, Sequence[float], Any]
 
 
@@ -48,6 +50,34 @@ def plot_spikes_2d(spikes: torch.Tensor, axes: Any = None, **kwargs: Any) -> Any
     axes.set_ylabel("neuron")
     return axes
 
+
+
+def plot_heatmap_2d(data: torch.Tensor, axes: Any = None, show_colorbar: bool = False, **kwargs: Any) -> Any:
+    """Heatmap of 2-D ``data`` ``(X, Y)`` with ``imshow`` (``kwargs`` go to it; transposed
+    so that the first dimension runs along x, like time in :func:`plot_spikes_2d`). Returns
+    the image."""
+    if not isinstance(data, torch.Tensor) or data.dim() != 2:
+        got = tuple(data.shape) if isinstance(data, torch.Tensor) else type(data).__name__
+        raise ValueError(f"plot_heatmap_2d needs a 2-D tensor, got {got}")
+    if axes is None:
+        axes = _pyplot().gca()
+    style: Dict[str, Any] = {"aspect": "auto", "interpolation": "none", "origin": "lower"}
+    style.update(kwargs)
+    image = axes.imshow(data.detach().cpu().T.numpy(), **style)
+    if show_colorbar:
+        axes.figure.colorbar(image, ax=axes)
+    return image
+
+
+def plot_histogram_2d(spikes: torch.Tensor, axes: Any = None, **kwargs: Any) -> Any:
+    """Histogram of the values of ``spikes`` (any shape, flattened; e.g. a voltage),
+    ``kwargs`` to ``Axes.hist``. Returns the Axes."""
+    if not isinstance(spikes, torch.Tensor):
+        raise TypeError(f"plot_histogram_2d needs a tensor, got {type(spikes).__name__}")
+    if axes is None:
+        axes = _pyplot().gca()
+    axes.hist(spikes.detach().cpu().flatten().numpy(), **kwargs)
+    return axes
 
 def _leaves(state: Any, prefix: str = "") -> List[Tuple[str, Any]]:
     leaves: List[Tuple[str, Any]] = []

@@ -35,3 +35,10 @@ def stack_states(states: Sequence[Any]) -> Any:
         for column in zip(*flat)
     ]
     return tree_unflatten(stacked, spec)
+
+
+def clone_tensor(x: Any, device: Any = None) -> torch.Tensor:
+    """A detached copy of ``x`` as a tensor (numbers become 0-d tensors), on ``device``
+    if given (Norse's ``utils.clone.clone_tensor``)."""
+    tensor = x.detach().clone() if isinstance(x, torch.Tensor) else torch.as_tensor(x)
+    return tensor if device is None else tensor.to(device)
