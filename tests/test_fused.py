@@ -584,6 +584,23 @@ def test_cpp_recurrent_matches_reference_float64(cpp_loops, model, method):
         assert grads[-1].abs().sum() > 0  # recurrent weights learn
 
 
+@pytest.mark.parametrize("kind", ["trainable", "trainable_per_neuron"])
+@pytest.mark.parametrize("method", NATIVE)
+@pytest.mark.parametrize("model", CPP_RECURRENT)
+def test_cpp_recurrent_trainable_matches_reference_float64(cpp_loops, model, method, kind):
+    """Every neuron parameter trainable (one per layer, or one per neuron, spread): the C++
+    recurrent loop runs and its parameter gradients (summed over rows and time per neuron)
+    match the step loop's, as do the weights'."""
+    make, x = _cpp_layer(model, method, kind)
+    with use_backend("cpp"):
+        _, grads = _compare(make, x, exact_states=False)
+    fields = TRAINABLE[model]
+    param_grads = grads[len(grads) - len(fields):]
+    assert all(g is not None for g in param_grads)
+    if method != "heaviside":
+        assert all(g.abs().sum() > 0 for g in param_grads)
+
+
 def test_cpp_recurrent_per_neuron_parameters_and_batch_shapes(cpp_loops):
     """Per-neuron tensor parameters (e.g. only some neurons adapt) run the C++ loop, with
     several batch dimensions and more rows than one parallel chunk, and match the reference."""

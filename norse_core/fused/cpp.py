@@ -31,9 +31,10 @@ field of the model's config, as the portable kernel): the backward sums their gr
 time per state element, :class:`~norse_core.fused._common.FusedFunction` to the parameter's
 shape. LIF and LIFBox compute the surrogate derivative inline (one block per method); the
 other models from a row per step (one block for all methods: a shorter build). Recurrent:
-LIFRecurrent and LSNNRecurrent (per-neuron tensor parameters allowed; parallel over chunks of
-batch rows, the recurrent input summed from the weight columns of the neurons that spiked;
-they save the threshold argument and the spikes). float32/float64, the built-in
+LIFRecurrent and LSNNRecurrent (per-neuron tensor parameters, trainable ones too; parallel
+over chunks of batch rows, the recurrent input summed from the weight columns of the neurons
+that spiked; they save the threshold argument and the spikes, for trainable parameters also
+the drive, ``j`` and threshold of each step). float32/float64, the built-in
 Heaviside-forward surrogates (heaviside, super/superspike, triangle, tanh, circ, heavi_erfc,
 atan, sigmoid); everything else runs the portable kernels.
 
@@ -334,9 +335,15 @@ def _parameter_rows(a: Any, b: Any, c: Any, vl: Any, vth: Any, vr: Any, beta: An
     return torch.stack([_per_neuron(v, n, dtype) for v in values]).contiguous()
 
 
+#: The rows of the recurrent loops' parameter gradients (the first rows of :func:`_parameter_rows`).
+_RECURRENT_FIELDS = ("a", "b", "c", "v_leak", "v_th", "v_reset", "beta")
+
+
 class _RecurrentCpp:
     """Recurrent LIF/LSNN: inputs ``(xin, z0, v0, i0, [b0,] W)`` as the portable kernels;
-    saves ``vd - threshold`` and the spikes; the weight gradient is two matmuls afterwards."""
+    saves ``vd - threshold`` and the spikes (and for trainable parameters the drive, ``j`` and
+    the threshold of each step); the weight gradient is two matmuls afterwards. Parameter
+    gradients come summed over time and batch rows per neuron, shaped like the parameter."""
 
     adaptive = False
 
@@ -353,38 +360,54 @@ class _RecurrentCpp:
         else:
             (xin, z0, v0, i0, W), b0 = inputs, inputs[3]
         p = cls._rows(cfg, xin.shape[-1], xin.dtype)
-        z, z_last, v, i, b, diff = _ops().rec_fwd(xin, z0, v0, i0, b0, W, p, cls.adaptive, save)
+        z, z_last, v, i, b, diff, drive, j, th = _ops().rec_fwd(
+            xin, z0, v0, i0, b0, W, p, cls.adaptive, save, save and bool(params)
+        )
         finals = (z_last.view(z0.shape), v.view(v0.shape), i.view(i0.shape))
         if cls.adaptive:
             finals = finals + (b.view(b0.shape),)
-        return (z.view(xin.shape), *finals), ((diff, z, z0, W, p) if save else ())
+        saved = (diff, z, z0, W, p) + ((drive, j, th) if params else ())
+        return (z.view(xin.shape), *finals), (saved if save else ())
 
     @classmethod
     def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         from norse_core.fused.portable import _recurrent_weight_grad
 
-        diff, z, z0, W, p = saved
+        diff, z, z0, W, p, *per_step = saved
+        drive, j, th = per_step if per_step else (_NUMBER,) * 3
         if cls.adaptive:
             gz, gz_final, gv, gi, gb = grads
         else:
             (gz, gz_final, gv, gi), gb = grads, grads[3]
-        gx, gz0, gv0, gi0, gb0 = _ops().rec_bwd(
-            gz, gz_final, gv, gi, gb, diff, z, W, p, cls.adaptive, cfg.sur.native_id, _f(cfg.sur.alpha)
+        gx, gz0, gv0, gi0, gb0, gp = _ops().rec_bwd(
+            gz, gz_final, gv, gi, gb, diff, z, W, p, cls.adaptive, cfg.sur.native_id, _f(cfg.sur.alpha), drive, j, th
         )
         gx = gx.view(diff.shape)
         gw = _recurrent_weight_grad(gx, z.view(diff.shape), z0) if needs[-1] else None
         state_grads = (gz0.view(z0.shape), gv0.view(z0.shape), gi0.view(z0.shape))
         if cls.adaptive:
             state_grads = state_grads + (gb0.view(z0.shape),)
-        return (gx, *state_grads, gw)
+        per_neuron = gp.sum(0) if params else None  # (7, N): summed over the chunks of rows
+        param_grads = [_shaped(per_neuron[_RECURRENT_FIELDS.index(name)], getattr(cfg, name)) for name in params]
+        return (gx, *state_grads, gw, *param_grads)
+
+
+def _shaped(grad: torch.Tensor, value: Any) -> torch.Tensor:
+    """A per-neuron gradient ``(N,)`` in the shape of the parameter ``value`` (one value per
+    neuron, or one for all: summed)."""
+    if not isinstance(value, torch.Tensor):
+        return grad
+    return grad.sum().reshape(value.shape) if value.numel() == 1 else grad.reshape(value.shape)
 
 
 class LIFRecurrentCpp(_RecurrentCpp):
     adaptive = False
+    PARAMS = ("a", "b", "v_leak", "v_th", "v_reset")
 
 
 class LSNNRecurrentCpp(_RecurrentCpp):
     adaptive = True
+    PARAMS = ("a", "b", "c", "v_leak", "v_th", "v_reset", "beta")
 
 
 def _terms(dynamics: Dynamics) -> Dynamics:

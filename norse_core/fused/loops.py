@@ -19,7 +19,8 @@ kernels on CUDA (every feed-forward model), otherwise the portable PyTorch kerne
 :mod:`norse_core.fused.portable` (every model, dtype, device and registered surrogate:
 user-registered ones, and the stochastic ``logistic`` one, whose forward samples through the
 registered spike function exactly as the step loop does). Trainable parameters need a kernel
-whose ``PARAMS`` differentiate them; the portable and Triton kernels differentiate every field.
+whose ``PARAMS`` differentiate them; the portable, Triton and feed-forward C++ kernels
+differentiate every field, the recurrent C++ loops their neuron parameters.
 """
 
 from __future__ import annotations

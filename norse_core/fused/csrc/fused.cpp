@@ -196,6 +196,7 @@ S* scratch(int64_t n) {
 // field the model uses) are summed over time per state element: rows in the order of
 // PARAMETER_FIELDS (portable.py), below.
 constexpr int CUR = 1, LEAK = 2, SPIKE = 4, ADAPT = 8, EXPO = 16, ADCUR = 32, SUB = 64, REFRAC = 128;
+// G_A: a's only, the common trainable time constant; G_ALL: every field the model uses
 constexpr int G_A = 1, G_ALL = 2;
 // The parameter rows: a, b, c, d, delta_T, adaptation_current, adaptation_spike, v_leak, v_th,
 // v_reset, beta, rho_reset.
@@ -242,9 +243,12 @@ constexpr bool uses(int f) {
 // LIF and LIFBox (either reset), the models benchmarked against other libraries, compute the
 // surrogate derivative inline (one backward block per surrogate method M); every other model
 // computes it per step into a row of the block from the saved threshold argument, through a
-// function chosen at run time (one backward block for all methods: a fraction of the build).
-template <int F>
-constexpr bool inline_surrogate() { return F == (SPIKE | LEAK | CUR) || F == (SPIKE | LEAK) || F == (SPIKE | LEAK | SUB); }
+// function chosen at run time (one backward block for all methods: a fraction of the build;
+// for LIF that costs 10-25% of a backward). PER, G: the variant (all inline for now).
+template <int F, bool PER, int G>
+constexpr bool inline_surrogate() {
+  return F == (SPIKE | LEAK | CUR) || F == (SPIKE | LEAK) || F == (SPIKE | LEAK | SUB);
+}
 
 template <typename S>
 using SurrogateRow = void (*)(const S*, S*, int64_t, S);
@@ -267,12 +271,12 @@ constexpr bool wants(int f) { return uses<F>(f) && (G == G_ALL || (G == G_A && f
 
 // The (T, CH) rows of scratch a backward block fills by re-running its forward, and their
 // places: the pre-reset voltage vd (spiking), the threshold argument (ADAPT: vd - bd; any, for
-// the surrogate row, if not inline_surrogate), E = exp((v - v_th)/dT) (EXPO), what the
+// the surrogate row, if ROW: not inline_surrogate), E = exp((v - v_th)/dT) (EXPO), what the
 // parameter gradients need: the drive (a), j (b), tw (c, d), the voltage before the step
 // (delta_T, adaptation_current); and the countdown before the step (REFRAC).
-template <int F, int G>
+template <int F, int G, bool ROW>
 struct Rows {
-  static constexpr bool has_vd = F & SPIKE, has_df = (F & ADAPT) || ((F & SPIKE) && !inline_surrogate<F>()),
+  static constexpr bool has_vd = F & SPIKE, has_df = (F & ADAPT) || ((F & SPIKE) && ROW),
                         has_ex = F & EXPO, has_dr = wants<F, G>(FA), has_j = wants<F, G>(FB),
                         has_tw = wants<F, G>(FC) || wants<F, G>(FD), has_vp = wants<F, G>(FDT) || wants<F, G>(FAC),
                         has_rho = F & REFRAC;
@@ -324,7 +328,7 @@ struct Seqs {
   S *GX, *GV0, *GI0, *GW0, *GR0, *GP;    // gradients of input, initial state, parameters
   Param<S> prm[NFIELDS];
   S alpha;
-  SurrogateRow<S> sur;                   // the surrogate derivative (backward, not inline_surrogate)
+  SurrogateRow<S> sur;                   // the surrogate derivative (backward, ROW)
   int64_t T, N;
 };
 
@@ -355,10 +359,10 @@ struct Seqs {
   P R vpt = RW::has_vp ? SVP + t * CH : nullptr; P R rht = RW::has_rho ? SRH + t * CH : nullptr
 
 // RECOMPUTE false: writes outputs and final states (the forward). RECOMPUTE true: writes only
-// the scratch rows Rows<F, G> (the backward's re-run).
-template <typename S, int F, bool PER, bool RECOMPUTE, int G>
+// the scratch rows Rows<F, G, ROW> (the backward's re-run).
+template <typename S, int F, bool PER, bool RECOMPUTE, int G, bool ROW = false>
 void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int64_t n0, int64_t len) {
-  using RW = Rows<F, G>;
+  using RW = Rows<F, G, ROW>;
   const int64_t T = q.T, N = q.N;
   NC_PARAMS(F, PER, q, n0, len);
   S v[CH], c[CH], w[CH], rho[CH];
@@ -450,10 +454,10 @@ void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int
 
 // The reverse-time loop over a block's scratch (module comment above); writes the gradients of
 // the input and the initial state, and GP rows (f N + n) of the parameter gradients G. M: the
-// surrogate method, or -1: the derivatives of a step come from q.sur (not inline_surrogate).
+// surrogate method, or -1: the derivatives of a step come from q.sur (ROW).
 template <typename S, int M, int F, bool PER, int G>
 void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const S*), int64_t n0, int64_t len) {
-  using RW = Rows<F, G>;
+  using RW = Rows<F, G, (M < 0)>;
   const int64_t T = q.T, N = q.N;
   NC_PARAMS(F, PER, q, n0, len);
   const auto AP = A.one_minus(len);
@@ -702,42 +706,42 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
     q.GP = ptr<S>(gp);
     dispatch_flags(flags, [&](auto f_c) {
       constexpr int F = decltype(f_c)::value;
-      // (PER, G): numbers; per-element values; and a's gradient; and all gradients
-      auto variants = [&](auto m_c) {
-        constexpr int M = decltype(m_c)::value;
-        auto run = [&](auto per_c, auto g_c) {
-          constexpr bool PER = decltype(per_c)::value;
-          constexpr int G = decltype(g_c)::value;
-          using RW = Rows<F, G>;
-          TORCH_CHECK(RW::count == 0 || inputs, "norse_core_fused: this backward needs the input and initial state");
-          for_blocks(q.N, [&](int64_t n0, int64_t len) {
-            S* SC = RW::count ? scratch<S>(RW::count * q.T * CH) : nullptr;
-            const auto row = [&](int r, bool present) { return present ? SC + r * q.T * CH : nullptr; };
-            S *SVD = row(RW::vd, RW::has_vd), *SDF = row(RW::df, RW::has_df), *SEX = row(RW::ex, RW::has_ex);
-            S *SDR = row(RW::dr, RW::has_dr), *SJ = row(RW::j, RW::has_j), *STW = row(RW::tw, RW::has_tw);
-            S *SVP = row(RW::vp, RW::has_vp), *SRH = row(RW::rho, RW::has_rho);
-            if constexpr (RW::count > 0) {
-              ff_fwd_block<S, F, PER, true, G>(q, q.X, nullptr, SVD, SDF, SEX, SDR, SJ, STW, SVP, SRH, n0, len);
-            }
-            ff_bwd_block<S, M, F, PER, G>(q, q.GZ, q.GX, SVD, SDF, SEX, SDR, SJ, STW, SVP, SRH, n0, len);
-          });
-        };
-        if (grads == G_ALL) {
-          run(std::true_type{}, std::integral_constant<int, G_ALL>{});
-        } else if (grads == G_A) {
-          if constexpr (bool(F & LEAK)) run(std::true_type{}, std::integral_constant<int, G_A>{});
-          else TORCH_CHECK(false, "norse_core_fused: this model has no time constant a");
-        } else if (!per.empty()) {
-          run(std::true_type{}, std::integral_constant<int, 0>{});
+      auto run = [&](auto m_c, auto per_c, auto g_c) {
+        constexpr int M = decltype(m_c)::value, G = decltype(g_c)::value;
+        constexpr bool PER = decltype(per_c)::value;
+        using RW = Rows<F, G, (M < 0)>;
+        TORCH_CHECK(RW::count == 0 || inputs, "norse_core_fused: this backward needs the input and initial state");
+        for_blocks(q.N, [&](int64_t n0, int64_t len) {
+          S* SC = RW::count ? scratch<S>(RW::count * q.T * CH) : nullptr;
+          const auto row = [&](int r, bool present) { return present ? SC + r * q.T * CH : nullptr; };
+          S *SVD = row(RW::vd, RW::has_vd), *SDF = row(RW::df, RW::has_df), *SEX = row(RW::ex, RW::has_ex);
+          S *SDR = row(RW::dr, RW::has_dr), *SJ = row(RW::j, RW::has_j), *STW = row(RW::tw, RW::has_tw);
+          S *SVP = row(RW::vp, RW::has_vp), *SRH = row(RW::rho, RW::has_rho);
+          if constexpr (RW::count > 0) {
+            ff_fwd_block<S, F, PER, true, G, (M < 0)>(q, q.X, nullptr, SVD, SDF, SEX, SDR, SJ, STW, SVP, SRH, n0, len);
+          }
+          ff_bwd_block<S, M, F, PER, G>(q, q.GZ, q.GX, SVD, SDF, SEX, SDR, SJ, STW, SVP, SRH, n0, len);
+        });
+      };
+      // the surrogate inline (one block per method) or from a row (one block for all)
+      auto surrogate_variants = [&](auto per_c, auto g_c) {
+        if constexpr (inline_surrogate<F, decltype(per_c)::value, decltype(g_c)::value>()) {
+          dispatch_method(method, [&](auto m_c) { run(m_c, per_c, g_c); });
         } else {
-          run(std::false_type{}, std::integral_constant<int, 0>{});
+          if constexpr (bool(F & SPIKE)) q.sur = surrogate_row_of<S>(method);
+          run(std::integral_constant<int, -1>{}, per_c, g_c);
         }
       };
-      if constexpr (inline_surrogate<F>()) {
-        dispatch_method(method, variants);
+      // (PER, G): numbers; per-element values; and a's gradient; and all gradients
+      if (grads == G_ALL) {
+        surrogate_variants(std::true_type{}, std::integral_constant<int, G_ALL>{});
+      } else if (grads == G_A) {
+        if constexpr (bool(F & LEAK)) surrogate_variants(std::true_type{}, std::integral_constant<int, G_A>{});
+        else TORCH_CHECK(false, "norse_core_fused: this model has no time constant a");
+      } else if (!per.empty()) {
+        surrogate_variants(std::true_type{}, std::integral_constant<int, 0>{});
       } else {
-        if constexpr (bool(F & SPIKE)) q.sur = surrogate_row_of<S>(method);
-        variants(std::integral_constant<int, -1>{});
+        surrogate_variants(std::false_type{}, std::integral_constant<int, 0>{});
       }
     }, Compiled{});
   });
@@ -755,13 +759,14 @@ std::vector<int64_t> ff_flags() { return flag_list(Compiled{}); }
 // The spikes after the first step are 0/1, so W z_{t-1} is a sum of the columns of W of the
 // neurons that spiked (WT holds them contiguously). Parameters are per neuron: P is (10, N)
 // holding a, b, c, vl, vth, vr, beta, 1 - a, 1 - b, 1 - c. Chunks of CR batch rows run in
-// parallel; the forward saves diff (T, B, N) for backward when DF is given.
+// parallel; the forward saves diff (T, B, N) for backward when DF is given, and for parameter
+// gradients the drive (vl - v) + j, j and the threshold th before the step when DR is given.
 constexpr int64_t CR = 8;
 
 template <typename S, bool ADAPT>
 void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, const S* R B0, const S* R W,
-                  const S* R WT, const S* R P, S* R Z, S* R DF, S* R ZT, S* R VT, S* R IT, S* R BT,
-                  int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows) {
+                  const S* R WT, const S* R P, S* R Z, S* R DF, S* R DR, S* R JS, S* R TH, S* R ZT, S* R VT,
+                  S* R IT, S* R BT, int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows) {
   const S *A = P, *Bc = P + N, *C = P + 2 * N, *VL = P + 3 * N, *VTH = P + 4 * N, *VR = P + 5 * N,
           *BETA = P + 6 * N;
   const int64_t M = rows * N;
@@ -790,6 +795,9 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
       const S* R xt = X + o;
       S* R zt = Z + o;
       S* R dft = DF ? DF + o : nullptr;
+      S* R drt = DR ? DR + o : nullptr;
+      S* R jst = DR ? JS + o : nullptr;
+      S* R tht = DR && ADAPT ? TH + o : nullptr;
       S* R vr = v + r * N;
       S* R cr = cu + r * N;
       S* R tr = th + r * N;
@@ -805,8 +813,14 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
       int64_t na = 0;
       for (int64_t k = 0; k < N; ++k) {
         const S j = (cr[k] + xt[k]) + lr[k];
-        const S d = vr[k] + A[k] * ((VL[k] - vr[k]) + j);
+        const S drive = (VL[k] - vr[k]) + j;
+        const S d = vr[k] + A[k] * drive;
         cr[k] = j - Bc[k] * j;
+        if (drt) {
+          drt[k] = drive;
+          jst[k] = j;
+          if constexpr (ADAPT) tht[k] = tr[k];
+        }
         S diff;
         bool spk;
         if constexpr (ADAPT) {
@@ -838,13 +852,22 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
 // Reverse time (reset with detached spikes, threshold jump with gradient), per row:
 //   w = (gz_t + r + gb beta) s(diff_t);  u = gv (1 - z_t) + w;  gb = (1 - c)(gb - w)
 //   gj = a u + (1 - b) gi  (= dL/dxin_t);  gv = (1 - a) u;  gi = gj;  r = gj W
-template <typename S, int M, bool ADAPT>
+// G: the parameter gradients, summed over the chunk's rows and time into GP (7, N), the rows of P:
+//   g_a += u drive;  g_b -= gi j;  g_vl += u a;  g_vr += gv z;  LIF: g_vth -= w;
+//   LSNN: g_beta += gb z;  g_c += (gb - w)(vth - th);  g_vth += (gb - w) c   (gv, gi, gb before the step)
+// M: the surrogate method, or -1 (with G): the derivatives of a row come from SUR.
+template <typename S, int M, bool ADAPT, bool G>
 void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT, const S* R GBT,
-                  const S* R DF, const S* R Z, const S* R W, const S* R P, S* R GX, S* R GZ0, S* R GV0,
-                  S* R GI0, S* R GB0, int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows, S AL) {
-  const S *A = P, *BETA = P + 6 * N, *AP = P + 7 * N, *BP = P + 8 * N, *CP = P + 9 * N;
-  std::vector<S> buf(4 * N);
-  S *gv = buf.data(), *gi = gv + N, *gb = gi + N, *rr = gb + N;
+                  const S* R DF, const S* R DR, const S* R JS, const S* R TH, const S* R Z, const S* R W,
+                  const S* R P, S* R GX, S* R GZ0, S* R GV0, S* R GI0, S* R GB0, S* R GP,
+                  int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows, S AL, SurrogateRow<S> SUR) {
+  const S *A = P, *C = P + 2 * N, *VTH = P + 4 * N, *BETA = P + 6 * N, *AP = P + 7 * N, *BP = P + 8 * N,
+          *CP = P + 9 * N;
+  std::vector<S> buf(5 * N);
+  S *gv = buf.data(), *gi = gv + N, *gb = gi + N, *rr = gb + N, *sd = rr + N;
+  std::vector<S> sums(G ? 7 * N : 0, S(0));
+  S *ga = sums.data(), *gbs = ga + N, *gc = gbs + N, *gvl = gc + N, *gvth = gvl + N, *gvr = gvth + N,
+    *gbeta = gvr + N;
   for (int64_t r = r0; r < r0 + rows; ++r) {
     for (int64_t k = 0; k < N; ++k) {
       gv[k] = GVT[r * N + k];
@@ -857,9 +880,14 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
       const S* R dft = DF + o;
       const S* R zt = Z + o;
       const S* R gzt = GZ + o;
+      const S* R drt = G ? DR + o : nullptr;
+      const S* R jst = G ? JS + o : nullptr;
+      const S* R tht = G && ADAPT ? TH + o : nullptr;
       S* R gxt = GX + o;
+      if constexpr (M < 0) SUR(dft, sd, N, AL);
       for (int64_t k = 0; k < N; ++k) {
-        const S s = surrogate<S, M>(dft[k], AL);
+        S s;
+        if constexpr (M < 0) s = sd[k]; else s = surrogate<S, M>(dft[k], AL);
         S w;
         if constexpr (ADAPT) {
           w = ((gzt[k] + rr[k]) + gb[k] * BETA[k]) * s;
@@ -867,6 +895,20 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
           w = (gzt[k] + rr[k]) * s;
         }
         const S u = (gv[k] - gv[k] * zt[k]) + w;  // gv (1 - z), as the portable kernel computes it
+        if constexpr (G) {
+          ga[k] += u * drt[k];
+          gbs[k] -= gi[k] * jst[k];
+          gvl[k] += u * A[k];
+          gvr[k] += gv[k] * zt[k];
+          if constexpr (ADAPT) {
+            const S gbd = gb[k] - w;
+            gbeta[k] += gb[k] * zt[k];
+            gc[k] += gbd * (VTH[k] - tht[k]);
+            gvth[k] += gbd * C[k];
+          } else {
+            gvth[k] -= w;
+          }
+        }
         if constexpr (ADAPT) gb[k] = (gb[k] - w) * CP[k];
         const S gj = u * A[k] + gi[k] * BP[k];
         gxt[k] = gj;
@@ -886,6 +928,10 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
       GI0[r * N + k] = gi[k];
       if constexpr (ADAPT) GB0[r * N + k] = gb[k];
     }
+  }
+  if constexpr (G) {
+    S* R out = GP + (r0 / CR) * 7 * N;
+    for (int64_t q = 0; q < 7 * N; ++q) out[q] = sums[q];
   }
 }
 
@@ -912,7 +958,7 @@ RecShape check_rec(const at::Tensor& x, const at::Tensor& w, const at::Tensor& p
 
 std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, const at::Tensor& v0_,
                                 const at::Tensor& i0_, const at::Tensor& b0_, const at::Tensor& w_,
-                                const at::Tensor& p_, bool adaptive, bool save) {
+                                const at::Tensor& p_, bool adaptive, bool save, bool save_params) {
   auto x = x_.contiguous(), z0 = z0_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
   auto b0 = adaptive ? b0_.contiguous() : at::Tensor();
   auto w = w_.contiguous(), wt = w_.t().contiguous(), p = p_.contiguous();
@@ -920,6 +966,9 @@ std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, con
   auto z = at::empty_like(x), zT = at::empty_like(z0), vT = at::empty_like(v0), iT = at::empty_like(i0);
   auto bT = adaptive ? at::empty_like(b0) : at::empty({0}, x.options());
   auto df = save ? at::empty_like(x) : at::empty({0}, x.options());
+  auto none = at::empty({0}, x.options());
+  auto dr = save_params ? at::empty_like(x) : none, js = save_params ? at::empty_like(x) : none;
+  auto th = save_params && adaptive ? at::empty_like(x) : none;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rec_fwd", [&] {
     using S = scalar_t;
     const S *X = cptr<S>(x), *Z0 = cptr<S>(z0), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
@@ -927,20 +976,22 @@ std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, con
     const S *W = cptr<S>(w), *WT = cptr<S>(wt), *P = cptr<S>(p);
     S *Z = ptr<S>(z), *DF = save ? ptr<S>(df) : nullptr, *ZT = ptr<S>(zT), *VT = ptr<S>(vT), *IT = ptr<S>(iT);
     S* BT = adaptive ? ptr<S>(bT) : nullptr;
+    S *DR = ptr<S>(dr), *JS = ptr<S>(js), *TH = ptr<S>(th);
     dispatch_bool(adaptive, [&](auto ad) {
       constexpr bool AD = decltype(ad)::value;
       for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
-        rec_fwd_rows<S, AD>(X, Z0, V0, I0, B0, W, WT, P, Z, DF, ZT, VT, IT, BT, q.T, q.B, q.N, r0, rows);
+        rec_fwd_rows<S, AD>(X, Z0, V0, I0, B0, W, WT, P, Z, DF, DR, JS, TH, ZT, VT, IT, BT, q.T, q.B, q.N, r0, rows);
       });
     });
   });
-  return {z, zT, vT, iT, bT, df};
+  return {z, zT, vT, iT, bT, df, dr, js, th};
 }
 
 std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, const at::Tensor& gvT_,
                                 const at::Tensor& giT_, const at::Tensor& gbT_, const at::Tensor& df_,
                                 const at::Tensor& z_, const at::Tensor& w_, const at::Tensor& p_, bool adaptive,
-                                int64_t method, double alpha) {
+                                int64_t method, double alpha, const at::Tensor& dr_, const at::Tensor& js_,
+                                const at::Tensor& th_) {
   auto gz = gz_.contiguous(), gzT = gzT_.contiguous(), gvT = gvT_.contiguous(), giT = giT_.contiguous();
   auto gbT = adaptive ? gbT_.contiguous() : at::Tensor();
   auto df = df_.contiguous(), z = z_.contiguous(), w = w_.contiguous(), p = p_.contiguous();
@@ -948,6 +999,13 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, c
   TORCH_CHECK(gz.numel() == df.numel() && z.numel() == df.numel(), "norse_core_fused: sequence shape mismatch");
   auto gx = at::empty_like(df), gz0 = at::empty_like(gzT), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT);
   auto gb0 = adaptive ? at::empty_like(gbT) : at::empty({0}, df.options());
+  // parameter gradients when the forward saved drive, j (and th): one (7, N) block per chunk
+  const bool grads = dr_.numel() > 0;
+  auto dr = grads ? dr_.contiguous() : dr_, js = grads ? js_.contiguous() : js_;
+  auto th = grads && adaptive ? th_.contiguous() : th_;
+  TORCH_CHECK(!grads || (dr.numel() == df.numel() && js.numel() == df.numel() && (!adaptive || th.numel() == df.numel())),
+              "norse_core_fused: saved sequences mismatch");
+  auto gp = grads ? at::empty({(q.B + CR - 1) / CR, 7, q.N}, df.options()) : at::empty({0}, df.options());
   AT_DISPATCH_FLOATING_TYPES(df.scalar_type(), "rec_bwd", [&] {
     using S = scalar_t;
     const S *GZ = cptr<S>(gz), *GZT = cptr<S>(gzT), *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT);
@@ -955,18 +1013,27 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, c
     const S *DF = cptr<S>(df), *Z = cptr<S>(z), *W = cptr<S>(w), *P = cptr<S>(p);
     S *GX = ptr<S>(gx), *GZ0 = ptr<S>(gz0), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0);
     S* GB0 = adaptive ? ptr<S>(gb0) : nullptr;
-    dispatch_method(method, [&](auto m) {
+    const S *DR = grads ? cptr<S>(dr) : nullptr, *JS = grads ? cptr<S>(js) : nullptr;
+    const S* TH = grads && adaptive ? cptr<S>(th) : nullptr;
+    S* GP = ptr<S>(gp);
+    // (M, G): the surrogate inline without parameter gradients (the common case); from a row
+    // per step with them (one block for all methods: a shorter build)
+    auto run = [&](auto m, auto g) {
       constexpr int MT = decltype(m)::value;
+      constexpr bool G = decltype(g)::value;
+      const SurrogateRow<S> sur = MT < 0 ? surrogate_row_of<S>(method) : nullptr;
       dispatch_bool(adaptive, [&](auto ad) {
         constexpr bool AD = decltype(ad)::value;
         for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
-          rec_bwd_rows<S, MT, AD>(GZ, GZT, GVT, GIT, GBT, DF, Z, W, P, GX, GZ0, GV0, GI0, GB0, q.T, q.B, q.N, r0,
-                                  rows, S(alpha));
+          rec_bwd_rows<S, MT, AD, G>(GZ, GZT, GVT, GIT, GBT, DF, DR, JS, TH, Z, W, P, GX, GZ0, GV0, GI0, GB0, GP,
+                                     q.T, q.B, q.N, r0, rows, S(alpha), sur);
         });
       });
-    });
+    };
+    if (grads) run(std::integral_constant<int, -1>{}, std::true_type{});
+    else dispatch_method(method, [&](auto m) { run(m, std::false_type{}); });
   });
-  return {gx, gz0, gv0, gi0, gb0};
+  return {gx, gz0, gv0, gi0, gb0, gp};
 }
 
 }  // namespace
@@ -975,6 +1042,6 @@ TORCH_LIBRARY(norse_core_fused, m) {
   m.def("ff_flags() -> int[]", &ff_flags);
   m.def("ff_fwd(Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per) -> Tensor[]", &ff_fwd);
   m.def("ff_bwd(Tensor gout, Tensor[] gstate, Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per, int method, float alpha, int grads) -> Tensor[]", &ff_bwd);
-  m.def("rec_fwd(Tensor x, Tensor z0, Tensor v0, Tensor i0, Tensor b0, Tensor w, Tensor p, bool adaptive, bool save) -> Tensor[]", &rec_fwd);
-  m.def("rec_bwd(Tensor gz, Tensor gzT, Tensor gvT, Tensor giT, Tensor gbT, Tensor df, Tensor z, Tensor w, Tensor p, bool adaptive, int method, float alpha) -> Tensor[]", &rec_bwd);
+  m.def("rec_fwd(Tensor x, Tensor z0, Tensor v0, Tensor i0, Tensor b0, Tensor w, Tensor p, bool adaptive, bool save, bool save_params) -> Tensor[]", &rec_fwd);
+  m.def("rec_bwd(Tensor gz, Tensor gzT, Tensor gvT, Tensor giT, Tensor gbT, Tensor df, Tensor z, Tensor w, Tensor p, bool adaptive, int method, float alpha, Tensor dr, Tensor js, Tensor th) -> Tensor[]", &rec_bwd);
 }
