@@ -669,11 +669,11 @@ NOTES = """## Notes
   equations. On CPU the loop is compiled C++ (built once into torch's extension cache;
   `NORSE_CORE_NO_EXTENSION=1` disables it), which saves only the input and the initial state
   and re-runs the forward block by block (in cache) during backward; on CUDA a Triton kernel;
-  elsewhere (other surrogates, other dtypes, tensor parameters of the models other than LIF
-  and LIFBox) a portable PyTorch loop that saves the pre-reset voltages and spikes. The C++
-  LIF and LIFBox loops take tensor parameters and compute the gradients of trainable ones in
-  their backward. LIFRecurrent and LSNNRecurrent have compiled C++ loops as well (per-neuron
-  parameters allowed); IAFRecurrent uses the portable loop.
+  elsewhere (other surrogates, other dtypes) a portable PyTorch loop that saves the pre-reset
+  voltages and spikes. The C++ loops of every feed-forward model (one generic block code) take
+  tensor parameters and compute the gradients of trainable ones in their backward.
+  LIFRecurrent and LSNNRecurrent have compiled C++ loops as well (per-neuron parameters
+  allowed); the other recurrent layers use the portable loop.
   `fused=False` is the step-by-step reference loop.
 - Peers: Norse 1.1.0 `LIF` (its own time loop) and `LIFBoxCell` looped in Python; snnTorch
   `Synaptic(alpha=0.8, beta=0.9)` and `Leaky(beta=0.9)` looped in Python (their API is per

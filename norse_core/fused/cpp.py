@@ -18,29 +18,42 @@ regions cost several milliseconds per call there.
 * No compiler, no ninja, any build or load error: ONE warning, then the portable loops.
 * ``NORSE_CORE_NO_EXTENSION=1`` disables it.
 
-Models: LIF, LIFBox (both resets), IAF, LI, LIBox, LSNN (feed-forward), LIFRecurrent and
-LSNNRecurrent (per-neuron tensor parameters allowed; parallel over chunks of batch rows, the
-recurrent input summed from the weight columns of the neurons that spiked; they save the
-threshold argument and the spikes), float32/float64, the built-in Heaviside-forward
-surrogates (heaviside, super/superspike, triangle, tanh, circ, heavi_erfc, atan, sigmoid);
-everything else runs the portable kernels. Parameters are numbers, except for LIF and LIFBox:
-one block code for both, whose parameters may also be tensors broadcasting to the state (one
-value per neuron, per state element, or one), expanded to one value per state element, and
-trainable (:attr:`LIFCpp.PARAMS`): the backward sums their gradients over time per state
-element, :class:`~norse_core.fused._common.FusedFunction` to the parameter's shape.
+Feed-forward models: ONE generic block code, specialised per model by the terms of its
+:class:`~norse_core.functional.dynamics.Dynamics` as compile-time flags (current, leak,
+spiking, adaptive threshold, exponential drive, adaptation current, subtract reset,
+refractory countdown), like the Triton kernels: :func:`cpp_kernel` makes the kernel class of a
+Dynamics (``LIFCpp``, ...). ``fused.cpp`` compiles the flag sets of the built-in models
+(:data:`COMPILED_FLAGS`: LIF, LIFBox with either reset, IAF, LI, LIBox, LSNN, LIFEx, LIFAdEx,
+LIFRefrac, LIFAdExRefrac); a model declared elsewhere whose terms are among them runs it too.
+Parameters are numbers or tensors broadcasting to the state (one value per neuron, per state
+element, or one), expanded to one value per state element, and trainable (``PARAMS``: every
+field of the model's config, as the portable kernel): the backward sums their gradients over
+time per state element, :class:`~norse_core.fused._common.FusedFunction` to the parameter's
+shape. LIF and LIFBox compute the surrogate derivative inline (one block per method); the
+other models from a row per step (one block for all methods: a shorter build). Recurrent:
+LIFRecurrent and LSNNRecurrent (per-neuron tensor parameters, trainable ones too; parallel
+over chunks of batch rows, the recurrent input summed from the weight columns of the neurons
+that spiked; they save the threshold argument and the spikes, for trainable parameters also
+the drive, ``j`` and threshold of each step). float32/float64, the built-in
+Heaviside-forward surrogates (heaviside, super/superspike, triangle, tanh, circ, heavi_erfc,
+atan, sigmoid); everything else runs the portable kernels.
+
 The forward repeats the reference arithmetic operation by operation (built with
 ``-ffp-contract=off``, so no fused multiply-adds), so spikes and states are bitwise equal to
-the step-by-step loop; the backward is the same BPTT as :mod:`norse_core.fused.portable`.
-Nothing per step is saved: the forward writes only spikes and final states and keeps the
-input and initial state for backward, which re-runs each block's forward (bitwise the same)
-into a thread-local ``(T, 256)`` scratch of pre-reset voltages (and, for parameter gradients,
-of ``w = (v_leak - v) + j`` and ``j``) that stays in cache, then runs the reverse-time loop
-over it. A loss like ``out.sum()`` hands backward a broadcast gradient, used as is (no
-full-size copy).
+the step-by-step loop, except that the exponential drive (LIFEx, LIFAdEx) calls ``std::exp``,
+which differs from torch's vectorised ``exp`` in the last bit for some arguments; the backward
+is the same BPTT as :mod:`norse_core.fused.portable`. Nothing per step is saved: the forward
+writes only outputs and final states and keeps the input and initial state for backward
+(leaky integrators without trainable parameters: nothing), which re-runs each block's forward
+(bitwise the same) into thread-local ``(T, 256)`` scratch rows that stay in cache (pre-reset
+voltages; the threshold argument, ``exp``, and what parameter gradients need where used), then
+runs the reverse-time loop over them. A loss like ``out.sum()`` hands backward a broadcast
+gradient, used as is (no full-size copy).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -52,16 +65,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from norse_core.functional.dynamics import Dynamics
+from norse_core.functional.lif import LIF_DYNAMICS
+from norse_core.functional.lsnn import LSNN_DYNAMICS
 from norse_core.fused._common import extension_disabled
-from norse_core.fused.portable import (
-    IAFConfig,
-    LIBoxConfig,
-    LIConfig,
-    LIFBoxConfig,
-    LIFConfig,
-    LSNNConfig,
-    Tensors,
-)
+from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, kernel as portable_kernel
 
 #: Calls with fewer input elements (T x neurons) do not trigger the one-time build (nor the
 #: load of a cached build): small workloads, such as unit tests, stay on the portable loops.
@@ -161,7 +169,7 @@ def build(verbose: bool = False) -> bool:
                 is_python_module=False,
                 verbose=verbose,
             )
-            _ops().lif_fwd  # raises if the library did not register its ops
+            _ops().ff_fwd  # raises if the library did not register its ops
             _status["loaded"] = True
             if compiling:
                 _say(f"compiled the fused CPU kernels in {time.perf_counter() - started:.0f} s; later runs load them")
@@ -186,51 +194,71 @@ def error() -> Optional[str]:
     return _status["error"]
 
 
-def kernel(name: str, numel: int, force: bool = False) -> Any:
-    """The C++ kernel for model ``name``, building it on first use when ``numel`` reaches
+def kernel(dynamics: Dynamics, numel: int, force: bool = False) -> Any:
+    """The C++ kernel of ``dynamics``, building the loops on first use when ``numel`` reaches
     :data:`MIN_NUMEL_TO_BUILD` (``force``: at once, raising if unavailable); ``None`` when
-    there is none or it is not (yet) available."""
-    k = KERNELS.get(name)
-    if k is None:
+    there is none (:func:`has_kernel`) or it is not (yet) available."""
+    if not has_kernel(dynamics):
         return None
     if extension_disabled():
         if force:
             raise RuntimeError("the C++ fused loops are disabled by NORSE_CORE_NO_EXTENSION")
         return None
-    if _status["loaded"]:
-        return k
-    if force:
-        if not build():
-            raise RuntimeError(f"the C++ fused loops are unavailable: {_status['error']}")
-        return k
-    if numel >= MIN_NUMEL_TO_BUILD and build():
-        return k
-    return None
+    if not _status["loaded"]:
+        if force:
+            if not build():
+                raise RuntimeError(f"the C++ fused loops are unavailable: {_status['error']}")
+        elif not (numel >= MIN_NUMEL_TO_BUILD and build()):
+            return None
+    return cpp_kernel(dynamics)
 
 
-# -- kernels -----------------------------------------------------------------------------------
+# -- feed-forward kernels: one generic block code, specialised by the Dynamics ------------------
+
+#: The compile-time flags of the generic block code in ``fused.cpp``, one per term.
+FLAGS = {"current": 1, "leak": 2, "spiking": 4, "adaptive": 8, "exponential": 16, "adaptation_current": 32,
+         "subtract": 64, "refractory": 128}
+#: The flag sets ``fused.cpp`` compiles (its ``Compiled`` list, the built-in feed-forward models:
+#: LIF, LIFBox with either reset, IAF, LI, LIBox, LSNN, LIFEx, LIFAdEx, LIFRefrac,
+#: LIFAdExRefrac); its ``ff_flags`` op returns the same list (a test checks).
+COMPILED_FLAGS = frozenset({7, 6, 70, 4, 3, 2, 15, 23, 55, 135, 183})
+
+
+def flags(dynamics: Dynamics, subtract: bool = False) -> int:
+    """The compile-time flags of feed-forward ``dynamics`` (``subtract``: its subtract reset)."""
+    terms = dynamics._asdict()
+    terms["subtract"] = subtract
+    return sum(bit for term, bit in FLAGS.items() if terms[term])
+
+
+def has_kernel(dynamics: Dynamics) -> bool:
+    """Whether ``fused.cpp`` has a kernel for ``dynamics``: a feed-forward model whose terms
+    (with either reset, if it has the choice) are compiled, or recurrent LIF and LSNN."""
+    if dynamics.recurrent:
+        return _terms(dynamics) in RECURRENT
+    resets = (False, True) if dynamics.reset_choice else (False,)
+    return not dynamics.detach_reset and all(flags(dynamics, sub) in COMPILED_FLAGS for sub in resets)
+
 
 def _f(value: Any) -> float:
     return float(value)
 
 
-#: The parameters of the LIF-family C++ ops, in their order (LIFBox: ``b`` = 0, unused).
-_LIF_FIELDS = ("a", "b", "v_leak", "v_th", "v_reset")
 _NUMBER = torch.empty(0)  # in ``per``: this parameter is the number in ``p``
 
 
-def _lif_parameters(cfg: Any, v0: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor]]:
-    """``(p, per)`` for the LIF-family ops: ``p`` the five parameters as numbers; ``per`` empty
-    when all are numbers (or one-element tensors) and no gradient is needed (the fast path),
-    else five tensors: empty (the number in ``p`` applies) or the parameter expanded to the
-    state's shape, contiguous (one value per state element)."""
+def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor]]:
+    """``(p, per)`` for the ops: ``p`` every field of :data:`PARAMETER_FIELDS` as a number
+    (0 where the config has none); ``per`` empty when all are numbers (or one-element tensors)
+    and no gradient is needed (the fast path), else one tensor per field: empty (the number in
+    ``p`` applies) or the parameter expanded to the state's shape, contiguous."""
     p: List[float] = []
     per: List[torch.Tensor] = []
-    for name in _LIF_FIELDS:
+    for name in PARAMETER_FIELDS:
         value = getattr(cfg, name, 0.0)
         if isinstance(value, torch.Tensor) and value.numel() > 1:
             p.append(0.0)
-            per.append(value.expand(v0.shape).contiguous())
+            per.append(value.expand(like.shape).contiguous())
         else:
             p.append(float(value))
             per.append(_NUMBER)
@@ -240,134 +268,56 @@ def _lif_parameters(cfg: Any, v0: torch.Tensor, params: Sequence[str]) -> Tuple[
 
 
 def _gradient_set(params: Sequence[str]) -> int:
-    """Which parameter gradients the LIF-family backward computes: 0 none, 1 only ``a``'s
-    (a trainable membrane time constant, the common case: cheaper), 2 all five."""
+    """Which parameter gradients the backward computes: 0 none, 1 only ``a``'s (a trainable
+    membrane time constant, the common case: cheaper), 2 all the model's."""
     return 0 if not params else 1 if tuple(params) == ("a",) else 2
 
 
-def _parameter_grads(gp: torch.Tensor, params: Sequence[str], shape: torch.Size) -> List[torch.Tensor]:
-    """The rows of the ``(5, N)`` parameter gradients for ``params``, with the state's shape."""
-    return [gp[_LIF_FIELDS.index(name)].view(shape) for name in params]
+@functools.lru_cache(maxsize=None)
+def cpp_kernel(dynamics: Dynamics) -> Any:
+    """The C++ kernel class ``<Model>Cpp`` of ``dynamics`` (the fused kernel protocol of
+    :mod:`norse_core.fused._common`), ``None`` without one (:func:`has_kernel`). Feed-forward:
+    the generic block code specialised by the model's flags; it saves the input and the initial
+    state (leaky integrators without trainable parameters: nothing) and differentiates every
+    parameter field of the config (``PARAMS``, as the portable kernel)."""
+    if not has_kernel(dynamics):
+        return None
+    if dynamics.recurrent:
+        return RECURRENT[_terms(dynamics)]
+    portable = portable_kernel(dynamics)
 
+    def _flags(cfg: Any) -> int:
+        return flags(dynamics, bool(getattr(cfg, "subtract", False)))
 
-class LIFCpp:
-    """Saves the input and the initial state; backward re-runs each block's forward. Tensor
-    parameters (one value per state element after expansion) and their gradients (summed over
-    time per element, then by :class:`~norse_core.fused._common.FusedFunction` to the
-    parameter's shape)."""
+    class _Cpp:
+        PARAMS = portable.PARAMS
 
-    PARAMS = ("a", "b", "v_leak", "v_th", "v_reset")
+        @staticmethod
+        def forward(cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):
+            x, *state = inputs
+            p, per = _parameters(cfg, state[0], params)
+            outputs = _ops().ff_fwd(x, state, _flags(cfg), p, per)
+            keep = save and (dynamics.spiking or bool(params))  # what backward re-runs the forward from
+            return tuple(outputs), (inputs if keep else ())
 
-    @staticmethod
-    def forward(cfg: LIFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v0, i0 = inputs
-        p, per = _lif_parameters(cfg, v0, params)
-        z, v, i = _ops().lif_fwd(x, v0, i0, p, per, False)
-        return (z, v, i), (inputs if save else ())
+        @staticmethod
+        def backward(cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
+            gout, *gstate = grads
+            x, *state = saved if saved else (_NUMBER,) * (1 + len(gstate))
+            p, per = _parameters(cfg, gstate[0], params)
+            sur = getattr(cfg, "sur", None)
+            method, alpha = (sur.native_id, _f(sur.alpha)) if sur is not None else (0, 0.0)
+            out = _ops().ff_bwd(gout, gstate, x, state, _flags(cfg), p, per, method, alpha, _gradient_set(params))
+            n = 1 + len(gstate)
+            unused = ("v_reset",) if getattr(cfg, "subtract", False) else ()  # no row: no gradient, as portable
+            param_grads = [
+                None if name in unused else out[n][PARAMETER_FIELDS.index(name)].view(gstate[0].shape) for name in params
+            ]
+            return (*out[:n], *param_grads)
 
-    @staticmethod
-    def backward(cfg: LIFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        x, v0, i0 = saved
-        gz, gv, gi = grads
-        p, per = _lif_parameters(cfg, v0, params)
-        out = _ops().lif_bwd(gz, gv, gi, x, v0, i0, p, per, False, cfg.sur.native_id, _f(cfg.sur.alpha), _gradient_set(params))
-        gx, gv0, gi0 = out[:3]
-        return (gx, gv0, gi0, *(_parameter_grads(out[3], params, v0.shape) if params else ()))
-
-
-class LIFBoxCpp:
-    """LIFBox (value or subtract reset) on the LIF-family ops, without synaptic current."""
-
-    PARAMS = ("a", "v_leak", "v_th", "v_reset")
-
-    @staticmethod
-    def forward(cfg: LIFBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v0 = inputs
-        p, per = _lif_parameters(cfg, v0, params)
-        z, v = _ops().lif_fwd(x, v0, None, p, per, cfg.subtract)
-        return (z, v), (inputs if save else ())
-
-    @staticmethod
-    def backward(cfg: LIFBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        x, v0 = saved
-        gz, gv = grads
-        p, per = _lif_parameters(cfg, v0, params)
-        out = _ops().lif_bwd(gz, gv, None, x, v0, None, p, per, cfg.subtract, cfg.sur.native_id, _f(cfg.sur.alpha), _gradient_set(params))
-        gx, gv0 = out[:2]
-        return (gx, gv0, *(_parameter_grads(out[2], params, v0.shape) if params else ()))
-
-
-class IAFCpp:
-    @staticmethod
-    def forward(cfg: IAFConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v0 = inputs
-        z, v = _ops().iaf_fwd(x, v0, _f(cfg.v_th), _f(cfg.v_reset))
-        return (z, v), (inputs if save else ())
-
-    @staticmethod
-    def backward(cfg: IAFConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        x, v0 = saved
-        gz, gv = grads
-        gx, gv0 = _ops().iaf_bwd(gz, gv, x, v0, _f(cfg.v_th), _f(cfg.v_reset), cfg.sur.native_id, _f(cfg.sur.alpha))
-        return gx, gv0
-
-
-class LICpp:
-    @staticmethod
-    def forward(cfg: LIConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v0, i0 = inputs
-        out, v, i = _ops().li_fwd(x, v0, i0, _f(cfg.a), _f(cfg.b), _f(cfg.v_leak))
-        return (out.view(x.shape), v.view(v0.shape), i.view(i0.shape)), ()
-
-    @staticmethod
-    def backward(cfg: LIConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        gout, gv, gi = grads
-        gx, gv0, gi0 = _ops().li_bwd(gout, gv, gi, _f(cfg.a), _f(cfg.b))
-        return gx, gv0, gi0
-
-
-class LIBoxCpp:
-    @staticmethod
-    def forward(cfg: LIBoxConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v0 = inputs
-        out, v = _ops().li_box_fwd(x, v0, _f(cfg.a), _f(cfg.v_leak))
-        return (out.view(x.shape), v.view(v0.shape)), ()
-
-    @staticmethod
-    def backward(cfg: LIBoxConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        gout, gv = grads
-        gx, gv0 = _ops().li_box_bwd(gout, gv, _f(cfg.a))
-        return gx, gv0
-
-
-class LSNNCpp:
-    @staticmethod
-    def forward(cfg: LSNNConfig, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        x, v0, i0, b0 = inputs
-        z, v, i, b = _ops().lsnn_fwd(
-            x, v0, i0, b0, _f(cfg.a), _f(cfg.b), _f(cfg.c), _f(cfg.v_leak), _f(cfg.v_th), _f(cfg.v_reset), _f(cfg.beta)
-        )
-        return (z, v, i, b), (inputs if save else ())
-
-    @staticmethod
-    def backward(cfg: LSNNConfig, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        x, v0, i0, b0 = saved
-        gz, gv, gi, gb = grads
-        gx, gv0, gi0, gb0 = _ops().lsnn_bwd(
-            gz, gv, gi, gb, x, v0, i0, b0, _f(cfg.a), _f(cfg.b), _f(cfg.c), _f(cfg.v_leak), _f(cfg.v_th),
-            _f(cfg.v_reset), _f(cfg.beta), cfg.sur.native_id, _f(cfg.sur.alpha),
-        )
-        return gx, gv0, gi0, gb0
-
-
-KERNELS: Dict[str, Any] = {
-    "lif": LIFCpp,
-    "lif_box": LIFBoxCpp,
-    "iaf": IAFCpp,
-    "li": LICpp,
-    "li_box": LIBoxCpp,
-    "lsnn": LSNNCpp,
-}
+    _Cpp.__name__ = _Cpp.__qualname__ = portable.__name__.replace("Torch", "Cpp")
+    _Cpp.__doc__ = f"C++ fused kernel of {dynamics}."
+    return _Cpp
 
 
 # -- recurrent kernels: per-neuron parameters ------------------------------------------------
@@ -385,9 +335,15 @@ def _parameter_rows(a: Any, b: Any, c: Any, vl: Any, vth: Any, vr: Any, beta: An
     return torch.stack([_per_neuron(v, n, dtype) for v in values]).contiguous()
 
 
+#: The rows of the recurrent loops' parameter gradients (the first rows of :func:`_parameter_rows`).
+_RECURRENT_FIELDS = ("a", "b", "c", "v_leak", "v_th", "v_reset", "beta")
+
+
 class _RecurrentCpp:
     """Recurrent LIF/LSNN: inputs ``(xin, z0, v0, i0, [b0,] W)`` as the portable kernels;
-    saves ``vd - threshold`` and the spikes; the weight gradient is two matmuls afterwards."""
+    saves ``vd - threshold`` and the spikes (and for trainable parameters the drive, ``j`` and
+    the threshold of each step); the weight gradient is two matmuls afterwards. Parameter
+    gradients come summed over time and batch rows per neuron, shaped like the parameter."""
 
     adaptive = False
 
@@ -404,39 +360,63 @@ class _RecurrentCpp:
         else:
             (xin, z0, v0, i0, W), b0 = inputs, inputs[3]
         p = cls._rows(cfg, xin.shape[-1], xin.dtype)
-        z, z_last, v, i, b, diff = _ops().rec_fwd(xin, z0, v0, i0, b0, W, p, cls.adaptive, save)
+        z, z_last, v, i, b, diff, drive, j, th = _ops().rec_fwd(
+            xin, z0, v0, i0, b0, W, p, cls.adaptive, save, save and bool(params)
+        )
         finals = (z_last.view(z0.shape), v.view(v0.shape), i.view(i0.shape))
         if cls.adaptive:
             finals = finals + (b.view(b0.shape),)
-        return (z.view(xin.shape), *finals), ((diff, z, z0, W, p) if save else ())
+        saved = (diff, z, z0, W, p) + ((drive, j, th) if params else ())
+        return (z.view(xin.shape), *finals), (saved if save else ())
 
     @classmethod
     def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         from norse_core.fused.portable import _recurrent_weight_grad
 
-        diff, z, z0, W, p = saved
+        diff, z, z0, W, p, *per_step = saved
+        drive, j, th = per_step if per_step else (_NUMBER,) * 3
         if cls.adaptive:
             gz, gz_final, gv, gi, gb = grads
         else:
             (gz, gz_final, gv, gi), gb = grads, grads[3]
-        gx, gz0, gv0, gi0, gb0 = _ops().rec_bwd(
-            gz, gz_final, gv, gi, gb, diff, z, W, p, cls.adaptive, cfg.sur.native_id, _f(cfg.sur.alpha)
+        gx, gz0, gv0, gi0, gb0, gp = _ops().rec_bwd(
+            gz, gz_final, gv, gi, gb, diff, z, W, p, cls.adaptive, cfg.sur.native_id, _f(cfg.sur.alpha), drive, j, th
         )
         gx = gx.view(diff.shape)
         gw = _recurrent_weight_grad(gx, z.view(diff.shape), z0) if needs[-1] else None
         state_grads = (gz0.view(z0.shape), gv0.view(z0.shape), gi0.view(z0.shape))
         if cls.adaptive:
             state_grads = state_grads + (gb0.view(z0.shape),)
-        return (gx, *state_grads, gw)
+        per_neuron = gp.sum(0) if params else None  # (7, N): summed over the chunks of rows
+        param_grads = [_shaped(per_neuron[_RECURRENT_FIELDS.index(name)], getattr(cfg, name)) for name in params]
+        return (gx, *state_grads, gw, *param_grads)
+
+
+def _shaped(grad: torch.Tensor, value: Any) -> torch.Tensor:
+    """A per-neuron gradient ``(N,)`` in the shape of the parameter ``value`` (one value per
+    neuron, or one for all: summed)."""
+    if not isinstance(value, torch.Tensor):
+        return grad
+    return grad.sum().reshape(value.shape) if value.numel() == 1 else grad.reshape(value.shape)
 
 
 class LIFRecurrentCpp(_RecurrentCpp):
     adaptive = False
+    PARAMS = ("a", "b", "v_leak", "v_th", "v_reset")
 
 
 class LSNNRecurrentCpp(_RecurrentCpp):
     adaptive = True
+    PARAMS = ("a", "b", "c", "v_leak", "v_th", "v_reset", "beta")
 
 
-KERNELS["lif_recurrent"] = LIFRecurrentCpp
-KERNELS["lsnn_recurrent"] = LSNNRecurrentCpp
+def _terms(dynamics: Dynamics) -> Dynamics:
+    """``dynamics`` without its name: what a compiled kernel is keyed by."""
+    return dynamics._replace(name="")
+
+
+#: The recurrent C++ loops, keyed by the terms of their dynamics.
+RECURRENT: Dict[Dynamics, Any] = {
+    _terms(LIF_DYNAMICS.as_recurrent()): LIFRecurrentCpp,
+    _terms(LSNN_DYNAMICS.as_recurrent()): LSNNRecurrentCpp,
+}

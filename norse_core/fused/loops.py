@@ -11,15 +11,16 @@ step-by-step loop) when:
 * a tensor parameter has another dtype than the input, or would broadcast the state to a
   larger shape, or a state tensor has another dtype/device than the input.
 
-Kernels (:func:`select_kernel`): the compiled C++ loops on CPU (LIF and LIFBox with number,
-per-neuron or trainable parameters; IAF, LI, LIBox, LSNN with number parameters; LIFRecurrent
-and LSNNRecurrent with per-neuron parameters, up to ``RECURRENT_CPP_MAX_NEURONS`` hidden
-neurons; float32/float64, built-in Heaviside-forward surrogates; once built), the Triton
+Kernels (:func:`select_kernel`): the compiled C++ loops on CPU (every feed-forward model with
+number, per-neuron or per-element and trainable parameters; LIFRecurrent and LSNNRecurrent with
+per-neuron parameters, up to ``RECURRENT_CPP_MAX_NEURONS`` hidden neurons; float32/float64,
+built-in Heaviside-forward surrogates; once built), the Triton
 kernels on CUDA (every feed-forward model), otherwise the portable PyTorch kernel of
 :mod:`norse_core.fused.portable` (every model, dtype, device and registered surrogate:
 user-registered ones, and the stochastic ``logistic`` one, whose forward samples through the
 registered spike function exactly as the step loop does). Trainable parameters need a kernel
-whose ``PARAMS`` differentiate them; the portable and Triton kernels differentiate every field.
+whose ``PARAMS`` differentiate them; the portable, Triton and feed-forward C++ kernels
+differentiate every field, the recurrent C++ loops their neuron parameters.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ DYNAMICS: Dict[str, Dynamics] = {}
 
 #: Compiled kernels that take tensor parameters holding one value per neuron.
 PER_NEURON_PARAMETERS = ("lif_recurrent", "lsnn_recurrent")
-#: Feed-forward C++ kernels (CPU) that take tensor parameters broadcasting to the state's shape
-#: (in the input's dtype) and differentiate them.
-PER_ELEMENT_PARAMETERS = ("lif", "lif_box")
+#: Feed-forward C++ kernels (CPU) take tensor parameters broadcasting to the state's shape (in
+#: the input's dtype) and differentiate them: every feed-forward model's (one generic block
+#: code specialised by its dynamics, :mod:`norse_core.fused.cpp`).
 #: The recurrent C++ loops run the backward's transposed recurrent matmul row by row; beyond
 #: this many neurons the portable kernels' per-step BLAS matmuls are as fast or faster
 #: (docs/benchmarks.md, section 4), so the automatic choice keeps them there.
@@ -85,7 +86,7 @@ def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> A
         params_ok = True  # the Triton kernels take numbers and per-neuron tensors alike
     elif name in PER_NEURON_PARAMETERS:  # the recurrent C++ loops take one value per neuron
         params_ok = x.device.type == "cpu" and per_neuron_ok(numbers, x.shape[-1])
-    elif name in PER_ELEMENT_PARAMETERS and x.device.type == "cpu":
+    elif not DYNAMICS[name].recurrent and x.device.type == "cpu":
         params_ok = params_usable(numbers, x.shape[1:], x.dtype) and all(
             v.device == x.device if isinstance(v, torch.Tensor) else all_python_numbers(v) for v in numbers
         )
@@ -119,7 +120,7 @@ def _compiled_kernel(backend: str, name: str, x: torch.Tensor, force: bool) -> A
     if backend == "cpp":
         from norse_core.fused import cpp
 
-        return cpp.kernel(name, x.numel(), force)
+        return cpp.kernel(DYNAMICS[name], x.numel(), force)
     if backend == "triton":
         from norse_core.fused import triton_backend
 

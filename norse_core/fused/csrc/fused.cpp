@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/zeros.h>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -168,22 +169,120 @@ S* scratch(int64_t n) {
   return buffer.data();
 }
 
-// ---------------------------------------------------------------------------- LIF, LIFBox
-// One block code for the LIF family, CUR: with a synaptic current (LIF), else LIFBox; SUB: the
-// subtract reset (LIFBox):
-//   j = i + x (LIF) or x;  w = (v_leak - v) + j;  vd = v + a w;  i' = j - b j;  z = H(vd - v_th)
-//   v' = z ? v_reset : vd     or (SUB)  v' = vd - z v_th
-// Backward, reverse in time (u = dL/dvd; gv', gi' the gradients after the step; s the surrogate
-// derivative at vd - v_th):
-//   gzr = gz + gv' (v_reset - vd)   or (SUB)  gz - gv' v_th        (all of the spike's gradient)
-//   u   = (z ? 0 : gv') + gzr s     or (SUB)  gv' + gzr s
-//   gj  = a u + (1 - b) gi';  gx = gj;  gv = (1 - a) u;  gi = gj
-// and the parameter gradients, summed over time per state element (G: none; G_A: a's only, the
-// common trainable time constant; G_ALL: all five):
-//   g_a += u w;  g_v_leak += u a;  g_b -= gi' j;  g_v_th -= gzr s (+ gv' z for SUB);
-//   g_v_reset += gv' z (not SUB)
-// w (and j for g_b) come from the backward's re-run of the block's forward, kept per step.
+// ---------------------------------------------------------------------------- feed-forward models
+// ONE block code for every feed-forward model, specialised by the terms of its Dynamics
+// (norse_core/functional/dynamics.py) as compile-time flags F, exactly the math of the portable
+// kernel (norse_core/fused/portable.py, _Kernel). Per step (j the input current, vd the
+// pre-reset voltage, "v" the voltage before the step):
+//   CUR     j = i + x;  i' = j - b j                                   else j = x
+//   LEAK    vd = v + a drive,  drive = (((v_leak - v) [+ dT E]) + j) [- w]     else vd = v + j
+//   EXPO    E = exp((v - v_th)/dT)
+//   ADCUR   w' = (w + d tw) [+ asp if z],  tw = ac (v - v_leak) - w
+//   ADAPT   bd = w + c tw,  tw = v_th - w;  diff = vd - bd;  w' = bd [+ beta if z]
+//   SPIKE   diff = vd - v_th (not ADAPT);  z = diff > 0;  v' = z ? v_reset : vd   (SUB: z ? diff : vd)
+//           else (a leaky integrator) v' = vd is the output
+//   REFRAC  m = rho > 0: v' = m ? v : v';  z = z && !m;  rho' = z ? rho_reset : max(rho - m, 0)
+// Backward, reverse in time, gv gi gw gr the gradients of the state after the step, s the
+// surrogate derivative at diff (u = dL/dvd):
+//   REFRAC  gz += gr (rho_reset - relu(rho - m)); gr = (z || rho - m <= 0) ? 0 : gr;
+//           (m: gz = 0, the voltage's gradient bypasses the step: gv_kept = gv, gv = 0)
+//   spike = gz + gv (v_reset - vd)   (SUB: gz - gv v_th)  [+ gw beta (ADAPT) | + gw asp (ADCUR)]
+//   s' = spike s;  u = (z ? 0 : gv) + s'   (SUB: gv + s');  ADAPT: gw = (1 - c)(gw - s')
+//   leaky: u = gout + gv
+//   LEAK    gj = a u;  gv = (1 - a) u  [+ a u E (EXPO)] [+ d gw ac (ADCUR), gw = (1 - d) gw - a u]
+//           else gj = u;  gv = u
+//   CUR     gj += (1 - b) gi;  gi = gj;      gx = gj
+// Parameter gradients (G: none; G_A: a's only, the common trainable time constant; G_ALL: every
+// field the model uses) are summed over time per state element: rows in the order of
+// PARAMETER_FIELDS (portable.py), below.
+constexpr int CUR = 1, LEAK = 2, SPIKE = 4, ADAPT = 8, EXPO = 16, ADCUR = 32, SUB = 64, REFRAC = 128;
+// G_A: a's only, the common trainable time constant; G_ALL: every field the model uses
 constexpr int G_A = 1, G_ALL = 2;
+// The parameter rows: a, b, c, d, delta_T, adaptation_current, adaptation_spike, v_leak, v_th,
+// v_reset, beta, rho_reset.
+enum Field { FA, FB, FC, FD, FDT, FAC, FAS, FVL, FVTH, FVR, FBETA, FRHO, NFIELDS };
+
+// The flag sets compiled here: the built-in feed-forward models (cpp.py asks for this list).
+template <int... Fs> struct FlagSets {};
+using Compiled = FlagSets<
+    SPIKE | LEAK | CUR,                          // LIF
+    SPIKE | LEAK, SPIKE | LEAK | SUB,            // LIFBox (value, subtract reset)
+    SPIKE,                                       // IAF
+    LEAK | CUR, LEAK,                            // LI, LIBox
+    SPIKE | LEAK | CUR | ADAPT,                  // LSNN
+    SPIKE | LEAK | CUR | EXPO,                   // LIFEx
+    SPIKE | LEAK | CUR | EXPO | ADCUR,           // LIFAdEx
+    SPIKE | LEAK | CUR | REFRAC,                 // LIFRefrac
+    SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC>; // LIFAdExRefrac
+
+template <int... Fs>
+std::vector<int64_t> flag_list(FlagSets<Fs...>) { return {Fs...}; }
+
+template <typename Fn, int... Fs>
+void dispatch_flags(int64_t flags, Fn&& fn, FlagSets<Fs...>) {
+  const bool hit = ((flags == Fs ? (fn(std::integral_constant<int, Fs>{}), true) : false) || ...);
+  TORCH_CHECK(hit, "norse_core_fused: no compiled kernel for the terms ", flags);
+}
+
+template <int F>
+constexpr bool uses(int f) {
+  switch (f) {
+    case FA: return F & LEAK;
+    case FB: return F & CUR;
+    case FC: case FBETA: return F & ADAPT;
+    case FD: case FAC: case FAS: return F & ADCUR;
+    case FDT: return F & EXPO;
+    case FVL: return F & (LEAK | ADCUR);
+    case FVTH: return F & (SPIKE | EXPO);
+    case FVR: return (F & SPIKE) && !(F & SUB);
+    case FRHO: return F & REFRAC;
+    default: return false;
+  }
+}
+
+// LIF and LIFBox (either reset), the models benchmarked against other libraries, compute the
+// surrogate derivative inline (one backward block per surrogate method M); every other model
+// computes it per step into a row of the block from the saved threshold argument, through a
+// function chosen at run time (one backward block for all methods: a fraction of the build;
+// for LIF that costs 10-25% of a backward). PER, G: the variant (all inline for now).
+template <int F, bool PER, int G>
+constexpr bool inline_surrogate() {
+  return F == (SPIKE | LEAK | CUR) || F == (SPIKE | LEAK) || F == (SPIKE | LEAK | SUB);
+}
+
+template <typename S>
+using SurrogateRow = void (*)(const S*, S*, int64_t, S);
+
+template <typename S, int M>
+void surrogate_row(const S* R x, S* R s, int64_t len, S alpha) {
+  for (int64_t k = 0; k < len; ++k) s[k] = surrogate<S, M>(x[k], alpha);
+}
+
+template <typename S>
+SurrogateRow<S> surrogate_row_of(int64_t method) {
+  SurrogateRow<S> fn = nullptr;
+  dispatch_method(method, [&](auto m) { fn = &surrogate_row<S, decltype(m)::value>; });
+  return fn;
+}
+
+// Whether the backward with gradient set G sums the gradient of field f.
+template <int F, int G>
+constexpr bool wants(int f) { return uses<F>(f) && (G == G_ALL || (G == G_A && f == FA)); }
+
+// The (T, CH) rows of scratch a backward block fills by re-running its forward, and their
+// places: the pre-reset voltage vd (spiking), the threshold argument (ADAPT: vd - bd; any, for
+// the surrogate row, if ROW: not inline_surrogate), E = exp((v - v_th)/dT) (EXPO), what the
+// parameter gradients need: the drive (a), j (b), tw (c, d), the voltage before the step
+// (delta_T, adaptation_current); and the countdown before the step (REFRAC).
+template <int F, int G, bool ROW>
+struct Rows {
+  static constexpr bool has_vd = F & SPIKE, has_df = (F & ADAPT) || ((F & SPIKE) && ROW),
+                        has_ex = F & EXPO, has_dr = wants<F, G>(FA), has_j = wants<F, G>(FB),
+                        has_tw = wants<F, G>(FC) || wants<F, G>(FD), has_vp = wants<F, G>(FDT) || wants<F, G>(FAC),
+                        has_rho = F & REFRAC;
+  static constexpr int vd = 0, df = vd + has_vd, ex = df + has_df, dr = ex + has_ex, j = dr + has_dr,
+                       tw = j + has_j, vp = tw + has_tw, rho = vp + has_vp, count = rho + has_rho;
+};
 
 // A neuron parameter: one value v for all neurons (p == nullptr), or one per state element p[n]
 // (the Python side expands a tensor parameter to the state's shape).
@@ -219,567 +318,438 @@ struct Vals<S, true> {
   }
 };
 
-// Parameters of the LIF family, in the order of LIFConfig: a, b, v_leak, v_th, v_reset
-// (LIFBox: b unused).
+// The tensors of one call: inputs and outputs of the forward (FWD) and of the backward (BWD).
 template <typename S>
-struct LifParams {
-  Param<S> a, b, vl, vth, vr;
+struct Seqs {
+  const S *X, *V0, *I0, *W0, *R0;        // input, initial state (v, i, b or w, rho)
+  S *Z, *VT, *IT, *WT, *RT;              // outputs (spikes or voltages), final state
+  const S *GZ, *GVT, *GIT, *GWT, *GRT;   // gradients of the outputs and final state
+  bool GZC;                              // GZ: one block of a broadcast constant
+  S *GX, *GV0, *GI0, *GW0, *GR0, *GP;    // gradients of input, initial state, parameters
+  Param<S> prm[NFIELDS];
+  S alpha;
+  SurrogateRow<S> sur;                   // the surrogate derivative (backward, ROW)
+  int64_t T, N;
 };
 
-// Per-step scratch rows a backward block keeps for the parameter gradients G: w (any), j (G_ALL,
-// LIF); the pre-reset voltages come first.
-template <bool CUR>
-constexpr int64_t kept_rows(int G) { return 1 + (G >= G_A ? 1 : 0) + (CUR && G == G_ALL ? 1 : 0); }
+// Every parameter the flags F use: a register each (PER false) or a block array (PER true);
+// unused ones are a register that no code reads.
+#define NC_PARAMS(F, PER, q, n0, len)                                                  \
+  const Vals<S, PER && uses<F>(FA)> A(q.prm[FA], n0, len);                             \
+  const Vals<S, PER && uses<F>(FB)> B(q.prm[FB], n0, len);                             \
+  const Vals<S, PER && uses<F>(FC)> C(q.prm[FC], n0, len);                             \
+  const Vals<S, PER && uses<F>(FD)> D(q.prm[FD], n0, len);                             \
+  const Vals<S, PER && uses<F>(FDT)> DT(q.prm[FDT], n0, len);                          \
+  const Vals<S, PER && uses<F>(FAC)> AC(q.prm[FAC], n0, len);                          \
+  const Vals<S, PER && uses<F>(FAS)> AS(q.prm[FAS], n0, len);                          \
+  const Vals<S, PER && uses<F>(FVL)> VL(q.prm[FVL], n0, len);                          \
+  const Vals<S, PER && uses<F>(FVTH)> VTH(q.prm[FVTH], n0, len);                       \
+  const Vals<S, PER && uses<F>(FVR)> VR(q.prm[FVR], n0, len);                          \
+  const Vals<S, PER && uses<F>(FBETA)> BETA(q.prm[FBETA], n0, len);                    \
+  const Vals<S, PER && uses<F>(FRHO)> RR(q.prm[FRHO], n0, len)
 
-// FWD: write spikes Z and final states (forward); RECOMPUTE: write only the pre-reset voltages
-// into VD[t*CH + k] (backward), with G the rows the gradients need: w into WS, j into JS.
-template <typename S, bool CUR, bool SUB, bool PER, bool RECOMPUTE, int G>
-void lif_fwd_block(const S* R X, const S* R V0, const S* R I0, S* R Z, S* R VD, S* R WS, S* R JS, S* R VT, S* R IT,
-                   int64_t T, int64_t N, int64_t n0, int64_t len, LifParams<S> p) {
-  const Vals<S, PER> A(p.a, n0, len), B(p.b, n0, len), VL(p.vl, n0, len), VTH(p.vth, n0, len), VR(p.vr, n0, len);
-  S v[CH], c[CH];
+// The scratch rows (Rows) as restrict parameters of the block functions (nullptr where absent;
+// restrict parameters, not one pointer with offsets, let the compiler vectorise and interleave
+// two time steps as the rows need no overlap checks), and their rows of step t.
+#define NC_ROW_PARAMS(P) P R SVD, P R SDF, P R SEX, P R SDR, P R SJ, P R STW, P R SVP, P R SRH
+#define NC_STEP_ROWS(P)                                                                        \
+  P R vdt = RW::has_vd ? SVD + t * CH : nullptr; P R dft = RW::has_df ? SDF + t * CH : nullptr; \
+  P R ext = RW::has_ex ? SEX + t * CH : nullptr; P R drt = RW::has_dr ? SDR + t * CH : nullptr; \
+  P R jt = RW::has_j ? SJ + t * CH : nullptr; P R twt = RW::has_tw ? STW + t * CH : nullptr;    \
+  P R vpt = RW::has_vp ? SVP + t * CH : nullptr; P R rht = RW::has_rho ? SRH + t * CH : nullptr
+
+// RECOMPUTE false: writes outputs and final states (the forward). RECOMPUTE true: writes only
+// the scratch rows Rows<F, G, ROW> (the backward's re-run).
+template <typename S, int F, bool PER, bool RECOMPUTE, int G, bool ROW = false>
+void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int64_t n0, int64_t len) {
+  using RW = Rows<F, G, ROW>;
+  const int64_t T = q.T, N = q.N;
+  NC_PARAMS(F, PER, q, n0, len);
+  S v[CH], c[CH], w[CH], rho[CH];
   for (int64_t k = 0; k < len; ++k) {
-    v[k] = V0[n0 + k];
-    if constexpr (CUR) c[k] = I0[n0 + k];
+    v[k] = q.V0[n0 + k];
+    if constexpr (F & CUR) c[k] = q.I0[n0 + k];
+    if constexpr (F & (ADAPT | ADCUR)) w[k] = q.W0[n0 + k];
+    if constexpr (F & REFRAC) rho[k] = q.R0[n0 + k];
   }
   for (int64_t t = 0; t < T; ++t) {
     const int64_t o = t * N + n0;
     const S* R xt = X + o;
     S* R zt = RECOMPUTE ? nullptr : Z + o;
-    S* R vdt = RECOMPUTE ? VD + t * CH : nullptr;
-    S* R wt = G >= G_A ? WS + t * CH : nullptr;
-    S* R jt = CUR && G == G_ALL ? JS + t * CH : nullptr;
+    NC_STEP_ROWS(S*);
     for (int64_t k = 0; k < len; ++k) {
+      const S vp = v[k];
       S j;
-      if constexpr (CUR) j = c[k] + xt[k]; else j = xt[k];
-      const S w = (VL[k] - v[k]) + j;
-      const S d = v[k] + A[k] * w;
-      if constexpr (CUR) c[k] = j - B[k] * j;
-      const S diff = d - VTH[k];
+      if constexpr (F & CUR) j = c[k] + xt[k]; else j = xt[k];
+      S d, drive = S(0), ex = S(0);
+      if constexpr (F & LEAK) {
+        drive = VL[k] - vp;
+        if constexpr (F & EXPO) {
+          ex = std::exp((vp - VTH[k]) / DT[k]);
+          drive = drive + DT[k] * ex;
+        }
+        drive = drive + j;
+        if constexpr (F & ADCUR) drive = drive - w[k];
+        d = vp + A[k] * drive;
+      } else {
+        d = vp + j;
+      }
+      if constexpr (F & CUR) c[k] = j - B[k] * j;
+      if constexpr (RECOMPUTE) {
+        if constexpr (RW::has_dr) drt[k] = drive;
+        if constexpr (RW::has_j) jt[k] = j;
+        if constexpr (F & EXPO) ext[k] = ex;
+        if constexpr (RW::has_vp) vpt[k] = vp;
+      }
+      if constexpr (!(F & SPIKE)) {  // a leaky integrator: the voltage is the output
+        v[k] = d;
+        if constexpr (!RECOMPUTE) zt[k] = d;
+        continue;
+      }
+      S tw = S(0), diff, bd = S(0);
+      if constexpr (F & ADCUR) {
+        tw = AC[k] * (vp - VL[k]) - w[k];
+        w[k] = w[k] + D[k] * tw;
+      }
+      if constexpr (F & ADAPT) {
+        tw = VTH[k] - w[k];
+        bd = w[k] + C[k] * tw;
+        diff = d - bd;
+      } else {
+        diff = d - VTH[k];
+      }
       const bool spk = diff > S(0);
-      if constexpr (RECOMPUTE) vdt[k] = d; else zt[k] = spk ? S(1) : S(0);
-      if constexpr (G >= G_A) wt[k] = w;
-      if constexpr (CUR && G == G_ALL) jt[k] = j;
-      v[k] = spk ? (SUB ? diff : VR[k]) : d;
+      S vn;
+      if constexpr (F & SUB) vn = spk ? diff : d; else vn = spk ? VR[k] : d;
+      if constexpr (F & ADAPT) w[k] = spk ? bd + BETA[k] : bd;
+      if constexpr (F & ADCUR) w[k] = spk ? w[k] + AS[k] : w[k];
+      bool zo = spk;
+      if constexpr (F & REFRAC) {  // refractory neurons keep their voltage and do not spike
+        const S r = rho[k];
+        const bool m = r > S(0);
+        if constexpr (RECOMPUTE) rht[k] = r;
+        vn = m ? vp : vn;
+        zo = spk && !m;
+        rho[k] = zo ? RR[k] : std::max(r - (m ? S(1) : S(0)), S(0));
+      }
+      v[k] = vn;
+      if constexpr (RECOMPUTE) {
+        vdt[k] = d;
+        if constexpr (RW::has_df) dft[k] = diff;
+        if constexpr (RW::has_tw) twt[k] = tw;
+      } else {
+        zt[k] = zo ? S(1) : S(0);
+      }
     }
   }
   if constexpr (!RECOMPUTE) {
     for (int64_t k = 0; k < len; ++k) {
-      VT[n0 + k] = v[k];
-      if constexpr (CUR) IT[n0 + k] = c[k];
+      q.VT[n0 + k] = v[k];
+      if constexpr (F & CUR) q.IT[n0 + k] = c[k];
+      if constexpr (F & (ADAPT | ADCUR)) q.WT[n0 + k] = w[k];
+      if constexpr (F & REFRAC) q.RT[n0 + k] = rho[k];
     }
   }
 }
 
-// GP: the parameter gradients G, rows a, b, v_leak, v_th, v_reset of N each (G_A: row a only).
-template <typename S, int M, bool CUR, bool SUB, bool PER, int G>
-void lif_bwd_block(bool GZC, const S* R GZ, const S* R GVT, const S* R GIT, const S* R VD, const S* R WS,
-                   const S* R JS, S* R GX, S* R GV0, S* R GI0, S* R GP,
-                   int64_t T, int64_t N, int64_t n0, int64_t len, LifParams<S> p, S AL) {
-  constexpr int64_t NA = G >= G_A ? CH : 1, NALL = G == G_ALL ? CH : 1;
-  const Vals<S, PER> A(p.a, n0, len), B(p.b, n0, len), VTH(p.vth, n0, len), VR(p.vr, n0, len);
-  const Vals<S, PER> AP = A.one_minus(len), BP = B.one_minus(len);
-  S gv[CH], gi[CH], ga[NA], gb[NALL], gvl[NALL], gvth[NALL], gvr[NALL];
+// The reverse-time loop over a block's scratch (module comment above); writes the gradients of
+// the input and the initial state, and GP rows (f N + n) of the parameter gradients G. M: the
+// surrogate method, or -1: the derivatives of a step come from q.sur (ROW).
+template <typename S, int M, int F, bool PER, int G>
+void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const S*), int64_t n0, int64_t len) {
+  using RW = Rows<F, G, (M < 0)>;
+  const int64_t T = q.T, N = q.N;
+  NC_PARAMS(F, PER, q, n0, len);
+  const auto AP = A.one_minus(len);
+  const auto BP = B.one_minus(len);
+  const auto CP = C.one_minus(len);
+  const auto DP = D.one_minus(len);
+  const S AL = q.alpha;
+  // the parameter gradients' sums, one array each that G wants
+#define NC_EACH_SUM(X) X(ga, FA) X(gb, FB) X(gc, FC) X(gd, FD) X(gdt, FDT) X(gac, FAC) X(gas, FAS) X(gvl, FVL) \
+  X(gvth, FVTH) X(gvr, FVR) X(gbeta, FBETA) X(grr, FRHO)
+#define NC_SUM(name, f) S name[wants<F, G>(f) ? CH : 1];
+  NC_EACH_SUM(NC_SUM)
+#undef NC_SUM
+  S gv[CH], gi[CH], gw[CH], gr[CH], sd[M < 0 ? CH : 1];
   for (int64_t k = 0; k < len; ++k) {
-    gv[k] = GVT[n0 + k];
-    if constexpr (CUR) gi[k] = GIT[n0 + k];
-    if constexpr (G >= G_A) ga[k] = S(0);
-    if constexpr (G == G_ALL) { gb[k] = S(0); gvl[k] = S(0); gvth[k] = S(0); gvr[k] = S(0); }
+    gv[k] = q.GVT[n0 + k];
+    if constexpr (F & CUR) gi[k] = q.GIT[n0 + k];
+    if constexpr (F & (ADAPT | ADCUR)) gw[k] = q.GWT[n0 + k];
+    if constexpr (F & REFRAC) gr[k] = q.GRT[n0 + k];
   }
+#define NC_ZERO(name, f) \
+  if constexpr (wants<F, G>(f)) for (int64_t k = 0; k < len; ++k) name[k] = S(0);
+  NC_EACH_SUM(NC_ZERO)
+#undef NC_ZERO
   for (int64_t t = T - 1; t >= 0; --t) {
     const int64_t o = t * N + n0;
-    const S* R vdt = VD + t * CH;
-    const S* R wt = G >= G_A ? WS + t * CH : nullptr;
-    const S* R jt = CUR && G == G_ALL ? JS + t * CH : nullptr;
-    const S* R gzt = GZC ? GZ : GZ + o;
+    NC_STEP_ROWS(const S*);
+    const S* R gzt = q.GZC ? GZ : GZ + o;
     S* R gxt = GX + o;
+    if constexpr (M < 0 && bool(F & SPIKE)) q.sur(dft, sd, len, AL);
     for (int64_t k = 0; k < len; ++k) {
-      const S d = vdt[k], diff = d - VTH[k];
-      const S s = surrogate<S, M>(diff, AL);
-      const bool spk = diff > S(0);
-      S gzr, u;
-      if constexpr (SUB) {
-        gzr = gzt[k] - gv[k] * VTH[k];
-        u = gv[k] + gzr * s;
+      S gz = gzt[k], gvk = gv[k], gv_kept = S(0), u;
+      if constexpr (F & SPIKE) {
+        const S d = vdt[k];
+        S diff;
+        if constexpr (RW::has_df) diff = dft[k]; else diff = d - VTH[k];
+        const bool spk = diff > S(0);
+        if constexpr (F & REFRAC) {  // m = rho > 0 carries no gradient
+          const S r = rht[k];
+          const bool m = r > S(0);
+          const bool zo = spk && !m;
+          const S arg = r - (m ? S(1) : S(0));
+          gz = gz + gr[k] * (RR[k] - std::max(arg, S(0)));
+          if constexpr (wants<F, G>(FRHO)) grr[k] += zo ? gr[k] : S(0);
+          gr[k] = (zo || !(arg > S(0))) ? S(0) : gr[k];
+          gz = m ? S(0) : gz;
+          gv_kept = m ? gvk : S(0);
+          gvk = m ? S(0) : gvk;
+        }
+        S spike;
+        if constexpr (F & SUB) {
+          spike = gz - gvk * VTH[k];
+          if constexpr (wants<F, G>(FVTH)) gvth[k] -= spk ? gvk : S(0);
+        } else {
+          spike = gz + gvk * (VR[k] - d);
+          if constexpr (wants<F, G>(FVR)) gvr[k] += spk ? gvk : S(0);
+        }
+        if constexpr (F & ADAPT) {
+          if constexpr (wants<F, G>(FBETA)) gbeta[k] += spk ? gw[k] : S(0);
+          spike = spike + gw[k] * BETA[k];
+        } else if constexpr (F & ADCUR) {
+          if constexpr (wants<F, G>(FAS)) gas[k] += spk ? gw[k] : S(0);
+          spike = spike + gw[k] * AS[k];
+        }
+        S s;
+        if constexpr (M < 0) s = spike * sd[k]; else s = spike * surrogate<S, M>(diff, AL);
+        if constexpr (F & SUB) u = gvk + s; else u = (spk ? S(0) : gvk) + s;
+        if constexpr (F & ADAPT) {
+          const S gbd = gw[k] - s;
+          if constexpr (wants<F, G>(FC)) gc[k] += gbd * twt[k];
+          if constexpr (wants<F, G>(FVTH)) gvth[k] += gbd * C[k];
+          gw[k] = gbd * CP[k];
+        } else if constexpr (wants<F, G>(FVTH)) {
+          gvth[k] -= s;
+        }
       } else {
-        gzr = gzt[k] + gv[k] * (VR[k] - d);
-        u = (spk ? S(0) : gv[k]) + gzr * s;
+        u = gz + gvk;
       }
-      if constexpr (G >= G_A) ga[k] += u * wt[k];
-      if constexpr (G == G_ALL) {
-        const S gvz = spk ? gv[k] : S(0);
-        gvl[k] += u * A[k];
-        if constexpr (CUR) gb[k] -= gi[k] * jt[k];
-        if constexpr (SUB) gvth[k] -= gzr * s + gvz; else gvth[k] -= gzr * s;
-        if constexpr (!SUB) gvr[k] += gvz;
+      S gj;
+      if constexpr (F & LEAK) {
+        const S ua = u * A[k];
+        if constexpr (wants<F, G>(FA)) ga[k] += u * drt[k];
+        if constexpr (wants<F, G>(FVL)) gvl[k] += ua;
+        gj = ua;
+        S gvp = u * AP[k];
+        if constexpr (F & EXPO) {  // E of the voltage before the step
+          const S uae = ua * ext[k];
+          gvp = gvp + uae;
+          if constexpr (wants<F, G>(FVTH)) gvth[k] -= uae;
+          if constexpr (wants<F, G>(FDT)) gdt[k] += uae * (S(1) - (vpt[k] - VTH[k]) / DT[k]);
+        }
+        if constexpr (F & ADCUR) {  // w' = w + d (ac (v - v_leak) - w)
+          const S gwd = gw[k] * D[k];
+          gvp = gvp + gwd * AC[k];
+          if constexpr (wants<F, G>(FVL)) gvl[k] -= gwd * AC[k];
+          if constexpr (wants<F, G>(FD)) gd[k] += gw[k] * twt[k];
+          if constexpr (wants<F, G>(FAC)) gac[k] += gwd * (vpt[k] - VL[k]);
+          gw[k] = gw[k] * DP[k] - ua;
+        }
+        gvk = gvp;
+      } else {
+        gj = u;
+        gvk = u;
       }
-      if constexpr (CUR) {
-        const S gj = A[k] * u + BP[k] * gi[k];
-        gxt[k] = gj;
+      if constexpr (F & REFRAC) gvk = gvk + gv_kept;  // the refractory bypass
+      gv[k] = gvk;
+      if constexpr (F & CUR) {
+        if constexpr (wants<F, G>(FB)) gb[k] -= gi[k] * jt[k];
+        gj = gj + BP[k] * gi[k];
         gi[k] = gj;
-      } else {
-        gxt[k] = A[k] * u;
       }
-      gv[k] = AP[k] * u;
+      gxt[k] = gj;
     }
   }
   for (int64_t k = 0; k < len; ++k) {
-    GV0[n0 + k] = gv[k];
-    if constexpr (CUR) GI0[n0 + k] = gi[k];
-    if constexpr (G >= G_A) GP[n0 + k] = ga[k];
-    if constexpr (G == G_ALL) {
-      if constexpr (CUR) GP[N + n0 + k] = gb[k];
-      GP[2 * N + n0 + k] = gvl[k];
-      GP[3 * N + n0 + k] = gvth[k];
-      GP[4 * N + n0 + k] = gvr[k];
-    }
+    q.GV0[n0 + k] = gv[k];
+    if constexpr (F & CUR) q.GI0[n0 + k] = gi[k];
+    if constexpr (F & (ADAPT | ADCUR)) q.GW0[n0 + k] = gw[k];
+    if constexpr (F & REFRAC) q.GR0[n0 + k] = gr[k];
   }
+#define NC_STORE(name, f) \
+  if constexpr (wants<F, G>(f)) for (int64_t k = 0; k < len; ++k) q.GP[f * N + n0 + k] = name[k];
+  NC_EACH_SUM(NC_STORE)
+#undef NC_STORE
+#undef NC_EACH_SUM
 }
+#undef NC_PARAMS
 
-// The parameters from p = [a, b, v_leak, v_th, v_reset] (numbers) and per = [] (all numbers)
-// or five tensors: empty (use the number) or N contiguous values (one per state element).
+// The parameters from p (NFIELDS numbers) and per = [] (all numbers) or NFIELDS tensors: empty
+// (use the number) or N contiguous values (one per state element).
 template <typename S>
-LifParams<S> lif_params(at::ArrayRef<double> p, at::TensorList per, int64_t N) {
-  TORCH_CHECK(p.size() == 5 && (per.empty() || per.size() == 5), "norse_core_fused: LIF takes 5 parameters");
-  Param<S> q[5];
-  for (size_t f = 0; f < 5; ++f) {
-    q[f] = Param<S>{nullptr, S(p[f])};
+void set_params(Seqs<S>& q, at::ArrayRef<double> p, at::TensorList per) {
+  TORCH_CHECK(p.size() == NFIELDS && (per.empty() || per.size() == NFIELDS),
+              "norse_core_fused: the kernels take ", int(NFIELDS), " parameters");
+  for (size_t f = 0; f < NFIELDS; ++f) {
+    q.prm[f] = Param<S>{nullptr, S(p[f])};
     if (!per.empty() && per[f].numel()) {
-      TORCH_CHECK(per[f].numel() == N && per[f].is_contiguous() && per[f].device().is_cpu() &&
+      TORCH_CHECK(per[f].numel() == q.N && per[f].is_contiguous() && per[f].device().is_cpu() &&
                   per[f].scalar_type() == c10::CppTypeToScalarType<S>::value,
                   "norse_core_fused: a parameter tensor must hold one value per state element");
-      q[f].p = per[f].data_ptr<S>();
+      q.prm[f].p = per[f].data_ptr<S>();
     }
   }
-  return {q[0], q[1], q[2], q[3], q[4]};
 }
 
-// The model variant as compile-time flags: LIF (current), LIFBox value / subtract reset.
-template <typename F>
-void dispatch_lif_variant(bool current, bool subtract, F&& f) {
-  TORCH_CHECK(!(current && subtract), "norse_core_fused: LIF has no subtract reset");
-  if (current) f(std::true_type{}, std::false_type{});
-  else if (subtract) f(std::false_type{}, std::true_type{});
-  else f(std::false_type{}, std::false_type{});
-}
+// The state tensors of flags F in the order of Dynamics.slots: v, (i), (b or w), (rho).
+struct Slots {
+  int v = 0, i = -1, w = -1, rho = -1, count = 1;
+  explicit Slots(int64_t F) {
+    if (F & CUR) i = count++;
+    if (F & (ADAPT | ADCUR)) w = count++;
+    if (F & REFRAC) rho = count++;
+  }
+};
 
-std::vector<at::Tensor> lif_fwd(const at::Tensor& x_, const at::Tensor& v0_, const std::optional<at::Tensor>& i0_,
-                                at::ArrayRef<double> p, at::TensorList per, bool subtract) {
-  const bool current = i0_.has_value();
-  auto x = x_.contiguous(), v0 = v0_.contiguous();
-  auto i0 = current ? i0_->contiguous() : v0;
-  const Seq q = check_seq(x, {v0, i0});
-  auto z = at::empty_like(x), vT = at::empty_like(v0), iT = current ? at::empty_like(i0) : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_fwd", [&] {
-    using S = scalar_t;
-    const LifParams<S> prm = lif_params<S>(p, per, q.N);
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
-    S *Z = ptr<S>(z), *VT = ptr<S>(vT), *IT = ptr<S>(iT);
-    const int64_t T = q.T, N = q.N;
-    dispatch_lif_variant(current, subtract, [&](auto cur_c, auto sub_c) {
-      dispatch_bool(!per.empty(), [&](auto per_c) {
-        constexpr bool CUR = decltype(cur_c)::value, SUB = decltype(sub_c)::value, PER = decltype(per_c)::value;
-        for_blocks(N, [&](int64_t n0, int64_t len) {
-          lif_fwd_block<S, CUR, SUB, PER, false, 0>(X, V0, I0, Z, nullptr, nullptr, nullptr, VT, IT, T, N, n0, len, prm);
-        });
-      });
-    });
-  });
-  if (current) return {z, vT, iT};
-  return {z, vT};
-}
+template <typename S>
+const S* slot(const std::vector<at::Tensor>& ts, int k) { return k >= 0 ? ts[k].data_ptr<S>() : nullptr; }
+template <typename S>
+S* slot_mut(std::vector<at::Tensor>& ts, int k) { return k >= 0 ? ts[k].data_ptr<S>() : nullptr; }
 
-// grads: 0 none, G_A (a's only) or G_ALL. Returns [gx, gv0, (gi0 for LIF), (the (5, N) parameter
-// gradients, rows a, b, v_leak, v_th, v_reset, if grads; G_A: row a only)].
-std::vector<at::Tensor> lif_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, const std::optional<at::Tensor>& giT_,
-                                const at::Tensor& x_, const at::Tensor& v0_, const std::optional<at::Tensor>& i0_,
-                                at::ArrayRef<double> p, at::TensorList per, bool subtract,
-                                int64_t method, double alpha, int64_t grads) {
-  const bool current = i0_.has_value();
-  TORCH_CHECK(current == giT_.has_value(), "norse_core_fused: LIF needs both i0 and its gradient");
-  TORCH_CHECK(grads == 0 || grads == G_A || grads == G_ALL, "norse_core_fused: unknown gradient set ", grads);
-  TORCH_CHECK(!grads || !per.empty(), "norse_core_fused: parameter gradients need the parameter list");
-  auto gvT = gvT_.contiguous(), x = x_.contiguous(), v0 = v0_.contiguous();
-  auto giT = current ? giT_->contiguous() : gvT, i0 = current ? i0_->contiguous() : v0;
-  const Seq q = check_seq(x, {gvT, giT, v0, i0});
-  auto gx = at::empty_like(x), gv0 = at::empty_like(gvT), gi0 = current ? at::empty_like(giT) : at::Tensor();
-  auto gp = grads ? at::empty({5, q.N}, x.options()) : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_bwd", [&] {
-    using S = scalar_t;
-    const LifParams<S> prm = lif_params<S>(p, per, q.N);
-    at::Tensor gz_hold;
-    bool GZC = false;
-    const S* GZ = seq_grad<S>(gz_, gz_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT), *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0), *GP = ptr<S>(gp);
-    const int64_t T = q.T, N = q.N;
-    dispatch_method(method, [&](auto m) {
-      dispatch_lif_variant(current, subtract, [&](auto cur_c, auto sub_c) {
-        // (PER, G): numbers; per-element values; and a's gradient; and all gradients
-        auto run = [&](auto per_c, auto g_c) {
-          constexpr int M = decltype(m)::value, G = decltype(g_c)::value;
-          constexpr bool CUR = decltype(cur_c)::value, SUB = decltype(sub_c)::value, PER = decltype(per_c)::value;
-          for_blocks(N, [&](int64_t n0, int64_t len) {
-            S* VD = scratch<S>(kept_rows<CUR>(G) * T * CH);
-            S* WS = G >= G_A ? VD + T * CH : nullptr;
-            S* JS = CUR && G == G_ALL ? WS + T * CH : nullptr;
-            lif_fwd_block<S, CUR, SUB, PER, true, G>(X, V0, I0, nullptr, VD, WS, JS, nullptr, nullptr, T, N, n0, len, prm);
-            lif_bwd_block<S, M, CUR, SUB, PER, G>(GZC, GZ, GVT, GIT, VD, WS, JS, GX, GV0, GI0, GP,
-                                                  T, N, n0, len, prm, S(alpha));
-          });
-        };
-        if (grads == G_ALL) run(std::true_type{}, std::integral_constant<int, G_ALL>{});
-        else if (grads == G_A) run(std::true_type{}, std::integral_constant<int, G_A>{});
-        else if (!per.empty()) run(std::true_type{}, std::integral_constant<int, 0>{});
-        else run(std::false_type{}, std::integral_constant<int, 0>{});
-      });
-    });
-  });
-  std::vector<at::Tensor> out{gx, gv0};
-  if (current) out.push_back(gi0);
-  if (grads) out.push_back(gp);
+std::vector<at::Tensor> contiguous(at::TensorList ts) {
+  std::vector<at::Tensor> out;
+  for (const auto& t : ts) out.push_back(t.contiguous());
   return out;
 }
 
-// ---------------------------------------------------------------------------- IAF
-template <typename S, bool RECOMPUTE>
-void iaf_fwd_block(const S* R X, const S* R V0, S* R Z, S* R VD, S* R VT,
-                   int64_t T, int64_t N, int64_t n0, int64_t len, S VTH, S VR) {
-  S v[CH];
-  for (int64_t k = 0; k < len; ++k) v[k] = V0[n0 + k];
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R zt = RECOMPUTE ? nullptr : Z + o;
-    S* R vdt = RECOMPUTE ? VD + t * CH : nullptr;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = v[k] + xt[k];
-      const bool spk = (d - VTH) > S(0);
-      if constexpr (RECOMPUTE) vdt[k] = d; else zt[k] = spk ? S(1) : S(0);
-      v[k] = spk ? VR : d;
-    }
-  }
-  if constexpr (!RECOMPUTE) {
-    for (int64_t k = 0; k < len; ++k) VT[n0 + k] = v[k];
-  }
-}
-
-template <typename S, int M>
-void iaf_bwd_block(bool GZC, const S* R GZ, const S* R GVT, const S* R VD, S* R GX, S* R GV0,
-                   int64_t T, int64_t N, int64_t n0, int64_t len, S VTH, S VR, S AL) {
-  S gv[CH];
-  for (int64_t k = 0; k < len; ++k) gv[k] = GVT[n0 + k];
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R vdt = VD + t * CH;
-    const S* R gzt = GZC ? GZ : GZ + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = vdt[k], diff = d - VTH;
-      const S s = surrogate<S, M>(diff, AL);
-      const S u = (diff > S(0) ? S(0) : gv[k]) + (gzt[k] + gv[k] * (VR - d)) * s;
-      gxt[k] = u;
-      gv[k] = u;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) GV0[n0 + k] = gv[k];
-}
-
-std::vector<at::Tensor> iaf_fwd(const at::Tensor& x_, const at::Tensor& v0_, double vth, double vr) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous();
-  const Seq q = check_seq(x, {v0});
-  auto z = at::empty_like(x), vT = at::empty_like(v0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "iaf_fwd", [&] {
+std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int64_t flags, at::ArrayRef<double> p,
+                               at::TensorList per) {
+  const Slots sl(flags);
+  TORCH_CHECK(int64_t(state_.size()) == sl.count, "norse_core_fused: wrong number of state tensors");
+  auto x = x_.contiguous();
+  auto state = contiguous(state_);
+  const Seq sq = check_seq(x, state);
+  auto out = at::empty_like(x);
+  std::vector<at::Tensor> finals;
+  for (const auto& s : state) finals.push_back(at::empty_like(s));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ff_fwd", [&] {
     using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0);
-    S *Z = ptr<S>(z), *VT = ptr<S>(vT);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      iaf_fwd_block<S, false>(X, V0, Z, nullptr, VT, T, N, n0, len, S(vth), S(vr));
-    });
-  });
-  return {z, vT};
-}
-
-std::vector<at::Tensor> iaf_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, const at::Tensor& x_,
-                                const at::Tensor& v0_, double vth, double vr, int64_t method, double alpha) {
-  auto gvT = gvT_.contiguous(), x = x_.contiguous(), v0 = v0_.contiguous();
-  const Seq q = check_seq(x, {gvT, v0});
-  auto gx = at::empty_like(x), gv0 = at::empty_like(gvT);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "iaf_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor gz_hold;
-    bool GZC = false;
-    const S* GZ = seq_grad<S>(gz_, gz_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *X = cptr<S>(x), *V0 = cptr<S>(v0);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0);
-    const int64_t T = q.T, N = q.N;
-    dispatch_method(method, [&](auto m) {
-      constexpr int M = decltype(m)::value;
-      for_blocks(N, [&](int64_t n0, int64_t len) {
-        S* VD = scratch<S>(T * CH);
-        iaf_fwd_block<S, true>(X, V0, nullptr, VD, nullptr, T, N, n0, len, S(vth), S(vr));
-        iaf_bwd_block<S, M>(GZC, GZ, GVT, VD, GX, GV0, T, N, n0, len, S(vth), S(vr), S(alpha));
+    Seqs<S> q{};
+    q.T = sq.T;
+    q.N = sq.N;
+    set_params(q, p, per);
+    q.X = cptr<S>(x);
+    q.V0 = slot<S>(state, sl.v), q.I0 = slot<S>(state, sl.i), q.W0 = slot<S>(state, sl.w), q.R0 = slot<S>(state, sl.rho);
+    q.Z = ptr<S>(out);
+    q.VT = slot_mut<S>(finals, sl.v), q.IT = slot_mut<S>(finals, sl.i), q.WT = slot_mut<S>(finals, sl.w);
+    q.RT = slot_mut<S>(finals, sl.rho);
+    dispatch_flags(flags, [&](auto f_c) {
+      dispatch_bool(!per.empty(), [&](auto per_c) {
+        constexpr int F = decltype(f_c)::value;
+        constexpr bool PER = decltype(per_c)::value;
+        for_blocks(q.N, [&](int64_t n0, int64_t len) { ff_fwd_block<S, F, PER, false, 0>(q, q.X, q.Z, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, n0, len); });
       });
-    });
+    }, Compiled{});
   });
-  return {gx, gv0};
+  finals.insert(finals.begin(), out);
+  return finals;
 }
 
-// ---------------------------------------------------------------------------- LI, LIBox
-template <typename S>
-void li_fwd_block(const S* R X, const S* R V0, const S* R I0, S* R O, S* R VT, S* R IT,
-                  int64_t T, int64_t N, int64_t n0, int64_t len, S A, S B, S VL) {
-  S v[CH], c[CH];
-  for (int64_t k = 0; k < len; ++k) { v[k] = V0[n0 + k]; c[k] = I0[n0 + k]; }
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R ot = O + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S j = c[k] + xt[k];
-      v[k] = v[k] + A * ((VL - v[k]) + j);
-      c[k] = j - B * j;
-      ot[k] = v[k];
-    }
+// grads: 0 none, G_A (a's only) or G_ALL. Returns [gx, the gradients of the initial state,
+// (the (NFIELDS, N) parameter gradients if grads: the rows of the fields G wants; the others
+// are not written)].
+std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, const at::Tensor& x_,
+                               at::TensorList state_, int64_t flags, at::ArrayRef<double> p, at::TensorList per,
+                               int64_t method, double alpha, int64_t grads) {
+  const Slots sl(flags);
+  TORCH_CHECK(int64_t(gstate_.size()) == sl.count, "norse_core_fused: wrong number of state tensors");
+  TORCH_CHECK(grads == 0 || grads == G_A || grads == G_ALL, "norse_core_fused: unknown gradient set ", grads);
+  TORCH_CHECK(!grads || !per.empty(), "norse_core_fused: parameter gradients need the parameter list");
+  auto gstate = contiguous(gstate_);
+  const Seq sq = check_seq(gout, gstate);
+  // x and the initial state: empty where backward does not re-run the forward (leaky integrators
+  // without parameter gradients save nothing)
+  const bool inputs = x_.numel() > 0;
+  auto x = inputs ? x_.contiguous() : x_;
+  auto state = inputs ? contiguous(state_) : std::vector<at::Tensor>(sl.count, x_);
+  if (inputs) {
+    TORCH_CHECK(int64_t(state.size()) == sl.count && x.numel() == gout.numel(), "norse_core_fused: input shape mismatch");
+    check_seq(x, state);
   }
-  for (int64_t k = 0; k < len; ++k) { VT[n0 + k] = v[k]; IT[n0 + k] = c[k]; }
-}
-
-template <typename S>
-void li_bwd_block(bool GZC, const S* R GO, const S* R GVT, const S* R GIT, S* R GX, S* R GV0, S* R GI0,
-                  int64_t T, int64_t N, int64_t n0, int64_t len, S A, S AP, S BP) {
-  S gv[CH], gi[CH];
-  for (int64_t k = 0; k < len; ++k) { gv[k] = GVT[n0 + k]; gi[k] = GIT[n0 + k]; }
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R got = GZC ? GO : GO + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S u = got[k] + gv[k];
-      const S gj = A * u + BP * gi[k];
-      gxt[k] = gj;
-      gv[k] = AP * u;
-      gi[k] = gj;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) { GV0[n0 + k] = gv[k]; GI0[n0 + k] = gi[k]; }
-}
-
-std::vector<at::Tensor> li_fwd(const at::Tensor& x_, const at::Tensor& v0_, const at::Tensor& i0_,
-                               double a, double b, double vl) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
-  const Seq q = check_seq(x, {v0, i0});
-  auto out = at::empty_like(x), vT = at::empty_like(v0), iT = at::empty_like(i0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "li_fwd", [&] {
+  auto gx = at::empty(gout.sizes(), gstate[0].options());
+  std::vector<at::Tensor> results{gx};
+  for (const auto& g : gstate) results.push_back(at::empty_like(g));
+  auto gp = grads ? at::empty({int64_t(NFIELDS), sq.N}, gx.options()) : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "ff_bwd", [&] {
     using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
-    S *O = ptr<S>(out), *VT = ptr<S>(vT), *IT = ptr<S>(iT);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      li_fwd_block<S>(X, V0, I0, O, VT, IT, T, N, n0, len, S(a), S(b), S(vl));
-    });
-  });
-  return {out, vT, iT};
-}
-
-std::vector<at::Tensor> li_bwd(const at::Tensor& go_, const at::Tensor& gvT_, const at::Tensor& giT_, double a, double b) {
-  auto gvT = gvT_.contiguous(), giT = giT_.contiguous();
-  const Seq q = check_seq(go_, {gvT, giT});
-  auto gx = at::empty(go_.sizes(), go_.options()), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT);
-  AT_DISPATCH_FLOATING_TYPES(go_.scalar_type(), "li_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor go_hold;
-    bool GZC = false;
-    const S* GO = seq_grad<S>(go_, go_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      li_bwd_block<S>(GZC, GO, GVT, GIT, GX, GV0, GI0, T, N, n0, len, S(a), S(1) - S(a), S(1) - S(b));
-    });
-  });
-  return {gx, gv0, gi0};
-}
-
-template <typename S>
-void li_box_fwd_block(const S* R X, const S* R V0, S* R O, S* R VT,
-                      int64_t T, int64_t N, int64_t n0, int64_t len, S A, S VL) {
-  S v[CH];
-  for (int64_t k = 0; k < len; ++k) v[k] = V0[n0 + k];
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R ot = O + o;
-    for (int64_t k = 0; k < len; ++k) {
-      v[k] = v[k] + A * ((VL - v[k]) + xt[k]);
-      ot[k] = v[k];
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) VT[n0 + k] = v[k];
-}
-
-template <typename S>
-void li_box_bwd_block(bool GZC, const S* R GO, const S* R GVT, S* R GX, S* R GV0,
-                      int64_t T, int64_t N, int64_t n0, int64_t len, S A, S AP) {
-  S gv[CH];
-  for (int64_t k = 0; k < len; ++k) gv[k] = GVT[n0 + k];
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R got = GZC ? GO : GO + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S u = got[k] + gv[k];
-      gxt[k] = A * u;
-      gv[k] = AP * u;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) GV0[n0 + k] = gv[k];
-}
-
-std::vector<at::Tensor> li_box_fwd(const at::Tensor& x_, const at::Tensor& v0_, double a, double vl) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous();
-  const Seq q = check_seq(x, {v0});
-  auto out = at::empty_like(x), vT = at::empty_like(v0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "li_box_fwd", [&] {
-    using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0);
-    S *O = ptr<S>(out), *VT = ptr<S>(vT);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      li_box_fwd_block<S>(X, V0, O, VT, T, N, n0, len, S(a), S(vl));
-    });
-  });
-  return {out, vT};
-}
-
-std::vector<at::Tensor> li_box_bwd(const at::Tensor& go_, const at::Tensor& gvT_, double a) {
-  auto gvT = gvT_.contiguous();
-  const Seq q = check_seq(go_, {gvT});
-  auto gx = at::empty(go_.sizes(), go_.options()), gv0 = at::empty_like(gvT);
-  AT_DISPATCH_FLOATING_TYPES(go_.scalar_type(), "li_box_bwd", [&] {
-    using S = scalar_t;
-    at::Tensor go_hold;
-    bool GZC = false;
-    const S* GO = seq_grad<S>(go_, go_hold, GZC);
-    const S *GVT = cptr<S>(gvT);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      li_box_bwd_block<S>(GZC, GO, GVT, GX, GV0, T, N, n0, len, S(a), S(1) - S(a));
-    });
-  });
-  return {gx, gv0};
-}
-
-// ---------------------------------------------------------------------------- LSNN
-// RECOMPUTE writes the pre-reset voltage and the threshold argument vd - bd into VD and DF.
-template <typename S, bool RECOMPUTE>
-void lsnn_fwd_block(const S* R X, const S* R V0, const S* R I0, const S* R B0, S* R Z, S* R VD, S* R DF,
-                    S* R VT, S* R IT, S* R BT, int64_t T, int64_t N, int64_t n0, int64_t len,
-                    S A, S B, S C, S VL, S VTH, S VR, S BETA) {
-  S v[CH], cu[CH], th[CH];
-  for (int64_t k = 0; k < len; ++k) { v[k] = V0[n0 + k]; cu[k] = I0[n0 + k]; th[k] = B0[n0 + k]; }
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * N + n0;
-    const S* R xt = X + o;
-    S* R zt = RECOMPUTE ? nullptr : Z + o;
-    S* R vdt = RECOMPUTE ? VD + t * CH : nullptr;
-    S* R dft = RECOMPUTE ? DF + t * CH : nullptr;
-    for (int64_t k = 0; k < len; ++k) {
-      const S j = cu[k] + xt[k];
-      const S d = v[k] + A * ((VL - v[k]) + j);
-      cu[k] = j - B * j;
-      const S bd = th[k] + C * (VTH - th[k]);
-      const S diff = d - bd;
-      const bool spk = diff > S(0);
-      if constexpr (RECOMPUTE) { vdt[k] = d; dft[k] = diff; } else { zt[k] = spk ? S(1) : S(0); }
-      v[k] = spk ? VR : d;
-      th[k] = spk ? bd + BETA : bd;
-    }
-  }
-  if constexpr (!RECOMPUTE) {
-    for (int64_t k = 0; k < len; ++k) { VT[n0 + k] = v[k]; IT[n0 + k] = cu[k]; BT[n0 + k] = th[k]; }
-  }
-}
-
-template <typename S, int M>
-void lsnn_bwd_block(bool GZC, const S* R GZ, const S* R GVT, const S* R GIT, const S* R GBT, const S* R VD, const S* R DF,
-                    S* R GX, S* R GV0, S* R GI0, S* R GB0, int64_t T, int64_t N, int64_t n0, int64_t len,
-                    S A, S AP, S BP, S CP, S VR, S BETA, S AL) {
-  S gv[CH], gi[CH], gb[CH];
-  for (int64_t k = 0; k < len; ++k) { gv[k] = GVT[n0 + k]; gi[k] = GIT[n0 + k]; gb[k] = GBT[n0 + k]; }
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t o = t * N + n0;
-    const S* R vdt = VD + t * CH;
-    const S* R dft = DF + t * CH;
-    const S* R gzt = GZC ? GZ : GZ + o;
-    S* R gxt = GX + o;
-    for (int64_t k = 0; k < len; ++k) {
-      const S d = vdt[k], diff = dft[k];
-      const S s = surrogate<S, M>(diff, AL);
-      const S w = (gzt[k] + gv[k] * (VR - d) + gb[k] * BETA) * s;
-      const S u = (diff > S(0) ? S(0) : gv[k]) + w;
-      const S gj = A * u + BP * gi[k];
-      gxt[k] = gj;
-      gb[k] = CP * (gb[k] - w);
-      gv[k] = AP * u;
-      gi[k] = gj;
-    }
-  }
-  for (int64_t k = 0; k < len; ++k) { GV0[n0 + k] = gv[k]; GI0[n0 + k] = gi[k]; GB0[n0 + k] = gb[k]; }
-}
-
-std::vector<at::Tensor> lsnn_fwd(const at::Tensor& x_, const at::Tensor& v0_, const at::Tensor& i0_,
-                                 const at::Tensor& b0_, double a, double b, double c, double vl,
-                                 double vth, double vr, double beta) {
-  auto x = x_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous(), b0 = b0_.contiguous();
-  const Seq q = check_seq(x, {v0, i0, b0});
-  auto z = at::empty_like(x), vT = at::empty_like(v0), iT = at::empty_like(i0), bT = at::empty_like(b0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lsnn_fwd", [&] {
-    using S = scalar_t;
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0), *B0 = cptr<S>(b0);
-    S *Z = ptr<S>(z), *VT = ptr<S>(vT), *IT = ptr<S>(iT), *BT = ptr<S>(bT);
-    const int64_t T = q.T, N = q.N;
-    for_blocks(N, [&](int64_t n0, int64_t len) {
-      lsnn_fwd_block<S, false>(X, V0, I0, B0, Z, nullptr, nullptr, VT, IT, BT, T, N, n0, len,
-                               S(a), S(b), S(c), S(vl), S(vth), S(vr), S(beta));
-    });
-  });
-  return {z, vT, iT, bT};
-}
-
-std::vector<at::Tensor> lsnn_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, const at::Tensor& giT_,
-                                 const at::Tensor& gbT_, const at::Tensor& x_, const at::Tensor& v0_,
-                                 const at::Tensor& i0_, const at::Tensor& b0_, double a, double b, double c,
-                                 double vl, double vth, double vr, double beta, int64_t method, double alpha) {
-  auto gvT = gvT_.contiguous(), giT = giT_.contiguous(), gbT = gbT_.contiguous();
-  auto x = x_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous(), b0 = b0_.contiguous();
-  const Seq q = check_seq(x, {gvT, giT, gbT, v0, i0, b0});
-  auto gx = at::empty_like(x), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT), gb0 = at::empty_like(gbT);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lsnn_bwd", [&] {
-    using S = scalar_t;
+    Seqs<S> q{};
+    q.T = sq.T;
+    q.N = sq.N;
+    set_params(q, p, per);
+    q.alpha = S(alpha);
     at::Tensor gz_hold;
-    bool GZC = false;
-    const S* GZ = seq_grad<S>(gz_, gz_hold, GZC);
-    const S *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT), *GBT = cptr<S>(gbT);
-    const S *X = cptr<S>(x), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0), *B0 = cptr<S>(b0);
-    S *GX = ptr<S>(gx), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0), *GB0 = ptr<S>(gb0);
-    const int64_t T = q.T, N = q.N;
-    dispatch_method(method, [&](auto m) {
-      constexpr int M = decltype(m)::value;
-      for_blocks(N, [&](int64_t n0, int64_t len) {
-        S* VD = scratch<S>(2 * T * CH);
-        S* DF = VD + T * CH;
-        lsnn_fwd_block<S, true>(X, V0, I0, B0, nullptr, VD, DF, nullptr, nullptr, nullptr, T, N, n0, len,
-                                S(a), S(b), S(c), S(vl), S(vth), S(vr), S(beta));
-        lsnn_bwd_block<S, M>(GZC, GZ, GVT, GIT, GBT, VD, DF, GX, GV0, GI0, GB0, T, N, n0, len,
-                             S(a), S(1) - S(a), S(1) - S(b), S(1) - S(c), S(vr), S(beta), S(alpha));
-      });
-    });
+    q.GZ = seq_grad<S>(gout, gz_hold, q.GZC);
+    if (inputs) {
+      q.X = cptr<S>(x);
+      q.V0 = slot<S>(state, sl.v), q.I0 = slot<S>(state, sl.i), q.W0 = slot<S>(state, sl.w);
+      q.R0 = slot<S>(state, sl.rho);
+    }
+    q.GVT = slot<S>(gstate, sl.v), q.GIT = slot<S>(gstate, sl.i), q.GWT = slot<S>(gstate, sl.w);
+    q.GRT = slot<S>(gstate, sl.rho);
+    q.GX = ptr<S>(gx);
+    q.GV0 = ptr<S>(results[1 + sl.v]);
+    q.GI0 = sl.i >= 0 ? ptr<S>(results[1 + sl.i]) : nullptr;
+    q.GW0 = sl.w >= 0 ? ptr<S>(results[1 + sl.w]) : nullptr;
+    q.GR0 = sl.rho >= 0 ? ptr<S>(results[1 + sl.rho]) : nullptr;
+    q.GP = ptr<S>(gp);
+    dispatch_flags(flags, [&](auto f_c) {
+      constexpr int F = decltype(f_c)::value;
+      auto run = [&](auto m_c, auto per_c, auto g_c) {
+        constexpr int M = decltype(m_c)::value, G = decltype(g_c)::value;
+        constexpr bool PER = decltype(per_c)::value;
+        using RW = Rows<F, G, (M < 0)>;
+        TORCH_CHECK(RW::count == 0 || inputs, "norse_core_fused: this backward needs the input and initial state");
+        for_blocks(q.N, [&](int64_t n0, int64_t len) {
+          S* SC = RW::count ? scratch<S>(RW::count * q.T * CH) : nullptr;
+          const auto row = [&](int r, bool present) { return present ? SC + r * q.T * CH : nullptr; };
+          S *SVD = row(RW::vd, RW::has_vd), *SDF = row(RW::df, RW::has_df), *SEX = row(RW::ex, RW::has_ex);
+          S *SDR = row(RW::dr, RW::has_dr), *SJ = row(RW::j, RW::has_j), *STW = row(RW::tw, RW::has_tw);
+          S *SVP = row(RW::vp, RW::has_vp), *SRH = row(RW::rho, RW::has_rho);
+          if constexpr (RW::count > 0) {
+            ff_fwd_block<S, F, PER, true, G, (M < 0)>(q, q.X, nullptr, SVD, SDF, SEX, SDR, SJ, STW, SVP, SRH, n0, len);
+          }
+          ff_bwd_block<S, M, F, PER, G>(q, q.GZ, q.GX, SVD, SDF, SEX, SDR, SJ, STW, SVP, SRH, n0, len);
+        });
+      };
+      // the surrogate inline (one block per method) or from a row (one block for all)
+      auto surrogate_variants = [&](auto per_c, auto g_c) {
+        if constexpr (inline_surrogate<F, decltype(per_c)::value, decltype(g_c)::value>()) {
+          dispatch_method(method, [&](auto m_c) { run(m_c, per_c, g_c); });
+        } else {
+          if constexpr (bool(F & SPIKE)) q.sur = surrogate_row_of<S>(method);
+          run(std::integral_constant<int, -1>{}, per_c, g_c);
+        }
+      };
+      // (PER, G): numbers; per-element values; and a's gradient; and all gradients
+      if (grads == G_ALL) {
+        surrogate_variants(std::true_type{}, std::integral_constant<int, G_ALL>{});
+      } else if (grads == G_A) {
+        if constexpr (bool(F & LEAK)) surrogate_variants(std::true_type{}, std::integral_constant<int, G_A>{});
+        else TORCH_CHECK(false, "norse_core_fused: this model has no time constant a");
+      } else if (!per.empty()) {
+        surrogate_variants(std::true_type{}, std::integral_constant<int, 0>{});
+      } else {
+        surrogate_variants(std::false_type{}, std::integral_constant<int, 0>{});
+      }
+    }, Compiled{});
   });
-  return {gx, gv0, gi0, gb0};
+  if (grads) results.push_back(gp);
+  return results;
 }
+
+std::vector<int64_t> ff_flags() { return flag_list(Compiled{}); }
 
 // ---------------------------------------------------------------------------- recurrent LIF / LSNN
 // xin (T, B, N) is the input projection, computed outside. Per step and batch row:
@@ -789,13 +759,14 @@ std::vector<at::Tensor> lsnn_bwd(const at::Tensor& gz_, const at::Tensor& gvT_, 
 // The spikes after the first step are 0/1, so W z_{t-1} is a sum of the columns of W of the
 // neurons that spiked (WT holds them contiguously). Parameters are per neuron: P is (10, N)
 // holding a, b, c, vl, vth, vr, beta, 1 - a, 1 - b, 1 - c. Chunks of CR batch rows run in
-// parallel; the forward saves diff (T, B, N) for backward when DF is given.
+// parallel; the forward saves diff (T, B, N) for backward when DF is given, and for parameter
+// gradients the drive (vl - v) + j, j and the threshold th before the step when DR is given.
 constexpr int64_t CR = 8;
 
 template <typename S, bool ADAPT>
 void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, const S* R B0, const S* R W,
-                  const S* R WT, const S* R P, S* R Z, S* R DF, S* R ZT, S* R VT, S* R IT, S* R BT,
-                  int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows) {
+                  const S* R WT, const S* R P, S* R Z, S* R DF, S* R DR, S* R JS, S* R TH, S* R ZT, S* R VT,
+                  S* R IT, S* R BT, int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows) {
   const S *A = P, *Bc = P + N, *C = P + 2 * N, *VL = P + 3 * N, *VTH = P + 4 * N, *VR = P + 5 * N,
           *BETA = P + 6 * N;
   const int64_t M = rows * N;
@@ -824,6 +795,9 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
       const S* R xt = X + o;
       S* R zt = Z + o;
       S* R dft = DF ? DF + o : nullptr;
+      S* R drt = DR ? DR + o : nullptr;
+      S* R jst = DR ? JS + o : nullptr;
+      S* R tht = DR && ADAPT ? TH + o : nullptr;
       S* R vr = v + r * N;
       S* R cr = cu + r * N;
       S* R tr = th + r * N;
@@ -839,8 +813,14 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
       int64_t na = 0;
       for (int64_t k = 0; k < N; ++k) {
         const S j = (cr[k] + xt[k]) + lr[k];
-        const S d = vr[k] + A[k] * ((VL[k] - vr[k]) + j);
+        const S drive = (VL[k] - vr[k]) + j;
+        const S d = vr[k] + A[k] * drive;
         cr[k] = j - Bc[k] * j;
+        if (drt) {
+          drt[k] = drive;
+          jst[k] = j;
+          if constexpr (ADAPT) tht[k] = tr[k];
+        }
         S diff;
         bool spk;
         if constexpr (ADAPT) {
@@ -872,13 +852,22 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
 // Reverse time (reset with detached spikes, threshold jump with gradient), per row:
 //   w = (gz_t + r + gb beta) s(diff_t);  u = gv (1 - z_t) + w;  gb = (1 - c)(gb - w)
 //   gj = a u + (1 - b) gi  (= dL/dxin_t);  gv = (1 - a) u;  gi = gj;  r = gj W
-template <typename S, int M, bool ADAPT>
+// G: the parameter gradients, summed over the chunk's rows and time into GP (7, N), the rows of P:
+//   g_a += u drive;  g_b -= gi j;  g_vl += u a;  g_vr += gv z;  LIF: g_vth -= w;
+//   LSNN: g_beta += gb z;  g_c += (gb - w)(vth - th);  g_vth += (gb - w) c   (gv, gi, gb before the step)
+// M: the surrogate method, or -1 (with G): the derivatives of a row come from SUR.
+template <typename S, int M, bool ADAPT, bool G>
 void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT, const S* R GBT,
-                  const S* R DF, const S* R Z, const S* R W, const S* R P, S* R GX, S* R GZ0, S* R GV0,
-                  S* R GI0, S* R GB0, int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows, S AL) {
-  const S *A = P, *BETA = P + 6 * N, *AP = P + 7 * N, *BP = P + 8 * N, *CP = P + 9 * N;
-  std::vector<S> buf(4 * N);
-  S *gv = buf.data(), *gi = gv + N, *gb = gi + N, *rr = gb + N;
+                  const S* R DF, const S* R DR, const S* R JS, const S* R TH, const S* R Z, const S* R W,
+                  const S* R P, S* R GX, S* R GZ0, S* R GV0, S* R GI0, S* R GB0, S* R GP,
+                  int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows, S AL, SurrogateRow<S> SUR) {
+  const S *A = P, *C = P + 2 * N, *VTH = P + 4 * N, *BETA = P + 6 * N, *AP = P + 7 * N, *BP = P + 8 * N,
+          *CP = P + 9 * N;
+  std::vector<S> buf(5 * N);
+  S *gv = buf.data(), *gi = gv + N, *gb = gi + N, *rr = gb + N, *sd = rr + N;
+  std::vector<S> sums(G ? 7 * N : 0, S(0));
+  S *ga = sums.data(), *gbs = ga + N, *gc = gbs + N, *gvl = gc + N, *gvth = gvl + N, *gvr = gvth + N,
+    *gbeta = gvr + N;
   for (int64_t r = r0; r < r0 + rows; ++r) {
     for (int64_t k = 0; k < N; ++k) {
       gv[k] = GVT[r * N + k];
@@ -891,9 +880,14 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
       const S* R dft = DF + o;
       const S* R zt = Z + o;
       const S* R gzt = GZ + o;
+      const S* R drt = G ? DR + o : nullptr;
+      const S* R jst = G ? JS + o : nullptr;
+      const S* R tht = G && ADAPT ? TH + o : nullptr;
       S* R gxt = GX + o;
+      if constexpr (M < 0) SUR(dft, sd, N, AL);
       for (int64_t k = 0; k < N; ++k) {
-        const S s = surrogate<S, M>(dft[k], AL);
+        S s;
+        if constexpr (M < 0) s = sd[k]; else s = surrogate<S, M>(dft[k], AL);
         S w;
         if constexpr (ADAPT) {
           w = ((gzt[k] + rr[k]) + gb[k] * BETA[k]) * s;
@@ -901,6 +895,20 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
           w = (gzt[k] + rr[k]) * s;
         }
         const S u = (gv[k] - gv[k] * zt[k]) + w;  // gv (1 - z), as the portable kernel computes it
+        if constexpr (G) {
+          ga[k] += u * drt[k];
+          gbs[k] -= gi[k] * jst[k];
+          gvl[k] += u * A[k];
+          gvr[k] += gv[k] * zt[k];
+          if constexpr (ADAPT) {
+            const S gbd = gb[k] - w;
+            gbeta[k] += gb[k] * zt[k];
+            gc[k] += gbd * (VTH[k] - tht[k]);
+            gvth[k] += gbd * C[k];
+          } else {
+            gvth[k] -= w;
+          }
+        }
         if constexpr (ADAPT) gb[k] = (gb[k] - w) * CP[k];
         const S gj = u * A[k] + gi[k] * BP[k];
         gxt[k] = gj;
@@ -920,6 +928,10 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
       GI0[r * N + k] = gi[k];
       if constexpr (ADAPT) GB0[r * N + k] = gb[k];
     }
+  }
+  if constexpr (G) {
+    S* R out = GP + (r0 / CR) * 7 * N;
+    for (int64_t q = 0; q < 7 * N; ++q) out[q] = sums[q];
   }
 }
 
@@ -946,7 +958,7 @@ RecShape check_rec(const at::Tensor& x, const at::Tensor& w, const at::Tensor& p
 
 std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, const at::Tensor& v0_,
                                 const at::Tensor& i0_, const at::Tensor& b0_, const at::Tensor& w_,
-                                const at::Tensor& p_, bool adaptive, bool save) {
+                                const at::Tensor& p_, bool adaptive, bool save, bool save_params) {
   auto x = x_.contiguous(), z0 = z0_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
   auto b0 = adaptive ? b0_.contiguous() : at::Tensor();
   auto w = w_.contiguous(), wt = w_.t().contiguous(), p = p_.contiguous();
@@ -954,6 +966,9 @@ std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, con
   auto z = at::empty_like(x), zT = at::empty_like(z0), vT = at::empty_like(v0), iT = at::empty_like(i0);
   auto bT = adaptive ? at::empty_like(b0) : at::empty({0}, x.options());
   auto df = save ? at::empty_like(x) : at::empty({0}, x.options());
+  auto none = at::empty({0}, x.options());
+  auto dr = save_params ? at::empty_like(x) : none, js = save_params ? at::empty_like(x) : none;
+  auto th = save_params && adaptive ? at::empty_like(x) : none;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rec_fwd", [&] {
     using S = scalar_t;
     const S *X = cptr<S>(x), *Z0 = cptr<S>(z0), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
@@ -961,20 +976,22 @@ std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, con
     const S *W = cptr<S>(w), *WT = cptr<S>(wt), *P = cptr<S>(p);
     S *Z = ptr<S>(z), *DF = save ? ptr<S>(df) : nullptr, *ZT = ptr<S>(zT), *VT = ptr<S>(vT), *IT = ptr<S>(iT);
     S* BT = adaptive ? ptr<S>(bT) : nullptr;
+    S *DR = ptr<S>(dr), *JS = ptr<S>(js), *TH = ptr<S>(th);
     dispatch_bool(adaptive, [&](auto ad) {
       constexpr bool AD = decltype(ad)::value;
       for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
-        rec_fwd_rows<S, AD>(X, Z0, V0, I0, B0, W, WT, P, Z, DF, ZT, VT, IT, BT, q.T, q.B, q.N, r0, rows);
+        rec_fwd_rows<S, AD>(X, Z0, V0, I0, B0, W, WT, P, Z, DF, DR, JS, TH, ZT, VT, IT, BT, q.T, q.B, q.N, r0, rows);
       });
     });
   });
-  return {z, zT, vT, iT, bT, df};
+  return {z, zT, vT, iT, bT, df, dr, js, th};
 }
 
 std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, const at::Tensor& gvT_,
                                 const at::Tensor& giT_, const at::Tensor& gbT_, const at::Tensor& df_,
                                 const at::Tensor& z_, const at::Tensor& w_, const at::Tensor& p_, bool adaptive,
-                                int64_t method, double alpha) {
+                                int64_t method, double alpha, const at::Tensor& dr_, const at::Tensor& js_,
+                                const at::Tensor& th_) {
   auto gz = gz_.contiguous(), gzT = gzT_.contiguous(), gvT = gvT_.contiguous(), giT = giT_.contiguous();
   auto gbT = adaptive ? gbT_.contiguous() : at::Tensor();
   auto df = df_.contiguous(), z = z_.contiguous(), w = w_.contiguous(), p = p_.contiguous();
@@ -982,6 +999,13 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, c
   TORCH_CHECK(gz.numel() == df.numel() && z.numel() == df.numel(), "norse_core_fused: sequence shape mismatch");
   auto gx = at::empty_like(df), gz0 = at::empty_like(gzT), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT);
   auto gb0 = adaptive ? at::empty_like(gbT) : at::empty({0}, df.options());
+  // parameter gradients when the forward saved drive, j (and th): one (7, N) block per chunk
+  const bool grads = dr_.numel() > 0;
+  auto dr = grads ? dr_.contiguous() : dr_, js = grads ? js_.contiguous() : js_;
+  auto th = grads && adaptive ? th_.contiguous() : th_;
+  TORCH_CHECK(!grads || (dr.numel() == df.numel() && js.numel() == df.numel() && (!adaptive || th.numel() == df.numel())),
+              "norse_core_fused: saved sequences mismatch");
+  auto gp = grads ? at::empty({(q.B + CR - 1) / CR, 7, q.N}, df.options()) : at::empty({0}, df.options());
   AT_DISPATCH_FLOATING_TYPES(df.scalar_type(), "rec_bwd", [&] {
     using S = scalar_t;
     const S *GZ = cptr<S>(gz), *GZT = cptr<S>(gzT), *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT);
@@ -989,33 +1013,35 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, c
     const S *DF = cptr<S>(df), *Z = cptr<S>(z), *W = cptr<S>(w), *P = cptr<S>(p);
     S *GX = ptr<S>(gx), *GZ0 = ptr<S>(gz0), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0);
     S* GB0 = adaptive ? ptr<S>(gb0) : nullptr;
-    dispatch_method(method, [&](auto m) {
+    const S *DR = grads ? cptr<S>(dr) : nullptr, *JS = grads ? cptr<S>(js) : nullptr;
+    const S* TH = grads && adaptive ? cptr<S>(th) : nullptr;
+    S* GP = ptr<S>(gp);
+    // (M, G): the surrogate inline without parameter gradients (the common case); from a row
+    // per step with them (one block for all methods: a shorter build)
+    auto run = [&](auto m, auto g) {
       constexpr int MT = decltype(m)::value;
+      constexpr bool G = decltype(g)::value;
+      const SurrogateRow<S> sur = MT < 0 ? surrogate_row_of<S>(method) : nullptr;
       dispatch_bool(adaptive, [&](auto ad) {
         constexpr bool AD = decltype(ad)::value;
         for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
-          rec_bwd_rows<S, MT, AD>(GZ, GZT, GVT, GIT, GBT, DF, Z, W, P, GX, GZ0, GV0, GI0, GB0, q.T, q.B, q.N, r0,
-                                  rows, S(alpha));
+          rec_bwd_rows<S, MT, AD, G>(GZ, GZT, GVT, GIT, GBT, DF, DR, JS, TH, Z, W, P, GX, GZ0, GV0, GI0, GB0, GP,
+                                     q.T, q.B, q.N, r0, rows, S(alpha), sur);
         });
       });
-    });
+    };
+    if (grads) run(std::integral_constant<int, -1>{}, std::true_type{});
+    else dispatch_method(method, [&](auto m) { run(m, std::false_type{}); });
   });
-  return {gx, gz0, gv0, gi0, gb0};
+  return {gx, gz0, gv0, gi0, gb0, gp};
 }
 
 }  // namespace
 
 TORCH_LIBRARY(norse_core_fused, m) {
-  m.def("lif_fwd(Tensor x, Tensor v0, Tensor? i0, float[] p, Tensor[] per, bool subtract) -> Tensor[]", &lif_fwd);
-  m.def("lif_bwd(Tensor gz, Tensor gv, Tensor? gi, Tensor x, Tensor v0, Tensor? i0, float[] p, Tensor[] per, bool subtract, int method, float alpha, int grads) -> Tensor[]", &lif_bwd);
-  m.def("iaf_fwd(Tensor x, Tensor v0, float vth, float vr) -> Tensor[]", &iaf_fwd);
-  m.def("iaf_bwd(Tensor gz, Tensor gv, Tensor x, Tensor v0, float vth, float vr, int method, float alpha) -> Tensor[]", &iaf_bwd);
-  m.def("li_fwd(Tensor x, Tensor v0, Tensor i0, float a, float b, float vl) -> Tensor[]", &li_fwd);
-  m.def("li_bwd(Tensor gout, Tensor gv, Tensor gi, float a, float b) -> Tensor[]", &li_bwd);
-  m.def("li_box_fwd(Tensor x, Tensor v0, float a, float vl) -> Tensor[]", &li_box_fwd);
-  m.def("li_box_bwd(Tensor gout, Tensor gv, float a) -> Tensor[]", &li_box_bwd);
-  m.def("lsnn_fwd(Tensor x, Tensor v0, Tensor i0, Tensor b0, float a, float b, float c, float vl, float vth, float vr, float beta) -> Tensor[]", &lsnn_fwd);
-  m.def("lsnn_bwd(Tensor gz, Tensor gv, Tensor gi, Tensor gb, Tensor x, Tensor v0, Tensor i0, Tensor b0, float a, float b, float c, float vl, float vth, float vr, float beta, int method, float alpha) -> Tensor[]", &lsnn_bwd);
-  m.def("rec_fwd(Tensor x, Tensor z0, Tensor v0, Tensor i0, Tensor b0, Tensor w, Tensor p, bool adaptive, bool save) -> Tensor[]", &rec_fwd);
-  m.def("rec_bwd(Tensor gz, Tensor gzT, Tensor gvT, Tensor giT, Tensor gbT, Tensor df, Tensor z, Tensor w, Tensor p, bool adaptive, int method, float alpha) -> Tensor[]", &rec_bwd);
+  m.def("ff_flags() -> int[]", &ff_flags);
+  m.def("ff_fwd(Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per) -> Tensor[]", &ff_fwd);
+  m.def("ff_bwd(Tensor gout, Tensor[] gstate, Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per, int method, float alpha, int grads) -> Tensor[]", &ff_bwd);
+  m.def("rec_fwd(Tensor x, Tensor z0, Tensor v0, Tensor i0, Tensor b0, Tensor w, Tensor p, bool adaptive, bool save, bool save_params) -> Tensor[]", &rec_fwd);
+  m.def("rec_bwd(Tensor gz, Tensor gzT, Tensor gvT, Tensor giT, Tensor gbT, Tensor df, Tensor z, Tensor w, Tensor p, bool adaptive, int method, float alpha, Tensor dr, Tensor js, Tensor th) -> Tensor[]", &rec_bwd);
 }
