@@ -54,9 +54,6 @@ DYNAMICS: Dict[str, Dynamics] = {}
 
 #: Compiled kernels that take tensor parameters holding one value per neuron.
 PER_NEURON_PARAMETERS = ("lif_recurrent", "lsnn_recurrent")
-#: Feed-forward C++ kernels (CPU) take tensor parameters broadcasting to the state's shape (in
-#: the input's dtype) and differentiate them: every feed-forward model's (one generic block
-#: code specialised by its dynamics, :mod:`norse_core.fused.cpp`).
 #: The recurrent C++ loops run the backward's transposed recurrent matmul row by row; beyond
 #: this many neurons the portable kernels' per-step BLAS matmuls are as fast or faster
 #: (docs/benchmarks.md, section 4), so the automatic choice keeps them there.
@@ -87,6 +84,8 @@ def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> A
     elif name in PER_NEURON_PARAMETERS:  # the recurrent C++ loops take one value per neuron
         params_ok = x.device.type == "cpu" and per_neuron_ok(numbers, x.shape[-1])
     elif not DYNAMICS[name].recurrent and x.device.type == "cpu":
+        # every feed-forward C++ kernel (one generic block code) takes tensor parameters that
+        # broadcast to the state's shape, in the input's dtype, and differentiates them
         params_ok = params_usable(numbers, x.shape[1:], x.dtype) and all(
             v.device == x.device if isinstance(v, torch.Tensor) else all_python_numbers(v) for v in numbers
         )

@@ -8,7 +8,6 @@
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
-#include <ATen/ops/zeros.h>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -20,8 +19,8 @@
 
 // Layout: sequences are contiguous (T, N) with N neurons; a block of CH neurons keeps its
 // state in local arrays while the time loop runs, so the innermost loop (over the neurons of
-// the block) is contiguous and vectorises. Block functions take everything by value and use
-// restrict pointers so the compiler can keep parameters in registers.
+// the block) is contiguous and vectorises. Block functions take the pointers of their time loop
+// as restrict parameters and copy parameters into registers (or block arrays).
 
 #define R __restrict__
 
@@ -141,9 +140,7 @@ const S* seq_grad(const at::Tensor& g, at::Tensor& holder, bool& constant) {
   return holder.data_ptr<S>();
 }
 
-struct Seq {
-  int64_t T, N;
-};
+struct Seq { int64_t T, N; };
 
 Seq check_seq(const at::Tensor& x, const std::vector<at::Tensor>& states) {
   TORCH_CHECK(x.dim() >= 1 && x.size(0) > 0, "norse_core_fused: empty sequence");
@@ -196,10 +193,8 @@ S* scratch(int64_t n) {
 // field the model uses) are summed over time per state element: rows in the order of
 // PARAMETER_FIELDS (portable.py), below.
 constexpr int CUR = 1, LEAK = 2, SPIKE = 4, ADAPT = 8, EXPO = 16, ADCUR = 32, SUB = 64, REFRAC = 128;
-// G_A: a's only, the common trainable time constant; G_ALL: every field the model uses
 constexpr int G_A = 1, G_ALL = 2;
-// The parameter rows: a, b, c, d, delta_T, adaptation_current, adaptation_spike, v_leak, v_th,
-// v_reset, beta, rho_reset.
+// a, b, c, d, delta_T, adaptation_current, adaptation_spike, v_leak, v_th, v_reset, beta, rho_reset
 enum Field { FA, FB, FC, FD, FDT, FAC, FAS, FVL, FVTH, FVR, FBETA, FRHO, NFIELDS };
 
 // The flag sets compiled here: the built-in feed-forward models (cpp.py asks for this list).
@@ -216,7 +211,7 @@ using Compiled = FlagSets<
     SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC>; // LIFAdExRefrac
 
 template <int... Fs>
-std::vector<int64_t> flag_list(FlagSets<Fs...>) { return {Fs...}; }
+std::vector<int64_t> flag_list(FlagSets<Fs...>) { return {Fs...}; }  // the ff_flags op
 
 template <typename Fn, int... Fs>
 void dispatch_flags(int64_t flags, Fn&& fn, FlagSets<Fs...>) {
@@ -244,11 +239,9 @@ constexpr bool uses(int f) {
 // surrogate derivative inline (one backward block per surrogate method M); every other model
 // computes it per step into a row of the block from the saved threshold argument, through a
 // function chosen at run time (one backward block for all methods: a fraction of the build;
-// for LIF that costs 10-25% of a backward). PER, G: the variant (all inline for now).
-template <int F, bool PER, int G>
-constexpr bool inline_surrogate() {
-  return F == (SPIKE | LEAK | CUR) || F == (SPIKE | LEAK) || F == (SPIKE | LEAK | SUB);
-}
+// for LIF that would cost 10-25% of a backward).
+template <int F>
+constexpr bool inline_surrogate() { return F == (SPIKE | LEAK | CUR) || F == (SPIKE | LEAK) || F == (SPIKE | LEAK | SUB); }
 
 template <typename S>
 using SurrogateRow = void (*)(const S*, S*, int64_t, S);
@@ -318,14 +311,15 @@ struct Vals<S, true> {
   }
 };
 
-// The tensors of one call: inputs and outputs of the forward (FWD) and of the backward (BWD).
+// The tensors of one call; states by kind: KV (v), KI (i), KW (b or w), KR (rho).
+enum Kind { KV, KI, KW, KR };
 template <typename S>
 struct Seqs {
-  const S *X, *V0, *I0, *W0, *R0;        // input, initial state (v, i, b or w, rho)
-  S *Z, *VT, *IT, *WT, *RT;              // outputs (spikes or voltages), final state
-  const S *GZ, *GVT, *GIT, *GWT, *GRT;   // gradients of the outputs and final state
-  bool GZC;                              // GZ: one block of a broadcast constant
-  S *GX, *GV0, *GI0, *GW0, *GR0, *GP;    // gradients of input, initial state, parameters
+  const S *X, *S0[4];                    // input, initial state
+  S *Z, *ST[4];                          // outputs (spikes or voltages), final state
+  const S *GZ, *GT[4];                   // their gradients (GZC: GZ is one block of a broadcast constant)
+  bool GZC;
+  S *GX, *G0[4], *GP;                    // gradients of the input, initial state, parameters
   Param<S> prm[NFIELDS];
   S alpha;
   SurrogateRow<S> sur;                   // the surrogate derivative (backward, ROW)
@@ -334,24 +328,17 @@ struct Seqs {
 
 // Every parameter the flags F use: a register each (PER false) or a block array (PER true);
 // unused ones are a register that no code reads.
-#define NC_PARAMS(F, PER, q, n0, len)                                                  \
-  const Vals<S, PER && uses<F>(FA)> A(q.prm[FA], n0, len);                             \
-  const Vals<S, PER && uses<F>(FB)> B(q.prm[FB], n0, len);                             \
-  const Vals<S, PER && uses<F>(FC)> C(q.prm[FC], n0, len);                             \
-  const Vals<S, PER && uses<F>(FD)> D(q.prm[FD], n0, len);                             \
-  const Vals<S, PER && uses<F>(FDT)> DT(q.prm[FDT], n0, len);                          \
-  const Vals<S, PER && uses<F>(FAC)> AC(q.prm[FAC], n0, len);                          \
-  const Vals<S, PER && uses<F>(FAS)> AS(q.prm[FAS], n0, len);                          \
-  const Vals<S, PER && uses<F>(FVL)> VL(q.prm[FVL], n0, len);                          \
-  const Vals<S, PER && uses<F>(FVTH)> VTH(q.prm[FVTH], n0, len);                       \
-  const Vals<S, PER && uses<F>(FVR)> VR(q.prm[FVR], n0, len);                          \
-  const Vals<S, PER && uses<F>(FBETA)> BETA(q.prm[FBETA], n0, len);                    \
-  const Vals<S, PER && uses<F>(FRHO)> RR(q.prm[FRHO], n0, len)
+#define NC_PARAM(name, f) const Vals<S, PER && uses<F>(f)> name(q.prm[f], n0, len)
+#define NC_PARAMS                                                                                         \
+  NC_PARAM(A, FA); NC_PARAM(B, FB); NC_PARAM(C, FC); NC_PARAM(D, FD); NC_PARAM(DT, FDT); NC_PARAM(AC, FAC); \
+  NC_PARAM(AS, FAS); NC_PARAM(VL, FVL); NC_PARAM(VTH, FVTH); NC_PARAM(VR, FVR); NC_PARAM(BETA, FBETA);      \
+  NC_PARAM(RR, FRHO)
 
 // The scratch rows (Rows) as restrict parameters of the block functions (nullptr where absent;
 // restrict parameters, not one pointer with offsets, let the compiler vectorise and interleave
 // two time steps as the rows need no overlap checks), and their rows of step t.
 #define NC_ROW_PARAMS(P) P R SVD, P R SDF, P R SEX, P R SDR, P R SJ, P R STW, P R SVP, P R SRH
+#define NC_NO_ROWS nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr
 #define NC_STEP_ROWS(P)                                                                        \
   P R vdt = RW::has_vd ? SVD + t * CH : nullptr; P R dft = RW::has_df ? SDF + t * CH : nullptr; \
   P R ext = RW::has_ex ? SEX + t * CH : nullptr; P R drt = RW::has_dr ? SDR + t * CH : nullptr; \
@@ -364,13 +351,13 @@ template <typename S, int F, bool PER, bool RECOMPUTE, int G, bool ROW = false>
 void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int64_t n0, int64_t len) {
   using RW = Rows<F, G, ROW>;
   const int64_t T = q.T, N = q.N;
-  NC_PARAMS(F, PER, q, n0, len);
+  NC_PARAMS;
   S v[CH], c[CH], w[CH], rho[CH];
   for (int64_t k = 0; k < len; ++k) {
-    v[k] = q.V0[n0 + k];
-    if constexpr (F & CUR) c[k] = q.I0[n0 + k];
-    if constexpr (F & (ADAPT | ADCUR)) w[k] = q.W0[n0 + k];
-    if constexpr (F & REFRAC) rho[k] = q.R0[n0 + k];
+    v[k] = q.S0[KV][n0 + k];
+    if constexpr (F & CUR) c[k] = q.S0[KI][n0 + k];
+    if constexpr (F & (ADAPT | ADCUR)) w[k] = q.S0[KW][n0 + k];
+    if constexpr (F & REFRAC) rho[k] = q.S0[KR][n0 + k];
   }
   for (int64_t t = 0; t < T; ++t) {
     const int64_t o = t * N + n0;
@@ -444,10 +431,10 @@ void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int
   }
   if constexpr (!RECOMPUTE) {
     for (int64_t k = 0; k < len; ++k) {
-      q.VT[n0 + k] = v[k];
-      if constexpr (F & CUR) q.IT[n0 + k] = c[k];
-      if constexpr (F & (ADAPT | ADCUR)) q.WT[n0 + k] = w[k];
-      if constexpr (F & REFRAC) q.RT[n0 + k] = rho[k];
+      q.ST[KV][n0 + k] = v[k];
+      if constexpr (F & CUR) q.ST[KI][n0 + k] = c[k];
+      if constexpr (F & (ADAPT | ADCUR)) q.ST[KW][n0 + k] = w[k];
+      if constexpr (F & REFRAC) q.ST[KR][n0 + k] = rho[k];
     }
   }
 }
@@ -459,7 +446,7 @@ template <typename S, int M, int F, bool PER, int G>
 void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const S*), int64_t n0, int64_t len) {
   using RW = Rows<F, G, (M < 0)>;
   const int64_t T = q.T, N = q.N;
-  NC_PARAMS(F, PER, q, n0, len);
+  NC_PARAMS;
   const auto AP = A.one_minus(len);
   const auto BP = B.one_minus(len);
   const auto CP = C.one_minus(len);
@@ -473,10 +460,10 @@ void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const 
 #undef NC_SUM
   S gv[CH], gi[CH], gw[CH], gr[CH], sd[M < 0 ? CH : 1];
   for (int64_t k = 0; k < len; ++k) {
-    gv[k] = q.GVT[n0 + k];
-    if constexpr (F & CUR) gi[k] = q.GIT[n0 + k];
-    if constexpr (F & (ADAPT | ADCUR)) gw[k] = q.GWT[n0 + k];
-    if constexpr (F & REFRAC) gr[k] = q.GRT[n0 + k];
+    gv[k] = q.GT[KV][n0 + k];
+    if constexpr (F & CUR) gi[k] = q.GT[KI][n0 + k];
+    if constexpr (F & (ADAPT | ADCUR)) gw[k] = q.GT[KW][n0 + k];
+    if constexpr (F & REFRAC) gr[k] = q.GT[KR][n0 + k];
   }
 #define NC_ZERO(name, f) \
   if constexpr (wants<F, G>(f)) for (int64_t k = 0; k < len; ++k) name[k] = S(0);
@@ -573,10 +560,10 @@ void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const 
     }
   }
   for (int64_t k = 0; k < len; ++k) {
-    q.GV0[n0 + k] = gv[k];
-    if constexpr (F & CUR) q.GI0[n0 + k] = gi[k];
-    if constexpr (F & (ADAPT | ADCUR)) q.GW0[n0 + k] = gw[k];
-    if constexpr (F & REFRAC) q.GR0[n0 + k] = gr[k];
+    q.G0[KV][n0 + k] = gv[k];
+    if constexpr (F & CUR) q.G0[KI][n0 + k] = gi[k];
+    if constexpr (F & (ADAPT | ADCUR)) q.G0[KW][n0 + k] = gw[k];
+    if constexpr (F & REFRAC) q.G0[KR][n0 + k] = gr[k];
   }
 #define NC_STORE(name, f) \
   if constexpr (wants<F, G>(f)) for (int64_t k = 0; k < len; ++k) q.GP[f * N + n0 + k] = name[k];
@@ -603,20 +590,20 @@ void set_params(Seqs<S>& q, at::ArrayRef<double> p, at::TensorList per) {
   }
 }
 
-// The state tensors of flags F in the order of Dynamics.slots: v, (i), (b or w), (rho).
+// The state tensors of flags F in the order of Dynamics.slots: v, (i), (b or w), (rho); at[kind]
+// is the place of a kind in that list (-1: absent).
 struct Slots {
-  int v = 0, i = -1, w = -1, rho = -1, count = 1;
+  int at[4] = {0, -1, -1, -1}, count = 1;
   explicit Slots(int64_t F) {
-    if (F & CUR) i = count++;
-    if (F & (ADAPT | ADCUR)) w = count++;
-    if (F & REFRAC) rho = count++;
+    if (F & CUR) at[KI] = count++;
+    if (F & (ADAPT | ADCUR)) at[KW] = count++;
+    if (F & REFRAC) at[KR] = count++;
+  }
+  template <typename P, typename S>  // the data pointers of the tensors ts by kind
+  void fill(P* (&out)[4], const std::vector<at::Tensor>& ts, int offset = 0) const {
+    for (int kind = 0; kind < 4; ++kind) out[kind] = at[kind] >= 0 ? (P*)ts[offset + at[kind]].data_ptr<S>() : nullptr;
   }
 };
-
-template <typename S>
-const S* slot(const std::vector<at::Tensor>& ts, int k) { return k >= 0 ? ts[k].data_ptr<S>() : nullptr; }
-template <typename S>
-S* slot_mut(std::vector<at::Tensor>& ts, int k) { return k >= 0 ? ts[k].data_ptr<S>() : nullptr; }
 
 std::vector<at::Tensor> contiguous(at::TensorList ts) {
   std::vector<at::Tensor> out;
@@ -641,15 +628,16 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
     q.N = sq.N;
     set_params(q, p, per);
     q.X = cptr<S>(x);
-    q.V0 = slot<S>(state, sl.v), q.I0 = slot<S>(state, sl.i), q.W0 = slot<S>(state, sl.w), q.R0 = slot<S>(state, sl.rho);
     q.Z = ptr<S>(out);
-    q.VT = slot_mut<S>(finals, sl.v), q.IT = slot_mut<S>(finals, sl.i), q.WT = slot_mut<S>(finals, sl.w);
-    q.RT = slot_mut<S>(finals, sl.rho);
+    sl.fill<const S, S>(q.S0, state);
+    sl.fill<S, S>(q.ST, finals);
     dispatch_flags(flags, [&](auto f_c) {
       dispatch_bool(!per.empty(), [&](auto per_c) {
         constexpr int F = decltype(f_c)::value;
         constexpr bool PER = decltype(per_c)::value;
-        for_blocks(q.N, [&](int64_t n0, int64_t len) { ff_fwd_block<S, F, PER, false, 0>(q, q.X, q.Z, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, n0, len); });
+        for_blocks(q.N, [&](int64_t n0, int64_t len) {
+          ff_fwd_block<S, F, PER, false, 0>(q, q.X, q.Z, NC_NO_ROWS, n0, len);
+        });
       });
     }, Compiled{});
   });
@@ -693,16 +681,11 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
     q.GZ = seq_grad<S>(gout, gz_hold, q.GZC);
     if (inputs) {
       q.X = cptr<S>(x);
-      q.V0 = slot<S>(state, sl.v), q.I0 = slot<S>(state, sl.i), q.W0 = slot<S>(state, sl.w);
-      q.R0 = slot<S>(state, sl.rho);
+      sl.fill<const S, S>(q.S0, state);
     }
-    q.GVT = slot<S>(gstate, sl.v), q.GIT = slot<S>(gstate, sl.i), q.GWT = slot<S>(gstate, sl.w);
-    q.GRT = slot<S>(gstate, sl.rho);
+    sl.fill<const S, S>(q.GT, gstate);
     q.GX = ptr<S>(gx);
-    q.GV0 = ptr<S>(results[1 + sl.v]);
-    q.GI0 = sl.i >= 0 ? ptr<S>(results[1 + sl.i]) : nullptr;
-    q.GW0 = sl.w >= 0 ? ptr<S>(results[1 + sl.w]) : nullptr;
-    q.GR0 = sl.rho >= 0 ? ptr<S>(results[1 + sl.rho]) : nullptr;
+    sl.fill<S, S>(q.G0, results, 1);
     q.GP = ptr<S>(gp);
     dispatch_flags(flags, [&](auto f_c) {
       constexpr int F = decltype(f_c)::value;
@@ -724,13 +707,10 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
         });
       };
       // the surrogate inline (one block per method) or from a row (one block for all)
+      if constexpr (!inline_surrogate<F>() && bool(F & SPIKE)) q.sur = surrogate_row_of<S>(method);
       auto surrogate_variants = [&](auto per_c, auto g_c) {
-        if constexpr (inline_surrogate<F, decltype(per_c)::value, decltype(g_c)::value>()) {
-          dispatch_method(method, [&](auto m_c) { run(m_c, per_c, g_c); });
-        } else {
-          if constexpr (bool(F & SPIKE)) q.sur = surrogate_row_of<S>(method);
-          run(std::integral_constant<int, -1>{}, per_c, g_c);
-        }
+        if constexpr (inline_surrogate<F>()) dispatch_method(method, [&](auto m_c) { run(m_c, per_c, g_c); });
+        else run(std::integral_constant<int, -1>{}, per_c, g_c);
       };
       // (PER, G): numbers; per-element values; and a's gradient; and all gradients
       if (grads == G_ALL) {
@@ -748,8 +728,6 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
   if (grads) results.push_back(gp);
   return results;
 }
-
-std::vector<int64_t> ff_flags() { return flag_list(Compiled{}); }
 
 // ---------------------------------------------------------------------------- recurrent LIF / LSNN
 // xin (T, B, N) is the input projection, computed outside. Per step and batch row:
@@ -935,9 +913,7 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
   }
 }
 
-struct RecShape {
-  int64_t T, B, N;
-};
+struct RecShape { int64_t T, B, N; };
 
 RecShape check_rec(const at::Tensor& x, const at::Tensor& w, const at::Tensor& p,
                    const std::vector<at::Tensor>& states) {
@@ -966,9 +942,8 @@ std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, con
   auto z = at::empty_like(x), zT = at::empty_like(z0), vT = at::empty_like(v0), iT = at::empty_like(i0);
   auto bT = adaptive ? at::empty_like(b0) : at::empty({0}, x.options());
   auto df = save ? at::empty_like(x) : at::empty({0}, x.options());
-  auto none = at::empty({0}, x.options());
-  auto dr = save_params ? at::empty_like(x) : none, js = save_params ? at::empty_like(x) : none;
-  auto th = save_params && adaptive ? at::empty_like(x) : none;
+  auto none = at::empty({0}, x.options()), dr = save_params ? at::empty_like(x) : none;
+  auto js = save_params ? at::empty_like(x) : none, th = save_params && adaptive ? at::empty_like(x) : none;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rec_fwd", [&] {
     using S = scalar_t;
     const S *X = cptr<S>(x), *Z0 = cptr<S>(z0), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
@@ -1001,9 +976,8 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, c
   auto gb0 = adaptive ? at::empty_like(gbT) : at::empty({0}, df.options());
   // parameter gradients when the forward saved drive, j (and th): one (7, N) block per chunk
   const bool grads = dr_.numel() > 0;
-  auto dr = grads ? dr_.contiguous() : dr_, js = grads ? js_.contiguous() : js_;
-  auto th = grads && adaptive ? th_.contiguous() : th_;
-  TORCH_CHECK(!grads || (dr.numel() == df.numel() && js.numel() == df.numel() && (!adaptive || th.numel() == df.numel())),
+  auto dr = dr_.contiguous(), js = js_.contiguous(), th = th_.contiguous();
+  TORCH_CHECK(!grads || (js.numel() == dr.numel() && dr.numel() == df.numel() && th.numel() == (adaptive ? df.numel() : 0)),
               "norse_core_fused: saved sequences mismatch");
   auto gp = grads ? at::empty({(q.B + CR - 1) / CR, 7, q.N}, df.options()) : at::empty({0}, df.options());
   AT_DISPATCH_FLOATING_TYPES(df.scalar_type(), "rec_bwd", [&] {
@@ -1013,8 +987,7 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, c
     const S *DF = cptr<S>(df), *Z = cptr<S>(z), *W = cptr<S>(w), *P = cptr<S>(p);
     S *GX = ptr<S>(gx), *GZ0 = ptr<S>(gz0), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0);
     S* GB0 = adaptive ? ptr<S>(gb0) : nullptr;
-    const S *DR = grads ? cptr<S>(dr) : nullptr, *JS = grads ? cptr<S>(js) : nullptr;
-    const S* TH = grads && adaptive ? cptr<S>(th) : nullptr;
+    const S *DR = ptr<S>(dr), *JS = ptr<S>(js), *TH = ptr<S>(th);
     S* GP = ptr<S>(gp);
     // (M, G): the surrogate inline without parameter gradients (the common case); from a row
     // per step with them (one block for all methods: a shorter build)
@@ -1039,7 +1012,7 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, c
 }  // namespace
 
 TORCH_LIBRARY(norse_core_fused, m) {
-  m.def("ff_flags() -> int[]", &ff_flags);
+  m.def("ff_flags() -> int[]", [] { return flag_list(Compiled{}); });
   m.def("ff_fwd(Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per) -> Tensor[]", &ff_fwd);
   m.def("ff_bwd(Tensor gout, Tensor[] gstate, Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per, int method, float alpha, int grads) -> Tensor[]", &ff_bwd);
   m.def("rec_fwd(Tensor x, Tensor z0, Tensor v0, Tensor i0, Tensor b0, Tensor w, Tensor p, bool adaptive, bool save, bool save_params) -> Tensor[]", &rec_fwd);
