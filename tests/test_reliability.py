@@ -553,7 +553,9 @@ def test_memory_and_graph_stay_flat_over_many_steps(carry_state, one_thread):
     finally:
         tracemalloc.stop()
     assert len(set(sizes[1:])) == 1, f"graph size changed over steps: {sorted(set(sizes))}"
-    assert tensors[1] == tensors[0], f"live tensors: {tensors[0]} after 20 steps, {tensors[1]} after 200"
+    # a leak grows the count; it may shrink when objects left by earlier tests in the same
+    # process (logger threads, caches) are released while this loop runs
+    assert tensors[1] <= tensors[0], f"live tensors: {tensors[0]} after 20 steps, {tensors[1]} after 200"
     assert memory[1] - memory[0] < 256 * 1024, f"Python memory grew by {memory[1] - memory[0]} bytes"
 
     # the check would notice a leak: states that are not detached chain the graphs together
@@ -587,7 +589,7 @@ def test_mnist_task_keeps_no_state_between_batches(one_thread):
     finally:
         tracemalloc.stop()
     assert len(set(sizes)) == 1
-    assert tensors[1] == tensors[0]
+    assert tensors[1] <= tensors[0], f"live tensors: {tensors[0]} after 10 batches, {tensors[1]} after 60"  # as above
     assert memory[1] - memory[0] < 256 * 1024
 
 
