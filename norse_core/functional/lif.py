@@ -147,7 +147,8 @@ def lif_step_integral(
     return torch.stack(outputs), state
 
 
-def _dense(tensor: torch.Tensor) -> torch.Tensor:
+def to_dense(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as a dense tensor (a sparse one converted, a dense one as is)."""
     return tensor.to_dense() if tensor.is_sparse else tensor
 
 
@@ -159,7 +160,7 @@ def lif_feed_forward_step_sparse(
 ) -> Tuple[torch.Tensor, LIFFeedForwardState]:
     """:func:`lif_feed_forward_step` for a sparse (COO) input; the spikes come back sparse,
     the state dense."""
-    z, state = lif_feed_forward_step(_dense(input_tensor), LIFFeedForwardState(*map(_dense, state)), p, dt)
+    z, state = lif_feed_forward_step(to_dense(input_tensor), LIFFeedForwardState(*map(to_dense, state)), p, dt)
     return z.to_sparse(), state
 
 
@@ -173,7 +174,7 @@ def lif_step_sparse(
 ) -> Tuple[torch.Tensor, LIFState]:
     """:func:`lif_step` for a sparse input and state spikes; the spikes come back sparse
     (also in the state)."""
-    z, state = lif_step(_dense(input_tensor), LIFState(*map(_dense, state)), input_weights, recurrent_weights, p, dt)
+    z, state = lif_step(to_dense(input_tensor), LIFState(*map(to_dense, state)), input_weights, recurrent_weights, p, dt)
     z_sparse = z.to_sparse()
     return z_sparse, state._replace(z=z_sparse)
 

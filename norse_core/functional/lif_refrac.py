@@ -14,6 +14,7 @@ from norse_core.functional.lif import (
     Scalar,
     lif_feed_forward_step,
     lif_step,
+    to_dense,
 )
 from norse_core.functional.refractory import compute_refractory_update, refractory_step  # noqa: F401 (Norse's name here)
 
@@ -77,9 +78,8 @@ def lif_refrac_step_sparse(
 ) -> Tuple[torch.Tensor, LIFRefracState]:
     """:func:`lif_refrac_step` for a sparse input and state spikes; the spikes come back
     sparse (also in the state)."""
-    dense = lambda t: t.to_dense() if t.is_sparse else t  # noqa: E731
-    inner = LIFState(*map(dense, state.lif))
-    z, new = lif_refrac_step(dense(input_tensor), LIFRefracState(inner, dense(state.rho)),
+    inner = LIFState(*map(to_dense, state.lif))
+    z, new = lif_refrac_step(to_dense(input_tensor), LIFRefracState(inner, to_dense(state.rho)),
                              input_weights, recurrent_weights, p, dt)
     z_sparse = z.to_sparse()
     return z_sparse, LIFRefracState(new.lif._replace(z=z_sparse), new.rho)
