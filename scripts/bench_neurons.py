@@ -328,9 +328,11 @@ def _mnist_batch(batch: int) -> Tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(batch, 1, 28, 28, generator=g), torch.randint(0, 10, (batch,), generator=g)
 
 
-def training_step(neuron: Any, p: Any, batch: int, seq_length: int, use_fused: bool = True) -> Step:
+def training_step(neuron: Any, p: Any, batch: int, seq_length: int, use_fused: bool = True,
+                  bf16: bool = False) -> Step:
     """One training step (forward + cross-entropy, then backward + Adam) of the MNIST task's conv
-    SNN (32/64 channels, 256 hidden, direct input, LI readout) with ``neuron`` layers."""
+    SNN (32/64 channels, 256 hidden, direct input, LI readout) with ``neuron`` layers; ``bf16``:
+    the forward under bfloat16 autocast, as ``trainer.precision=bf16-mixed`` runs it."""
     from tasks.mnist.model import ConvSNN
 
     images, labels = _mnist_batch(batch)
@@ -344,8 +346,9 @@ def training_step(neuron: Any, p: Any, batch: int, seq_length: int, use_fused: b
     def step() -> Tuple[float, float]:
         opt.zero_grad(set_to_none=True)
         t0 = time.perf_counter()
-        logits, _ = model(images)
-        loss = torch.nn.functional.cross_entropy(logits, labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits, _ = model(images)
+            loss = torch.nn.functional.cross_entropy(logits, labels)
         t1 = time.perf_counter()
         loss.backward()
         opt.step()
@@ -436,7 +439,9 @@ def mnist_step_cases(batch: int, seq_length: int) -> Dict[str, Tuple[Step, int]]
                                 ("SpikingJelly LIFNode", SpikingJellyPeer, "spikingjelly.activation_based.neuron")):
         if _optional(module) is not None:
             layers.append((label, peer, None))
-    return {label: (training_step(neuron, p, batch, seq_length), batch) for label, neuron, p in layers}
+    cases = {label: (training_step(neuron, p, batch, seq_length), batch) for label, neuron, p in layers}
+    cases["norse_core LIF, bf16 autocast"] = (training_step(snn.LIF, snn.LIFParameters(), batch, seq_length, bf16=True), batch)
+    return cases
 
 
 # -- report ----------------------------------------------------------------------------------------------
@@ -647,7 +652,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "norse_core LI readout, max over time) with each library's neuron layers; `ReLU` replaces the "
                     "neurons with the same dense work and no dynamics: the floor no SNN library can beat without "
                     "exploiting sparsity. Peers: Norse `LIF`, snnTorch `Synaptic` (looped over time), SpikingJelly "
-                    "`LIFNode` multi-step (no synaptic current).", ""]
+                    "`LIFNode` multi-step (no synaptic current). \"bf16 autocast\": the forward under "
+                    "`torch.autocast(\"cpu\", torch.bfloat16)` as `trainer.precision=bf16-mixed` runs it "
+                    "(convolutions and linear layers in bfloat16, neuron layers in float32); it helps on CPUs "
+                    "with bfloat16 matrix units (AMX-BF16, AVX512-BF16); elsewhere PyTorch emulates bfloat16 arithmetic, so measure this row "
+                    "before using it.", ""]
         print("\n".join(section))
         lines += section
 

@@ -984,3 +984,27 @@ def test_a_model_declared_here_runs_fused(trainable):
         out, grads = _compare(lambda f: BoxALIF(trainable=trainable, trainable_shape=(9,), fused=f).to(F64), x)
     assert 0.05 < out.mean().item() < 0.9
     assert all(g.abs().sum() > 0 for g in grads)
+
+
+# -- autocast (trainer.precision=bf16-mixed) --------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_autocast_runs_the_compiled_kernel_in_float32(cpp_loops, dtype):
+    """Under autocast a low-precision input runs the dynamics in float32 (the C++ loop runs):
+    the output comes back in the input's dtype, the state stays float32, both equal the
+    float32 step loop on the same (upcast) input; gradients flow back in the input's dtype."""
+    x = (torch.randn(30, 4, 16) * 3 + 0.6).to(dtype).requires_grad_()
+    p = snn.LIFParameters(tau_mem_inv=300.0, v_th=0.6)
+    with torch.autocast("cpu", dtype=dtype), use_backend("cpp"), record_kernels() as calls:
+        out, state = snn.LIF(p)(x)
+    assert calls == ["LIFCpp"]
+    assert out.dtype == dtype and state.v.dtype == state.i.dtype == torch.float32
+    ref_out, ref_state = snn.LIF(p, fused=False)(x.detach().float())
+    assert torch.equal(out, ref_out.to(dtype)) and torch.equal(state.v, ref_state.v)
+    out.float().sum().backward()
+    assert x.grad.dtype == dtype and x.grad.abs().sum() > 0
+
+
+def test_low_precision_outside_autocast_keeps_its_dtype():
+    x = torch.randn(5, 2, 3).to(torch.bfloat16)
+    out, state = snn.LIF()(x)
+    assert out.dtype == state.v.dtype == torch.bfloat16

@@ -89,6 +89,17 @@ def test_short_run_logs_everything(model, tmp_path):
     assert f"{100 * summary['metrics']['test/acc']:.2f}%" in table[2]
 
 
+def test_bf16_mixed_precision_trains(tmp_path):
+    """``trainer.precision=bf16-mixed``: Lightning's CPU autocast; the convolutions and linear
+    layers run in bfloat16, the neuron layers in float32 (their fused kernels)."""
+    cfg = compose_task(
+        "mnist", [*QUICK, "trainer.precision=bf16-mixed", "callbacks=none", "logger=csv",
+                  "trainer.limit_train_batches=2"], output_dir=tmp_path,
+    )
+    value = train(cfg)
+    assert value is not None and 0.0 <= value <= 1.0
+
+
 @pytest.mark.parametrize("encoder", ["constant_current", "poisson", "latency"])
 def test_spike_encoders_run(encoder, tmp_path):
     cfg = compose_task(

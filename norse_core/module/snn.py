@@ -281,7 +281,12 @@ class SNNCell(torch.nn.Module):
         """``forward`` for inputs that are not dense floating point tensors: a bool or integer
         tensor is cast to the module's floating dtype (its first floating parameter's, else
         the default dtype), as Norse's type promotion does; a sparse (COO) input runs dense
-        and its output comes back sparse, as in Norse. Anything else raises."""
+        and its output comes back sparse, as in Norse. Under ``torch.autocast`` a
+        bfloat16/float16 input runs in float32 (as autocast runs reductions): voltages
+        integrated over many steps need its precision, and the compiled fused kernels run; the
+        output comes back in the input's dtype (spikes are exact in it), the state stays
+        float32. Outside autocast a low-precision input keeps its dtype throughout. Anything
+        else raises."""
         if not isinstance(input_tensor, torch.Tensor):
             self._check_input(input_tensor)  # raises the TypeError
         sparse = input_tensor.is_sparse
@@ -289,9 +294,14 @@ class SNNCell(torch.nn.Module):
         if not dense.is_floating_point() and not dense.is_complex():
             dtype = next((t.dtype for t in self.parameters() if t.is_floating_point()), torch.get_default_dtype())
             dense = dense.to(dtype)
+        low_precision = dense.dtype if _autocast_low_precision(dense) else None
+        if low_precision is not None:
+            dense, state = dense.float(), _to_float32(state)
         if not sparse:
             self._check_input(dense)  # complex inputs raise here
         output, state = self.forward(dense, state)
+        if low_precision is not None:
+            output = output.to(low_precision)
         return (output.to_sparse() if sparse else output), state
 
     def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
@@ -459,8 +469,30 @@ class SNN(SNNCell):
         return torch.stack(outputs), stack_states(states) if self.record_states else state
 
 
+#: Input dtypes whose neuron dynamics run in float32 under ``torch.autocast``
+#: (:meth:`SNNCell._forward_converted`).
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def _autocast_low_precision(input_tensor: torch.Tensor) -> bool:
+    return input_tensor.dtype in LOW_PRECISION and torch.is_autocast_enabled(input_tensor.device.type)
+
+
 def _dense_float(input_tensor: Any) -> bool:
-    return isinstance(input_tensor, torch.Tensor) and input_tensor.is_floating_point() and not input_tensor.is_sparse
+    """A dense floating tensor that ``forward`` runs as it is (not a low-precision one under
+    autocast)."""
+    return (
+        isinstance(input_tensor, torch.Tensor)
+        and input_tensor.is_floating_point()
+        and not input_tensor.is_sparse
+        and not _autocast_low_precision(input_tensor)
+    )
+
+
+def _to_float32(state: Any) -> Any:
+    """``state`` (or ``None``) with its low-precision floating tensors in float32."""
+    cast = lambda t: t.float() if isinstance(t, torch.Tensor) and t.dtype in LOW_PRECISION else t  # noqa: E731
+    return None if state is None else tree_map(cast, state)
 
 
 def _named_reset(p: Any) -> Any:
