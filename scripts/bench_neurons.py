@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO))
 
 import norse_core as snn  # noqa: E402
 from norse_core import fused  # noqa: E402
+from norse_core.fused import loops  # noqa: E402
 
 Step = Callable[[], Tuple[float, float]]  # one forward + backward -> (forward s, backward s)
 
@@ -487,6 +488,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--mnist-batch", type=int, default=128)
     parser.add_argument("--mnist-repeats", type=int, default=5)
     parser.add_argument("--rec-repeats", type=int, default=5)
+    parser.add_argument("--rec-widths", default="64,128,256,512,1024", help="section 4's width sweep ('' skips it)")
     parser.add_argument("--output", default=str(REPO / "docs" / "benchmarks.md"))
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -613,8 +615,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "transposed matmul row by row; the portable kernels keep one BLAS matmul per step. The default "
                     "picks the C++ loop up to 128 hidden neurons (`norse_core.fused.loops.RECURRENT_CPP_MAX_NEURONS`) "
                     "and the portable kernel above. The weight gradient is two matmuls after the loop.", ""]
-        print("\n".join(section))
-        lines += section
+        sweep: Dict[str, Step] = {}
+        widths = [int(w) for w in args.rec_widths.split(",") if w]
+        x = _spiky_input(100, 32, 64, 1.0, 0.3)
+        for H in widths:
+            for cls, p in ((snn.LIFRecurrent, snn.LIFParameters(tau_mem_inv=300.0)),
+                           (snn.LSNNRecurrent, snn.LSNNParameters(tau_mem_inv=300.0))):
+                for label, backend in (("C++", "cpp"), ("portable", "torch")):
+                    if backend == "cpp" and not fused.build_extension():
+                        continue
+                    torch.manual_seed(0)
+                    layer = cls(64, H, p)
+                    forward = _with_backend(backend, lambda layer=layer: layer(x)[0])
+                    sweep[f"{H}|{cls.__name__}|{label}"] = _fwd_bwd(forward, [x, *layer.parameters()])
+        if sweep:
+            times = round_robin(sweep, args.rec_repeats, 1)
+            totals = {name: median_ms([f + b for f, b in zip(*fb)]) for name, fb in times.items()}
+            rows = []
+            for H in widths:
+                for cls_name in ("LIFRecurrent", "LSNNRecurrent"):
+                    c, t = totals.get(f"{H}|{cls_name}|C++"), totals.get(f"{H}|{cls_name}|portable")
+                    if c is None or t is None:
+                        continue
+                    results[f"width:{cls_name}:{H}"] = t / c
+                    rows.append((H, cls_name, f"{c:.1f}", f"{t:.1f}", f"{t / c:.2f}x", "C++" if c < t else "portable"))
+            sweep_section = ["", "### Width sweep: C++ against portable (T=100, B=32, 64 inputs, forward + backward)", ""]
+            sweep_section += _table(["hidden", "layer", "C++ (ms)", "portable (ms)", "portable / C++", "faster"], rows)
+            sweep_section += ["", "The automatic choice takes the C++ loop up to `RECURRENT_CPP_MAX_NEURONS` "
+                              f"= {loops.RECURRENT_CPP_MAX_NEURONS} hidden neurons.", ""]
+            print("\n".join(sweep_section))
+            lines += sweep_section
 
     if "5" in args.sections:
         T, B, N = 100, 32, 512
