@@ -42,7 +42,12 @@ MODULE = [
     "izhikevich", "lif_ex", "lif_adex", "lif_refrac", "coba", "lif_mc", "sequential",
     "training", "conv", "lsnn",
 ]
-FILES = [f"functional/test/test_{n}.py" for n in FUNCTIONAL] + [f"module/test/test_{n}.py" for n in MODULE]
+ADJOINT = ["lif", "lif_refrac", "lsnn"]
+FILES = (
+    [f"functional/test/test_{n}.py" for n in FUNCTIONAL]
+    + [f"functional/adjoint/test/test_{n}_adjoint.py" for n in ADJOINT]
+    + [f"module/test/test_{n}.py" for n in MODULE]
+)
 
 _IMPORT = re.compile(r"\bnorse\.torch\b")
 _RELATIVE = re.compile(r"^(\s*from\s+)(\.+)(\w[\w.]*)?(\s+import\b)", re.M)
@@ -87,7 +92,7 @@ def copy_tests(dest: Path, files, against: str) -> dict:
         if against == "norse_core":
             text = rewrite(text)
         name = short(rel)  # functional/test_lif.py (importlib mode: names need not be unique)
-        (dest / name).parent.mkdir(exist_ok=True)
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         (dest / name).write_text(text)
         names[name] = name
     (dest / "conftest.py").write_text("")
@@ -182,7 +187,7 @@ def main(argv=None) -> int:
     passed = failed = skipped = 0
     broken = 0
     print(f"Norse 1.1.0's tests on {args.against}")
-    print(f"{'file':40s} {'pass':>5s} {'fail':>5s} {'skip':>5s} {'of':>4s}")
+    print(f"{'file':46s} {'pass':>5s} {'fail':>5s} {'skip':>5s} {'of':>4s}")
     for rel in files:
         s = short(rel)
         r = result[s]
@@ -190,13 +195,13 @@ def main(argv=None) -> int:
         if r["collect_error"] is not None:
             broken += 1
             f = n
-            print(f"{s:40s} {0:5d} {f:5d} {0:5d} {n:4d}  does not import: {r['collect_error'][:150]}")
+            print(f"{s:46s} {0:5d} {f:5d} {0:5d} {n:4d}  does not import: {r['collect_error'][:150]}")
             failed += f
             continue
         passed += r["passed"]
         failed += r["failed"]
         skipped += r["skipped"]
-        print(f"{s:40s} {r['passed']:5d} {r['failed']:5d} {r['skipped']:5d} {n:4d}")
+        print(f"{s:46s} {r['passed']:5d} {r['failed']:5d} {r['skipped']:5d} {n:4d}")
         shown = r["failures"] if args.all_failures else r["failures"][:5]
         for line in shown:
             print(f"    FAIL {line}")

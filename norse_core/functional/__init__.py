@@ -200,3 +200,10 @@ __all__ += [
     "lif_mc_feed_forward_step", "lif_mc_refrac_feed_forward_step",
     "create_izhikevich_spiking_behavior", "accomodation",
 ]
+
+# Adjoint steps (exact discrete adjoints; Norse's functional.adjoint) and sequence-level loops
+from norse_core.functional import adjoint
+from norse_core.functional.adjoint import *  # noqa: F401,F403
+from norse_core.functional.adjoint import __all__ as _adjoint_all
+
+__all__ += [*_adjoint_all]

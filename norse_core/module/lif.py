@@ -9,6 +9,10 @@ from norse_core.functional.lif import (
     lif_feed_forward_step,
     lif_step,
 )
+from norse_core.functional.adjoint.lif import (  # noqa: F401 (Norse's names here)
+    lif_feed_forward_adjoint_step,
+    lif_feed_forward_adjoint_step_sparse,
+)
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell
 
 

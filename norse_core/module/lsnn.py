@@ -8,6 +8,7 @@ from norse_core.functional.lsnn import (
     lsnn_feed_forward_step,
     lsnn_step,
 )
+from norse_core.functional.adjoint.lsnn import lsnn_adjoint_step, lsnn_feed_forward_adjoint_step  # noqa: F401 (Norse's names here)
 from norse_core.module.snn import SNN, SNNCell, SNNRecurrentCell
 
 _INITIAL = {"v": "v_leak", "b": "v_th"}
