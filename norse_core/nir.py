@@ -36,8 +36,8 @@ NIR: it travels in the node metadata (`norse_core.method`, `norse_core.alpha`) a
 back to `"super"`, 100 for graphs from other tools.
 
 What NIR cannot express raises `NIRConversionError` (with `strict=False`: a
-`NIRConversionWarning`, and the nearest expressible node): subtractive reset
-(`LIFBoxParameters.reset_method="subtract"`), max pooling, batch norm or dropout in
+`NIRConversionWarning`, and the nearest expressible node): a reset other than to
+`v_reset` (`reset_method="subtract"` of LIFBox, LIF and IAF), max pooling, batch norm or dropout in
 training mode, and every neuron model other than the five above.
 """
 
@@ -195,6 +195,16 @@ def _neuron_metadata(cell: SNNCell, p: Any) -> Dict[str, Any]:
     }
 
 
+def _check_reset(p: Any, name: str, strict: bool) -> None:
+    """NIR's spiking neurons reset to ``v_reset``: any other ``reset_method`` is unexpressible."""
+    method = p.reset_method
+    if method != "value":
+        how = "by subtraction" if method == "subtract" else "by its own function"
+        _unexpressible(
+            f"to_nir: {name} resets {how} (reset_method={method!r}); NIR's neurons reset to v_reset. "
+            "It would be exported with a reset to v_reset", strict)
+
+
 def _export_neuron(cell: SNNCell, shape: Tuple[int, ...], dt: float, path: str, strict: bool) -> List[Any]:
     nir = _nir()
     p = cell.p
@@ -208,10 +218,7 @@ def _export_neuron(cell: SNNCell, shape: Tuple[int, ...], dt: float, path: str, 
             NIRConversionWarning, stacklevel=3,
         )
     if isinstance(cell, LIFBoxCell) and step is lif_box_feed_forward_step:
-        if p.reset_method != "value":
-            _unexpressible(
-                f"to_nir: {name} resets by subtraction (reset_method={p.reset_method!r}); NIR's LIF resets to "
-                "v_reset. It would be exported with a reset to v_reset", strict)
+        _check_reset(p, name, strict)
         meta = _neuron_metadata(cell, p)
         meta[META_PREFIX + "reset_method"] = str(p.reset_method)
         return [nir.LIF(
@@ -220,6 +227,7 @@ def _export_neuron(cell: SNNCell, shape: Tuple[int, ...], dt: float, path: str, 
             v_reset=_array(p.v_reset, shape, f"{name}.v_reset"), metadata=meta,
         )]
     if isinstance(cell, LIFCell) and step is lif_feed_forward_step:
+        _check_reset(p, name, strict)
         tau_syn = _tau(p.tau_syn_inv, shape, ratio, f"{name}.tau_syn_inv")
         return [nir.CubaLIF(
             tau_syn=tau_syn, tau_mem=_tau(p.tau_mem_inv, shape, ratio, f"{name}.tau_mem_inv"),
@@ -245,6 +253,7 @@ def _export_neuron(cell: SNNCell, shape: Tuple[int, ...], dt: float, path: str, 
         ))
         return nodes
     if isinstance(cell, IAFCell) and step is iaf_feed_forward_step:
+        _check_reset(p, name, strict)
         return [nir.IF(
             r=np.full(shape, 1.0 / dt), v_threshold=_array(p.v_th, shape, f"{name}.v_th"),
             v_reset=_array(p.v_reset, shape, f"{name}.v_reset"), metadata=_neuron_metadata(cell, p),

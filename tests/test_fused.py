@@ -83,6 +83,32 @@ FEED_FORWARD = {
         3.0, 0.8,
     ),
 }
+
+
+def _subtract(make_p, **changes):
+    """``make_p`` with ``reset_method="subtract"`` and ``changes`` (a refractory model's in its
+    inner parameters)."""
+
+    def make(method):
+        p = make_p(method)
+        if "reset_method" in p._fields:
+            return p._replace(reset_method="subtract", **changes)
+        return p._replace(**{p._fields[0]: p[0]._replace(reset_method="subtract", **changes)})
+
+    return make
+
+
+#: The spiking models that also run with the subtract reset (``<model>_subtract``). The
+#: exponential ones get a slower membrane, a softer upswing and a weaker input (scale, offset):
+#: where one step overshoots the threshold by more than ``v_th``, the voltage left after the
+#: subtraction is still in the exponential's runaway and diverges (docs/models.md).
+SUBTRACT_MODELS = ("lif", "iaf", "lsnn", "lif_ex", "lif_adex", "lif_refrac", "lif_adex_refrac")
+EXPONENTIAL_SUBTRACT = (dict(tau_mem_inv=100.0, delta_T=1.0), 0.6, 0.25)
+FEED_FORWARD.update({
+    f"{m}_subtract": (FEED_FORWARD[m][0], _subtract(FEED_FORWARD[m][1], **EXPONENTIAL_SUBTRACT[0]), *EXPONENTIAL_SUBTRACT[1:])
+    if m.startswith(("lif_ex", "lif_adex")) else (FEED_FORWARD[m][0], _subtract(FEED_FORWARD[m][1]), *FEED_FORWARD[m][2:])
+    for m in SUBTRACT_MODELS
+})
 LEAKY = {
     "li": (snn.LI, snn.LIParameters(tau_mem_inv=150.0, v_leak=0.2)),
     "li_box": (snn.LIBox, snn.LIBoxParameters(tau_mem_inv=150.0, v_leak=-0.1)),
@@ -98,6 +124,10 @@ RECURRENT = {
     "lif_refrac_recurrent": (snn.LIFRefracRecurrent, lambda m: FEED_FORWARD["lif_refrac"][1](m)),
     "lif_adex_refrac_recurrent": (snn.LIFAdExRefracRecurrent, lambda m: FEED_FORWARD["lif_adex_refrac"][1](m)),
 }
+RECURRENT.update({
+    f"{m}_subtract": (cls, _subtract(make_p, **(EXPONENTIAL_SUBTRACT[0] if m.startswith(("lif_ex", "lif_adex")) else {})))
+    for m, (cls, make_p) in list(RECURRENT.items())
+})
 
 
 def _random_state(layer, x, seed):
@@ -301,6 +331,11 @@ TRAINABLE = {
     "lif_adex": ADEX_TRAINABLE,
     "lif_adex_recurrent": ADEX_TRAINABLE,
 }
+#: The subtract reset does not use ``v_reset`` (no gradient, as in the step loop).
+TRAINABLE.update({
+    f"{m}_subtract": tuple(f for f in TRAINABLE[m] if not f.endswith("v_reset"))
+    for m in (*SUBTRACT_MODELS, *(m for m in RECURRENT if not m.endswith("_subtract")))
+})
 
 
 def _trainable_layer(model, method, shape):
@@ -362,6 +397,40 @@ def test_trainable_parameter_not_in_the_kernel_falls_back():
     _compare(make, x, expect_fused=False)
     with torch.no_grad():  # no gradient needed: the fused loop may run
         assert snn.LIF.fused_loop(x, layer.initial_state(x[0]), layer.p, layer.dt) is not NotImplemented
+
+
+@pytest.mark.parametrize("model", ["lif_recurrent", "lsnn_recurrent"])
+def test_recurrent_subtract_runs_the_portable_kernel(model):
+    """The recurrent C++ loops reset to a value only: with ``reset_method="subtract"`` the
+    selection takes the portable kernel, automatically and under ``use_backend("cpp")``
+    (a value reset would run the C++ loop there), and the layer runs it."""
+    cls, make_p = RECURRENT[model + "_subtract"]
+    cfg = fused.portable.make_config(loops.DYNAMICS[model], make_p("super"), 0.001)
+    assert cfg.subtract is True
+    x = torch.zeros(10, 4, 7)
+    assert loops.select_kernel(model, x, cfg, cfg.sur) is loops.PORTABLE[model]
+    with use_backend("cpp"):
+        assert loops.select_kernel(model, x, cfg, cfg.sur) is loops.PORTABLE[model]
+        with record_kernels() as calls:
+            cls(4, 7, make_p("super"))(torch.rand(10, 4, 4))
+    assert calls == [loops.PORTABLE[model].__name__]
+
+
+def test_reset_functions_become_names_and_run_fused():
+    """Norse's ``reset_subtract`` (also inside a refractory model's parameters) becomes its name,
+    so the fused kernel runs it; a user's own reset function runs the step loop."""
+    layer = snn.LIFRefrac(snn.LIFRefracParameters(snn.LIFParameters(v_th=0.6, reset_method=snn.reset_subtract)))
+    assert layer.p.lif.reset_method == "subtract"
+    x = _input((30, 2, 5), 2.0, 0.5)
+    with use_backend("torch"), record_kernels() as calls:
+        out, _ = layer(x)
+    assert calls == ["LIFRefracTorch"]
+    reference, _ = snn.LIFRefrac(snn.LIFRefracParameters(snn.LIFParameters(v_th=0.6, reset_method="subtract")), fused=False)(x)
+    assert torch.equal(out, reference)
+    own = snn.LIF(snn.LIFParameters(v_th=0.6, reset_method=lambda z, v, v_reset, v_th: v - 0.5 * z * v_th))
+    with record_kernels() as calls:
+        out, state = own(x)
+    assert calls == [] and out.sum() > 0
 
 
 def test_record_states_uses_reference_loop(monkeypatch):
@@ -431,7 +500,7 @@ CPP_MODELS = sorted(FEED_FORWARD)
 #: Models with the exponential drive: the C++ loops call std::exp, which differs from torch's
 #: vectorised exp in the last bit for some arguments (about 5% of float64, 1% of float32 ones),
 #: so their states are compared within ``RECURRENT_STATE_TOL`` (spikes stay identical).
-CPP_EXPONENTIAL = ("lif_ex", "lif_adex", "lif_adex_refrac")
+CPP_EXPONENTIAL = tuple(m for m in CPP_MODELS if m.startswith(("lif_ex", "lif_adex")))
 #: The parameters of ``test_cpp_every_model_and_parameter_kind_matches_reference_float64``:
 #: fixed tensors with one value per neuron, every parameter trainable with one value per
 #: layer, every parameter trainable with one value per neuron, the time constant alone
@@ -481,7 +550,9 @@ def _cpp_layer(model, method, kind):
     if kind == "tau_mem_inv_per_neuron":
         cls, make_p = LEAKY[model] if model in LEAKY else FEED_FORWARD[model][:2]
         p = make_p if model in LEAKY else make_p(method)
-        field = "lif.tau_mem_inv" if model == "lif_refrac" else "lif_adex.tau_mem_inv" if model == "lif_adex_refrac" else "tau_mem_inv"
+        field = {"lif_refrac": "lif.tau_mem_inv", "lif_adex_refrac": "lif_adex.tau_mem_inv"}.get(
+            model.removesuffix("_subtract"), "tau_mem_inv"
+        )
         n = x.shape[-1]
         make = lambda f: cls(p, trainable=(field,), trainable_shape=(n,), fused=f).to(F64)  # noqa: E731
 
@@ -506,7 +577,7 @@ def _cpp_layer(model, method, kind):
         for m in CPP_MODELS + sorted(LEAKY)
         for method in (["none"] if m in LEAKY else NATIVE)
         for kind in CPP_PARAMETER_KINDS
-        if not (m == "iaf" and kind == "tau_mem_inv_per_neuron")  # IAF has no membrane time constant
+        if not (m.startswith("iaf") and kind == "tau_mem_inv_per_neuron")  # IAF has no membrane time constant
     ],
 )
 def test_cpp_every_model_and_parameter_kind_matches_reference_float64(cpp_loops, model, method, kind):
@@ -686,10 +757,11 @@ def test_cpp_not_used_for_logistic_or_unfit_tensor_parameters(cpp_loops):
 
 # -- C++ loops: tensor and trainable parameters -------------------------------------------------------
 
-#: The parameters each C++ LIF-family layer differentiates (LIFBox's subtract reset does not
-#: use ``v_reset``: its gradient is ``None``, as the reference's).
+#: The parameters each C++ LIF-family layer differentiates (the subtract reset does not use
+#: ``v_reset``: its gradient is ``None``, as the reference's).
 CPP_TRAINABLE = {
     "lif": ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"),
+    "lif_subtract": ("tau_mem_inv", "tau_syn_inv", "v_leak", "v_th", "v_reset"),
     "lif_box_value": ("tau_mem_inv", "v_leak", "v_th", "v_reset"),
     "lif_box_subtract": ("tau_mem_inv", "v_leak", "v_th", "v_reset"),
 }
@@ -725,7 +797,7 @@ def test_cpp_trainable_parameter_matches_reference_float64(cpp_loops, model, fie
     with use_backend("cpp"):
         out, grads = _compare(lambda f: _cpp_trainable_layer(model, method, (field,), per_neuron, f), x)
     assert 0.02 < out.mean().item() < 0.95
-    if model == "lif_box_subtract" and field == "v_reset":
+    if model.endswith("_subtract") and field == "v_reset":
         assert grads[-1] is None  # unused by the reference and the C++ kernel
         return
     assert grads[-1].shape == ((TRAINABLE_SHAPE[-1],) if per_neuron else ())
@@ -744,7 +816,7 @@ def test_cpp_all_parameters_trainable_match_reference_float64(cpp_loops, model, 
         _, grads = _compare(lambda f: _cpp_trainable_layer(model, method, fields, True, f), x, seed=3)
     param_grads = dict(zip(fields, grads[-len(fields):]))
     for field, grad in param_grads.items():
-        if not (model == "lif_box_subtract" and field == "v_reset"):
+        if not (model.endswith("_subtract") and field == "v_reset"):
             assert grad.shape == (TRAINABLE_SHAPE[-1],) and grad.abs().sum() > 0, field
 
 
@@ -893,7 +965,8 @@ TRITON_SCRIPT = textwrap.dedent(
                     cls, make_p, _, _ = FEED_FORWARD[model]
                     make = lambda: cls(make_p(method), trainable=trainable, trainable_shape=(100,)).to(dtype)
                 torch.manual_seed(0)
-                x = (torch.randn(30, 3, 100, dtype=dtype) * 3 + 0.8).requires_grad_()
+                scale, offset = FEED_FORWARD[model][2:] if model.endswith("_subtract") else (3.0, 0.8)
+                x = (torch.randn(30, 3, 100, dtype=dtype) * scale + offset).requires_grad_()
                 layer = make()
                 res = {}
                 for backend in ("torch", "triton"):

@@ -276,13 +276,17 @@ def test_import_dt_defaults_to_the_graph_and_a_different_one_warns():
 # -- what NIR cannot express ----------------------------------------------------------------
 
 
-def test_subtractive_reset_is_an_error_or_a_warning():
-    cell = snn.LIFBoxCell(snn.LIFBoxParameters(reset_method="subtract"))
+@pytest.mark.parametrize("cell,node", [
+    (snn.LIFBoxCell(snn.LIFBoxParameters(reset_method="subtract")), nir.LIF),
+    (snn.LIFCell(snn.LIFParameters(reset_method="subtract")), nir.CubaLIF),
+    (snn.IAF(snn.IAFParameters(reset_method="subtract")), nir.IF),
+])
+def test_subtractive_reset_is_an_error_or_a_warning(cell, node):
     with pytest.raises(NIRConversionError, match="subtraction.*strict=False"):
         snn.to_nir(cell, torch.zeros(1, 2))
     with pytest.warns(NIRConversionWarning, match="subtraction"):
         graph = snn.to_nir(cell, torch.zeros(1, 2), strict=False)
-    assert isinstance(graph.nodes["lif"], nir.LIF)
+    assert [type(n) for n in graph.nodes.values() if type(n) not in (nir.Input, nir.Output)] == [node]
 
 
 @pytest.mark.parametrize("module,match", [

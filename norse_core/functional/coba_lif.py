@@ -5,23 +5,27 @@
     g_e *= 1 - dt*tau_syn_exc_inv;  g_i *= 1 - dt*tau_syn_inh_inv
     v   += dt*c_m_inv*(g_l*(v_rest - v) + g_e*(e_rev_E - v) + g_i*(e_rev_I - v))
     z    = Θ(v - v_thresh);  v = (1 - z)*v + z*v_reset
+                             v = v - z*v_thresh        (reset_method="subtract": meaningful when
+                                                        voltages are measured from the reset level)
 
 *Deliberate change*: the recurrent step adds the input term (Norse's drops it).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
-from norse_core.functional.lif import Scalar, reset_to_value
+from norse_core.functional.lif import Scalar
+from norse_core.functional.reset import ResetMethod, apply_reset
 from norse_core.functional.threshold import threshold
 
 
 class CobaLIFParameters(NamedTuple):
-    """Parameters of a conductance-based LIF neuron (voltages in mV)."""
+    """Parameters of a conductance-based LIF neuron (voltages in mV); ``reset_method`` is
+    ``"value"`` or ``"subtract"`` (or a reset function ``(z, v, v_reset, v_thresh)``)."""
 
     tau_syn_exc_inv: Scalar = 0.2
     tau_syn_inh_inv: Scalar = 0.2
@@ -34,6 +38,7 @@ class CobaLIFParameters(NamedTuple):
     v_thresh: Scalar = -10.0
     method: str = "super"
     alpha: float = 100.0
+    reset_method: Union[str, ResetMethod] = "value"
 
 
 class CobaLIFFeedForwardState(NamedTuple):
@@ -58,7 +63,7 @@ def _coba_dynamics(v, g_e, g_i, p: CobaLIFParameters, dt: float):
     g_i = g_i * (1 - dt * p.tau_syn_inh_inv)
     v = v + dt * p.c_m_inv * (p.g_l * (p.v_rest - v) + g_e * (p.e_rev_E - v) + g_i * (p.e_rev_I - v))
     z = threshold(v - p.v_thresh, p.method, p.alpha)
-    return z, reset_to_value(v, z, p.v_reset), g_e, g_i
+    return z, apply_reset(p.reset_method, z, v, p.v_reset, p.v_thresh), g_e, g_i
 
 
 def coba_lif_feed_forward_step(

@@ -2,33 +2,37 @@
 
     v = v + x                     (recurrent: v + linear(x, W_in) + linear(z, W_rec))
     z = Θ(v - v_th)
-    v = (1 - z)*v + z*v_reset
+    v = (1 - z)*v + z*v_reset     (reset_method="value", the default)
+    v = v - z*v_th                (reset_method="subtract")
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
-from norse_core.functional.lif import Scalar, reset_to_value
+from norse_core.functional.lif import Scalar
+from norse_core.functional.reset import ResetMethod, apply_reset
 from norse_core.functional.threshold import threshold
 from norse_core.functional.dynamics import Dynamics
 
 
 class IAFParameters(NamedTuple):
-    """Parameters of an integrate-and-fire neuron."""
+    """Parameters of an integrate-and-fire neuron; ``reset_method`` is ``"value"`` or
+    ``"subtract"`` (or a reset function)."""
 
     v_th: Scalar = 1.0
     v_reset: Scalar = 0.0
     method: str = "super"
     alpha: float = 100.0
+    reset_method: Union[str, ResetMethod] = "value"
 
 
 #: The terms of the IAF step, from which the fused kernels of IAF layers are made
 #: (:mod:`norse_core.functional.dynamics`).
-IAF_DYNAMICS = Dynamics("iaf", leak=False)
+IAF_DYNAMICS = Dynamics("iaf", leak=False, reset_choice=True)
 
 
 class IAFFeedForwardState(NamedTuple):
@@ -46,7 +50,7 @@ class IAFState(NamedTuple):
 
 def _iaf_fire(v: torch.Tensor, p: IAFParameters) -> Tuple[torch.Tensor, torch.Tensor]:
     z = threshold(v - p.v_th, p.method, p.alpha)
-    return z, reset_to_value(v, z, p.v_reset)
+    return z, apply_reset(p.reset_method, z, v, p.v_reset, p.v_th)
 
 
 def iaf_feed_forward_step(

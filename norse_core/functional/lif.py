@@ -6,7 +6,11 @@ Per step, with the input current jump applied first so input reaches ``v`` in th
     v_d = v + dt*tau_mem_inv*((v_leak - v) + i_j)
     i'  = i_j - dt*tau_syn_inv*i_j
     z   = Θ(v_d - v_th)
-    v'  = (1 - z)*v_d + z*v_reset
+    v'  = (1 - z)*v_d + z*v_reset                 (reset_method="value", the default)
+    v'  = v_d - z*v_th                            (reset_method="subtract")
+
+``reset_method`` may also be a function ``(z, v, v_reset, v_th) -> v'``
+(:mod:`norse_core.functional.reset`); the recurrent step passes it the detached spikes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import NamedTuple, Tuple, Union
 import torch
 import torch.nn.functional as F
 
+from norse_core.functional.reset import ResetMethod, apply_reset, reset_value
 from norse_core.functional.threshold import threshold
 from norse_core.functional.dynamics import Dynamics
 
@@ -23,7 +28,8 @@ Scalar = Union[float, torch.Tensor]
 
 
 class LIFParameters(NamedTuple):
-    """Parameters of a current-based LIF neuron (time constants as inverses, in 1/s)."""
+    """Parameters of a current-based LIF neuron (time constants as inverses, in 1/s);
+    ``reset_method`` is ``"value"`` or ``"subtract"`` (or a reset function)."""
 
     tau_syn_inv: Scalar = 200.0
     tau_mem_inv: Scalar = 100.0
@@ -32,11 +38,12 @@ class LIFParameters(NamedTuple):
     v_reset: Scalar = 0.0
     method: str = "super"
     alpha: float = 100.0
+    reset_method: Union[str, ResetMethod] = "value"
 
 
 #: The terms of the LIF step, from which the fused kernels of LIF layers are made
 #: (:mod:`norse_core.functional.dynamics`).
-LIF_DYNAMICS = Dynamics("lif", current=True)
+LIF_DYNAMICS = Dynamics("lif", current=True, reset_choice=True)
 
 
 class LIFFeedForwardState(NamedTuple):
@@ -56,7 +63,7 @@ class LIFState(NamedTuple):
 
 def reset_to_value(v: torch.Tensor, z: torch.Tensor, v_reset: Scalar) -> torch.Tensor:
     """``(1 - z)*v + z*v_reset``: where a neuron spiked, its voltage becomes ``v_reset``."""
-    return (1 - z) * v + z * v_reset
+    return reset_value(z, v, v_reset, 0.0)
 
 
 def _lif_dynamics(
@@ -65,7 +72,7 @@ def _lif_dynamics(
     v_decayed = v + dt * p.tau_mem_inv * ((p.v_leak - v) + i_jump)
     i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
     z = threshold(v_decayed - p.v_th, p.method, p.alpha)
-    v_new = reset_to_value(v_decayed, z.detach() if detach_reset else z, p.v_reset)
+    v_new = apply_reset(p.reset_method, z.detach() if detach_reset else z, v_decayed, p.v_reset, p.v_th)
     return z, v_new, i_decayed
 
 
@@ -107,11 +114,13 @@ def lif_current_encoder(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Integrates a current directly into the voltage (no synapse); returns ``(z, v')``::
 
-        v <- v + dt*tau_mem_inv*(v_leak - v + I);  z = Θ(v - v_th);  v <- v - z*(v - v_reset)
+        v <- v + dt*tau_mem_inv*(v_leak - v + I);  z = Θ(v - v_th);  v <- (1 - z)*v + z*v_reset
+
+    (``p.reset_method="subtract"``: ``v <- v - z*v_th``).
     """
     v = voltage + dt * p.tau_mem_inv * ((p.v_leak - voltage) + input_current)
     z = threshold(v - p.v_th, p.method, p.alpha)
-    return z, v - z * (v - p.v_reset)
+    return z, apply_reset(p.reset_method, z, v, p.v_reset, p.v_th)
 
 
 def lif_feed_forward_integral(

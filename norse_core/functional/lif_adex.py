@@ -4,6 +4,7 @@
     v_d = v + dt*tau_mem_inv*((v_leak - v) + delta_T*exp((v - v_th)/delta_T) + i_j - a)
     i'  = i_j - dt*tau_syn_inv*i_j
     z   = Θ(v_d - v_th);  v' = (1 - z)*v_d + z*v_reset   (z detached in the recurrent step)
+                          v' = v_d - z*v_th             (reset_method="subtract")
     a'  = a + dt*tau_ada_inv*(adaptation_current*(v - v_leak) - a) + z*adaptation_spike
 
 ``v`` in the exponential and in ``a'`` is the pre-step voltage.
@@ -11,19 +12,21 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
-from norse_core.functional.lif import Scalar, reset_to_value
+from norse_core.functional.lif import Scalar
 from norse_core.functional.lif_ex import exponential_drive
+from norse_core.functional.reset import ResetMethod, apply_reset
 from norse_core.functional.threshold import threshold
 from norse_core.functional.dynamics import Dynamics
 
 
 class LIFAdExParameters(NamedTuple):
-    """Parameters of an adaptive exponential LIF neuron."""
+    """Parameters of an adaptive exponential LIF neuron; ``reset_method`` is ``"value"`` or
+    ``"subtract"`` (or a reset function)."""
 
     adaptation_current: Scalar = 4.0
     adaptation_spike: Scalar = 0.02
@@ -36,11 +39,12 @@ class LIFAdExParameters(NamedTuple):
     v_reset: Scalar = 0.0
     method: str = "super"
     alpha: float = 100.0
+    reset_method: Union[str, ResetMethod] = "value"
 
 
 #: The terms of the LIFAdEx step, from which the fused kernels of LIFAdEx layers are made
 #: (:mod:`norse_core.functional.dynamics`).
-LIF_ADEX_DYNAMICS = Dynamics("lif_adex", current=True, exponential=True, adaptation_current=True)
+LIF_ADEX_DYNAMICS = Dynamics("lif_adex", current=True, exponential=True, adaptation_current=True, reset_choice=True)
 
 
 class LIFAdExFeedForwardState(NamedTuple):
@@ -65,7 +69,7 @@ def _lif_adex_dynamics(i_jump, v, a, p: LIFAdExParameters, dt: float, detach_res
     i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
     z = threshold(v_decayed - p.v_th, p.method, p.alpha)
     a_new = a + dt * p.tau_ada_inv * (p.adaptation_current * (v - p.v_leak) - a) + z * p.adaptation_spike
-    v_new = reset_to_value(v_decayed, z.detach() if detach_reset else z, p.v_reset)
+    v_new = apply_reset(p.reset_method, z.detach() if detach_reset else z, v_decayed, p.v_reset, p.v_th)
     return z, v_new, i_decayed, a_new
 
 
@@ -104,7 +108,7 @@ def lif_adex_current_encoder(
     """Integrates a current directly into the voltage (no synapse); returns ``(z, v', a')``::
 
         v_ = v + dt*tau_mem_inv*(v_leak - v + delta_T*exp((v - v_th)/delta_T) + I - a)
-        z  = Θ(v_ - v_th);  v' = v_ - z*(v_ - v_reset)
+        z  = Θ(v_ - v_th);  v' = (1 - z)*v_ + z*v_reset    (reset_method="subtract": v_ - z*v_th)
         a' = a + dt*tau_ada_inv*(adaptation_current*(v - v_leak) - a) + z*adaptation_spike
 
     with the pre-step ``v`` in ``a'`` as in :func:`lif_adex_feed_forward_step`. *Deliberate
@@ -116,4 +120,4 @@ def lif_adex_current_encoder(
     )
     z = threshold(v - p.v_th, p.method, p.alpha)
     a = adaptation + dt * p.tau_ada_inv * (p.adaptation_current * (voltage - p.v_leak) - adaptation)
-    return z, v - z * (v - p.v_reset), a + z * p.adaptation_spike
+    return z, apply_reset(p.reset_method, z, v, p.v_reset, p.v_th), a + z * p.adaptation_spike

@@ -8,22 +8,20 @@
 ``reset_method`` may also be a function ``(z, v, v_reset, v_th) -> v'`` as in Norse
 (:func:`~norse_core.functional.reset.reset_value`, :func:`~norse_core.functional.reset.reset_subtract`
 or your own); modules turn the two built-in functions into their names, so the fused
-kernels run them.
+kernels run them. Every other spiking model with a plain voltage reset takes it too
+(:mod:`norse_core.functional.reset`).
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Tuple, Union
+from typing import NamedTuple, Tuple, Union
 
 import torch
 
-from norse_core.functional.lif import Scalar, reset_to_value
-from norse_core.functional.reset import reset_subtract, reset_value
+from norse_core.functional.lif import Scalar
+from norse_core.functional.reset import RESET_METHODS, ResetMethod, apply_reset, reset_value  # noqa: F401 (its old and Norse's names here)
 from norse_core.functional.threshold import threshold
 from norse_core.functional.dynamics import Dynamics
-
-RESET_METHODS = ("value", "subtract")
-
 
 class LIFBoxParameters(NamedTuple):
     """Parameters of a box LIF neuron; ``reset_method`` is ``"value"`` or ``"subtract"`` (or a
@@ -35,7 +33,7 @@ class LIFBoxParameters(NamedTuple):
     v_reset: Scalar = 0.0
     method: str = "super"
     alpha: float = 100.0
-    reset_method: Union[str, Callable[..., torch.Tensor]] = "value"
+    reset_method: Union[str, ResetMethod] = "value"
 
 
 #: The terms of the LIFBox step, from which the fused kernels of LIFBox layers are made
@@ -58,18 +56,7 @@ def lif_box_feed_forward_step(
     """One box LIF step on input currents of any shape; returns ``(z, (v',))``."""
     v_decayed = state.v + dt * p.tau_mem_inv * ((p.v_leak - state.v) + input_tensor)
     z = threshold(v_decayed - p.v_th, p.method, p.alpha)
-    reset = p.reset_method
-    if reset == "value" or reset is reset_value:
-        v_new = reset_to_value(v_decayed, z, p.v_reset)
-    elif reset == "subtract" or reset is reset_subtract:
-        v_new = v_decayed - z * p.v_th
-    elif callable(reset):
-        v_new = reset(z, v_decayed, p.v_reset, p.v_th)
-    else:
-        raise ValueError(
-            f"unknown reset_method {p.reset_method!r}; valid: {', '.join(RESET_METHODS)}"
-        )
-    return z, LIFBoxFeedForwardState(v_new)
+    return z, LIFBoxFeedForwardState(apply_reset(p.reset_method, z, v_decayed, p.v_reset, p.v_th))
 
 
 #: Norse's name for the state of a box LIF neuron.

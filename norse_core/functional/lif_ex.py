@@ -4,24 +4,27 @@
     v_d = v + dt*tau_mem_inv*((v_leak - v) + delta_T*exp((v - v_th)/delta_T) + i_j)
     i'  = i_j - dt*tau_syn_inv*i_j
     z   = Θ(v_d - v_th);  v' = (1 - z)*v_d + z*v_reset   (z detached in the recurrent step)
+                          v' = v_d - z*v_th             (reset_method="subtract")
 
 The exponential term uses the pre-step voltage ``v``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
-from norse_core.functional.lif import Scalar, reset_to_value
+from norse_core.functional.lif import Scalar
+from norse_core.functional.reset import ResetMethod, apply_reset
 from norse_core.functional.threshold import threshold
 from norse_core.functional.dynamics import Dynamics
 
 
 class LIFExParameters(NamedTuple):
-    """Parameters of an exponential LIF neuron; ``delta_T`` is the sharpness of the upswing."""
+    """Parameters of an exponential LIF neuron; ``delta_T`` is the sharpness of the upswing,
+    ``reset_method`` ``"value"`` or ``"subtract"`` (or a reset function)."""
 
     tau_syn_inv: Scalar = 200.0
     tau_mem_inv: Scalar = 100.0
@@ -31,11 +34,12 @@ class LIFExParameters(NamedTuple):
     v_reset: Scalar = 0.0
     method: str = "super"
     alpha: float = 100.0
+    reset_method: Union[str, ResetMethod] = "value"
 
 
 #: The terms of the LIFEx step, from which the fused kernels of LIFEx layers are made
 #: (:mod:`norse_core.functional.dynamics`).
-LIF_EX_DYNAMICS = Dynamics("lif_ex", current=True, exponential=True)
+LIF_EX_DYNAMICS = Dynamics("lif_ex", current=True, exponential=True, reset_choice=True)
 
 
 class LIFExFeedForwardState(NamedTuple):
@@ -62,7 +66,8 @@ def _lif_ex_dynamics(i_jump, v, p: LIFExParameters, dt: float, detach_reset: boo
     v_decayed = v + dt * p.tau_mem_inv * ((p.v_leak - v) + exponential_drive(v, p) + i_jump)
     i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
     z = threshold(v_decayed - p.v_th, p.method, p.alpha)
-    return z, reset_to_value(v_decayed, z.detach() if detach_reset else z, p.v_reset), i_decayed
+    v_new = apply_reset(p.reset_method, z.detach() if detach_reset else z, v_decayed, p.v_reset, p.v_th)
+    return z, v_new, i_decayed
 
 
 def lif_ex_feed_forward_step(
@@ -99,8 +104,8 @@ def lif_ex_current_encoder(
     """Integrates a current directly into the voltage (no synapse); returns ``(z, v')``::
 
         v <- v + dt*tau_mem_inv*(v_leak - v + delta_T*exp((v - v_th)/delta_T) + I)
-        z = Θ(v - v_th);  v <- v - z*(v - v_reset)
+        z = Θ(v - v_th);  v <- (1 - z)*v + z*v_reset    (reset_method="subtract": v - z*v_th)
     """
     v = voltage + dt * p.tau_mem_inv * ((p.v_leak - voltage) + exponential_drive(voltage, p) + input_current)
     z = threshold(v - p.v_th, p.method, p.alpha)
-    return z, v - z * (v - p.v_reset)
+    return z, apply_reset(p.reset_method, z, v, p.v_reset, p.v_th)

@@ -7,6 +7,8 @@ threshold ``b`` rises by ``beta`` at every spike and relaxes back to ``v_th``::
     b_d = b + dt*tau_adapt_inv*(v_th - b)
     z   = Θ(v_d - b_d)
     v'  = (1 - z)*v_d + z*v_reset       (z detached in the recurrent step)
+    v'  = v_d - z*v_th                  (reset_method="subtract": the resting threshold v_th,
+                                         not the adapted b_d, is subtracted)
     b'  = b_d + beta*z
 
 *Deliberate change*: the input reaches ``v`` in the same step (as in LIF); Norse adds it
@@ -15,18 +17,21 @@ after the voltage update, a one-step delay.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
-from norse_core.functional.lif import Scalar, reset_to_value
+from norse_core.functional.lif import Scalar
+from norse_core.functional.reset import ResetMethod, apply_reset
 from norse_core.functional.threshold import threshold
 from norse_core.functional.dynamics import Dynamics
 
 
 class LSNNParameters(NamedTuple):
-    """Parameters of an adaptive-threshold LIF neuron (time constants as inverses, 1/s)."""
+    """Parameters of an adaptive-threshold LIF neuron (time constants as inverses, 1/s);
+    ``reset_method`` is ``"value"`` or ``"subtract"`` (or a reset function). :func:`ada_lif_step`
+    keeps Norse's reset ``v_d - z*(v_th - v_reset)`` and does not read it."""
 
     tau_syn_inv: Scalar = 200.0
     tau_mem_inv: Scalar = 100.0
@@ -37,11 +42,12 @@ class LSNNParameters(NamedTuple):
     beta: Scalar = 1.8
     method: str = "super"
     alpha: float = 100.0
+    reset_method: Union[str, ResetMethod] = "value"
 
 
 #: The terms of the LSNN step, from which the fused kernels of LSNN layers are made
 #: (:mod:`norse_core.functional.dynamics`).
-LSNN_DYNAMICS = Dynamics("lsnn", current=True, adaptive=True)
+LSNN_DYNAMICS = Dynamics("lsnn", current=True, adaptive=True, reset_choice=True)
 
 
 class LSNNFeedForwardState(NamedTuple):
@@ -66,7 +72,7 @@ def _lsnn_dynamics(i_jump, v, b, p: LSNNParameters, dt: float, detach_reset: boo
     i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
     b_decayed = b + dt * p.tau_adapt_inv * (p.v_th - b)
     z = threshold(v_decayed - b_decayed, p.method, p.alpha)
-    v_new = reset_to_value(v_decayed, z.detach() if detach_reset else z, p.v_reset)
+    v_new = apply_reset(p.reset_method, z.detach() if detach_reset else z, v_decayed, p.v_reset, p.v_th)
     return z, v_new, i_decayed, b_decayed + p.beta * z
 
 

@@ -21,7 +21,7 @@ other ``*_inv``        finite and > 0 (``c_m_inv``, an inverse capacitance)
 ``delta_T``            finite and > 0 (it divides the exponential term)
 ``rho_reset``          finite and >= 0 (the refractory period in steps)
 ``method``             a registered surrogate (:func:`~norse_core.functional.threshold.surrogate_methods`)
-``reset_method``       ``"value"`` or ``"subtract"``
+``reset_method``       ``"value"`` or ``"subtract"`` (or a reset function)
 any other number       not NaN (``v_th = inf``, a neuron that never spikes, is allowed)
 =====================  ========================================================================
 """
@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tup
 
 import torch
 
-from norse_core.functional.lif_box import RESET_METHODS
+from norse_core.functional.reset import RESET_METHODS, reset_method_error
 from norse_core.functional.threshold import _check_method
 
 #: parameters class name -> inverse time constants that may be ``1/dt`` (``dt * tau_inv = 1``:
@@ -106,10 +106,7 @@ def _check_field(owner: Any, path: str, value: Any, prefix: str) -> Optional[tor
             raise ValueError(f"{prefix}{where}{error}") from None
     elif field == "reset_method":
         if not (callable(value) or (isinstance(value, str) and value in RESET_METHODS)):
-            raise ValueError(
-                f"{prefix}unknown {path} {value!r}; valid: {', '.join(RESET_METHODS)} or a function "
-                "(z, v, v_reset, v_th) -> v such as norse_core.functional.reset.reset_subtract"
-            )
+            raise ValueError(f"{prefix}{reset_method_error(value, path)}")
     elif (rule := _numeric_rule(owner, field)) is not None:
         description, test = rule
         values = _numbers(path, value, prefix, description)

@@ -23,17 +23,18 @@ Feed-forward models: ONE generic block code, specialised per model by the terms 
 spiking, adaptive threshold, exponential drive, adaptation current, subtract reset,
 refractory countdown), like the Triton kernels: :func:`cpp_kernel` makes the kernel class of a
 Dynamics (``LIFCpp``, ...). ``fused.cpp`` compiles the flag sets of the built-in models
-(:data:`COMPILED_FLAGS`: LIF, LIFBox with either reset, IAF, LI, LIBox, LSNN, LIFEx, LIFAdEx,
-LIFRefrac, LIFAdExRefrac); a model declared elsewhere whose terms are among them runs it too.
+(:data:`COMPILED_FLAGS`: LIF, LIFBox, IAF, LSNN, LIFEx, LIFAdEx, LIFRefrac, LIFAdExRefrac, each
+with either reset, and LI, LIBox); a model declared elsewhere whose terms are among them runs it too.
 Parameters are numbers or tensors broadcasting to the state (one value per neuron, per state
 element, or one), expanded to one value per state element, and trainable (``PARAMS``: every
 field of the model's config, as the portable kernel): the backward sums their gradients over
 time per state element, :class:`~norse_core.fused._common.FusedFunction` to the parameter's
 shape. LIF and LIFBox compute the surrogate derivative inline (one block per method); the
 other models from a row per step (one block for all methods: a shorter build). Recurrent:
-LIFRecurrent and LSNNRecurrent (per-neuron tensor parameters, trainable ones too; parallel
-over chunks of batch rows, the recurrent input summed from the weight columns of the neurons
-that spiked; they save the threshold argument and the spikes, for trainable parameters also
+LIFRecurrent and LSNNRecurrent with the reset to a value (with the subtract reset they run
+the portable kernel, :func:`~norse_core.fused.loops.select_kernel`; per-neuron tensor
+parameters, trainable ones too; parallel over chunks of batch rows, the recurrent input
+summed from the weight columns of the neurons that spiked; they save the threshold argument and the spikes, for trainable parameters also
 the drive, ``j`` and threshold of each step). float32/float64, the built-in
 Heaviside-forward surrogates (heaviside, super/superspike, triangle, tanh, circ, heavi_erfc,
 atan, sigmoid); everything else runs the portable kernels.
@@ -219,9 +220,9 @@ def kernel(dynamics: Dynamics, numel: int, force: bool = False) -> Any:
 FLAGS = {"current": 1, "leak": 2, "spiking": 4, "adaptive": 8, "exponential": 16, "adaptation_current": 32,
          "subtract": 64, "refractory": 128}
 #: The flag sets ``fused.cpp`` compiles (its ``Compiled`` list, the built-in feed-forward models:
-#: LIF, LIFBox with either reset, IAF, LI, LIBox, LSNN, LIFEx, LIFAdEx, LIFRefrac,
-#: LIFAdExRefrac); its ``ff_flags`` op returns the same list (a test checks).
-COMPILED_FLAGS = frozenset({7, 6, 70, 4, 3, 2, 15, 23, 55, 135, 183})
+#: LIF, LIFBox, IAF, LSNN, LIFEx, LIFAdEx, LIFRefrac, LIFAdExRefrac with either reset (+ 64:
+#: subtract), LI, LIBox); its ``ff_flags`` op returns the same list (a test checks).
+COMPILED_FLAGS = frozenset({7, 71, 6, 70, 4, 68, 3, 2, 15, 79, 23, 87, 55, 119, 135, 199, 183, 247})
 
 
 def flags(dynamics: Dynamics, subtract: bool = False) -> int:

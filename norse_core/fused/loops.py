@@ -13,7 +13,8 @@ step-by-step loop) when:
 
 Kernels (:func:`select_kernel`): the compiled C++ loops on CPU (every feed-forward model with
 number, per-neuron or per-element and trainable parameters; LIFRecurrent and LSNNRecurrent with
-per-neuron parameters, up to ``RECURRENT_CPP_MAX_NEURONS`` hidden neurons; float32/float64,
+per-neuron parameters, up to ``RECURRENT_CPP_MAX_NEURONS`` hidden neurons, reset to a value
+(``reset_method="subtract"`` runs the portable kernel); float32/float64,
 built-in Heaviside-forward surrogates; once built), the Triton
 kernels on CUDA (every feed-forward model), otherwise the portable PyTorch kernel of
 :mod:`norse_core.fused.portable` (every model, dtype, device and registered surrogate:
@@ -76,8 +77,8 @@ def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]
 
 def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> Any:
     forced = forced_backend()
-    if forced == "torch":
-        return PORTABLE[name]
+    if forced == "torch" or (DYNAMICS[name].recurrent and getattr(cfg, "subtract", False)):
+        return PORTABLE[name]  # the recurrent C++ loops reset to a value only
     numbers = [value for value in cfg if not isinstance(value, (Surrogate, bool))]
     if forced == "triton" or (forced is None and x.device.type == "cuda"):
         params_ok = True  # the Triton kernels take numbers and per-neuron tensors alike

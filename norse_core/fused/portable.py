@@ -65,7 +65,7 @@ def _camel(name: str) -> str:
 @functools.lru_cache(maxsize=None)
 def config_type(dynamics: Dynamics) -> type:
     """The kernel config of ``dynamics``: a NamedTuple of its ``config_fields`` (e.g.
-    ``LIFConfig(a, b, v_leak, v_th, v_reset, sur)``); compiled kernels read it by position."""
+    ``LIFConfig(a, b, v_leak, v_th, v_reset, subtract, sur)``); every kernel reads it by field name."""
     name = _camel(dynamics.name.removesuffix("_recurrent")) + "Config"
     return NamedTuple(name, [(field, Any) for field in dynamics.config_fields])
 
@@ -257,7 +257,10 @@ class _Kernel:
             else:
                 diff = vd - vth
             zt = spiker.spike(diff, z_inner[t] if dyn.refractory else outs[t])
-            v_new = spiker.reset_subtract(vd, diff, zt, vth) if subtract else spiker.reset(vd, zt)
+            if subtract:  # vd - z v_th (adaptive models too: v_th, not the adapted threshold)
+                v_new = spiker.reset_subtract(vd, vd - vth if dyn.adaptive else diff, zt, vth)
+            else:
+                v_new = spiker.reset(vd, zt)
             if dyn.adaptive:
                 w = bd + beta * zt
             elif dyn.adaptation_current:
@@ -320,7 +323,8 @@ class _Kernel:
                 diff = diffs[t] if dyn.adaptive else vds[t] - vth
                 spike = gz  # dL/dz_t (the inner spikes)
                 if subtract:
-                    spike = spike - gv * vth
+                    if not dyn.detach_reset:
+                        spike = spike - gv * vth
                     if "v_th" in wants:
                         add("v_th", -(gv * zt))
                 elif not dyn.detach_reset:

@@ -210,7 +210,10 @@ if triton is not None:
                 spk = diff > 0.0
                 z = spk.to(vd.dtype)
                 if SUBTRACT:
-                    v_new = tl.where(spk, diff, vd)
+                    if ADAPTIVE:  # v_th, not the adapted threshold, is subtracted
+                        v_new = tl.where(spk, vd - vth, vd)
+                    else:
+                        v_new = tl.where(spk, diff, vd)
                 else:
                     v_new = tl.where(spk, vr, vd)
                 if ADAPTIVE:

@@ -497,14 +497,21 @@ def _to_float32(state: Any) -> Any:
 
 def _named_reset(p: Any) -> Any:
     """``p`` with a built-in reset function (Norse's ``reset_value``, ``reset_subtract``) in
-    ``reset_method`` replaced by its name, so the fused kernels run it."""
-    if "reset_method" in getattr(p, "_fields", ()) and callable(p.reset_method):
+    ``reset_method`` replaced by its name, so the fused kernels run it; nested parameters
+    (a refractory model's ``lif``) too."""
+    fields = getattr(p, "_fields", None)
+    if not isinstance(p, tuple) or fields is None:
+        return p
+    if "reset_method" in fields and callable(p.reset_method):
         from norse_core.functional.reset import RESET_FUNCTIONS
 
         for name, function in RESET_FUNCTIONS.items():
             if p.reset_method is function:
                 return p._replace(reset_method=name)
-    return p
+        return p
+    nested = {f: _named_reset(v) for f, v in zip(fields, p) if isinstance(v, tuple) and hasattr(v, "_fields")}
+    changed = {f: v for f, v in nested.items() if v is not getattr(p, f)}
+    return p._replace(**changed) if changed else p
 
 
 def _is_scalar(value: Any) -> bool:

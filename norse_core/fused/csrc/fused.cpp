@@ -176,7 +176,7 @@ S* scratch(int64_t n) {
 //   EXPO    E = exp((v - v_th)/dT)
 //   ADCUR   w' = (w + d tw) [+ asp if z],  tw = ac (v - v_leak) - w
 //   ADAPT   bd = w + c tw,  tw = v_th - w;  diff = vd - bd;  w' = bd [+ beta if z]
-//   SPIKE   diff = vd - v_th (not ADAPT);  z = diff > 0;  v' = z ? v_reset : vd   (SUB: z ? diff : vd)
+//   SPIKE   diff = vd - v_th (not ADAPT);  z = diff > 0;  v' = z ? v_reset : vd   (SUB: z ? vd - v_th : vd)
 //           else (a leaky integrator) v' = vd is the output
 //   REFRAC  m = rho > 0: v' = m ? v : v';  z = z && !m;  rho' = z ? rho_reset : max(rho - m, 0)
 // Backward, reverse in time, gv gi gw gr the gradients of the state after the step, s the
@@ -208,7 +208,9 @@ using Compiled = FlagSets<
     SPIKE | LEAK | CUR | EXPO,                   // LIFEx
     SPIKE | LEAK | CUR | EXPO | ADCUR,           // LIFAdEx
     SPIKE | LEAK | CUR | REFRAC,                 // LIFRefrac
-    SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC>; // LIFAdExRefrac
+    SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC,  // LIFAdExRefrac
+    SPIKE | LEAK | CUR | SUB, SPIKE | SUB, SPIKE | LEAK | CUR | ADAPT | SUB, SPIKE | LEAK | CUR | EXPO | SUB,  // ... with the
+    SPIKE | LEAK | CUR | EXPO | ADCUR | SUB, SPIKE | LEAK | CUR | REFRAC | SUB, SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC | SUB>;  // subtract reset
 
 template <int... Fs>
 std::vector<int64_t> flag_list(FlagSets<Fs...>) { return {Fs...}; }  // the ff_flags op
@@ -407,7 +409,7 @@ void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int
       }
       const bool spk = diff > S(0);
       S vn;
-      if constexpr (F & SUB) vn = spk ? diff : d; else vn = spk ? VR[k] : d;
+      if constexpr (F & SUB) vn = spk ? ((F & ADAPT) ? d - VTH[k] : diff) : d; else vn = spk ? VR[k] : d;
       if constexpr (F & ADAPT) w[k] = spk ? bd + BETA[k] : bd;
       if constexpr (F & ADCUR) w[k] = spk ? w[k] + AS[k] : w[k];
       bool zo = spk;
