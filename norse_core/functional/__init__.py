@@ -200,3 +200,18 @@ __all__ += [
     "lif_mc_feed_forward_step", "lif_mc_refrac_feed_forward_step",
     "create_izhikevich_spiking_behavior", "accomodation",
 ]
+
+# e-prop: eligibility traces of recurrent LIF and LSNN layers (Bellec et al. 2020)
+from norse_core.functional.eprop import (
+    EligibilityTraces,
+    eligibility_traces,
+    eprop_gradient,
+    lif_eligibility_step,
+    lsnn_eligibility_step,
+    readout_filter_step,
+)
+
+__all__ += [
+    "EligibilityTraces", "eligibility_traces", "lif_eligibility_step", "lsnn_eligibility_step",
+    "readout_filter_step", "eprop_gradient",
+]
