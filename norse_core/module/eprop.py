@@ -132,16 +132,12 @@ class EProp(torch.nn.Module):
         self.state = layer.initial_state(x)
         z = self.state.z
         out = x.new_zeros((*batch, self.readout.out_features))
-        adaptive = self.kind == "lsnn"
-        self._traces = {
-            "input": eligibility_traces(x, layer.hidden_size, adaptive),
-            "recurrent": eligibility_traces(z, layer.hidden_size, adaptive),
-        }
+        # one set of traces for [W_in, W_rec], whose presynaptic signal is [x^t, z^{t-1}]
+        self._traces = eligibility_traces(torch.cat([x, z], -1), layer.hidden_size, self.kind == "lsnn")
         if self.readout_filter is not None:
             self._readout_state = LIState(out + self.readout_filter.v_leak, out.clone())
             self._filters = {
-                "input": _zero_li(self._traces["input"].v),
-                "recurrent": _zero_li(self._traces["recurrent"].v),
+                "trace": _zero_li(self._traces.v),
                 "spikes": _zero_li(z),
                 "bias": _zero_li(x.new_zeros(1)),
             }
@@ -170,20 +166,16 @@ class EProp(torch.nn.Module):
         self.state = self._state_type(z, *update[1:-1])
         self.spikes = z
         psi = surrogate_derivative(p.method)(update.distance, p.alpha)
-        traces = {}
-        for name, presynaptic in (("input", x), ("recurrent", z_previous)):
-            traces[name], self._traces[name] = self._trace_step(self._traces[name], presynaptic, z, psi, p, dt)
+        presynaptic = torch.cat([x, z_previous], -1)
+        trace, self._traces = self._trace_step(self._traces, presynaptic, z, psi, p, dt)
         drive = F.linear(z, self.readout.weight, self.readout.bias)
-        filtered, spikes_f, ones_f = traces, z, 1.0
+        filtered, spikes_f, ones_f = trace, z, 1.0
         if self.readout_filter is not None:
             y, self._readout_state = li_feed_forward_step(drive, self._readout_state, self.readout_filter, dt)
-            filtered = {}
-            for name, trace in traces.items():
-                filtered[name], self._filters[name] = readout_filter_step(trace, self._filters[name], self.readout_filter, dt)
-            spikes_f, self._filters["spikes"] = readout_filter_step(z, self._filters["spikes"], self.readout_filter, dt)
-            ones_f, self._filters["bias"] = readout_filter_step(
-                torch.ones_like(self._filters["bias"].v), self._filters["bias"], self.readout_filter, dt
-            )
+            filters, li = self._filters, self.readout_filter
+            filtered, filters["trace"] = readout_filter_step(trace, filters["trace"], li, dt)
+            spikes_f, filters["spikes"] = readout_filter_step(z, filters["spikes"], li, dt)
+            ones_f, filters["bias"] = readout_filter_step(torch.ones_like(filters["bias"].v), filters["bias"], li, dt)
         else:
             y = drive
         t = self.steps
@@ -191,11 +183,12 @@ class EProp(torch.nn.Module):
         z_error = spike_error(t, z) if spike_error is not None else None
         if error is not None or z_error is not None:
             signal = None if error is None else error @ self._feedback()
-            for name, weight in (("input", layer.input_weights), ("recurrent", layer.recurrent_weights)):
-                gradient = eprop_gradient(signal, filtered[name], z_error, traces[name])
-                if name == "recurrent" and not layer.autapses:
-                    gradient.fill_diagonal_(0.0)
-                _accumulate(weight, gradient)
+            gradient = eprop_gradient(signal, filtered, z_error, trace)
+            recurrent = gradient[:, x.shape[-1]:]
+            if not layer.autapses:
+                recurrent.fill_diagonal_(0.0)
+            _accumulate(layer.input_weights, gradient[:, : x.shape[-1]])
+            _accumulate(layer.recurrent_weights, recurrent)
             if error is not None:
                 _accumulate(self.readout.weight, error.transpose(0, 1) @ spikes_f)
                 if self.readout.bias is not None:
