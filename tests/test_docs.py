@@ -15,7 +15,8 @@ import pytest
 from tests.helpers import REPO
 
 DOCS = REPO / "docs"
-EXAMPLE_PAGES = ["index", "getting-started", "concepts", "surrogates", "encoders", "custom-neuron", "migrating", "nir"]
+EXAMPLE_PAGES = ["index", "getting-started", "concepts", "surrogates", "encoders", "custom-neuron", "migrating", "nir",
+                 "eprop"]
 FIGURE_SCRIPTS = {
     "surrogates.png": "plot_surrogates.py",
     "neuron_lif.png": "plot_neurons.py",

@@ -130,3 +130,60 @@ def test_learning_curve_plot_reads_tensorboard_logs(tmp_path):
     with pytest.raises(ValueError, match="no scalar 'test/nothing'"):
         plot_learning_curves.read_curve(run, "test/nothing")
     assert plot_learning_curves.main([str(tmp_path / "missing"), "--metric", "x"]) == 2
+
+
+SHORT = ["debug=default", "data.batch_size=8", "data.val_size=8", "data.test_size=8", "data.n_periods=6",
+         "data.period_steps=40", "data.min_delay=1", "data.max_delay=3", "data.max_store_period=1"]
+
+
+def test_eprop_short_run_logs_the_same_metrics_and_updates_online(tmp_path, monkeypatch):
+    """``learning=eprop`` through the same runner: the same scalars and figures as BPTT; with
+    ``learning.update_every=80`` on sequences of 240 steps, each batch makes 2 optimizer steps
+    inside the sequence and Lightning the third (random feedback, a buffer of the task)."""
+    calls = []
+    original = MemoryTask._online_update
+
+    def counting(self, step):
+        calls.append(step)
+        return original(self, step)
+
+    monkeypatch.setattr(MemoryTask, "_online_update", counting)
+    overrides = SHORT + ["learning=eprop", "learning.update_every=80", "learning.feedback=random"]
+    value = train(compose_task("memory", overrides, output_dir=tmp_path))
+    assert value is not None
+    tags = event_tags(tmp_path / "tensorboard")
+    assert {"train/loss", "train/recall_acc", "train/rate_hz", "val/recall_acc", "test/recall_acc",
+            "hp/val_recall_acc"} <= tags["scalars"]
+    assert {"sequence", "raster/hidden", "threshold/adaptive"} <= tags["images"]
+    assert calls == [80, 160, 240] * 4  # debug=default: 4 training batches
+
+
+def test_eprop_training_step_returns_the_eprop_gradient(tmp_path):
+    """The loss ``training_step`` returns has the logged value and, backpropagated, adds
+    e-prop's gradient to what ``.grad`` held (Lightning's gradient accumulation keeps working);
+    bad ``learning`` settings are named."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_task("memory", ["learning=eprop"], output_dir=tmp_path)
+    kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+    kwargs.pop("_target_")
+    torch.manual_seed(0)
+    task = MemoryTask(**kwargs)
+    task.log_dict = lambda *args, **kw: None  # no trainer attached
+    batch = store_recall_batch(4, generator=torch.Generator().manual_seed(0), **SMALL)
+    _, _, _, _, gradients = task._eprop_gradients(batch)
+    held = {p: torch.full_like(p, 0.5) for p in task.parameters()}
+    for p, value in held.items():
+        p.grad = value.clone()
+    loss = task.training_step(batch, 0)
+    ce, reg, _, _ = task._losses(batch)  # BPTT's loss on the same batch: the same forward
+    assert loss.item() == pytest.approx((ce + task.reg_weight * reg).item(), rel=1e-5)
+    assert all(torch.equal(p.grad, held[p]) for p in task.parameters())  # untouched by the e-prop run
+    loss.backward()
+    for p, g in gradients:
+        assert torch.allclose(p.grad, held[p] + g, rtol=0, atol=1e-7)
+    assert any(g.abs().max() > 0 for _, g in gradients)
+    with pytest.raises(ValueError, match="learning.name must be one of bptt, eprop, got 'rtrl'"):
+        MemoryTask(**dict(kwargs, learning={"name": "rtrl"}))
+    with pytest.raises(ValueError, match="feedback must be one of symmetric, random, got 'none'"):
+        MemoryTask(**dict(kwargs, learning=dict(kwargs["learning"], feedback="none")))

@@ -207,3 +207,18 @@ from norse_core.functional.adjoint import *  # noqa: F401,F403
 from norse_core.functional.adjoint import __all__ as _adjoint_all
 
 __all__ += [*_adjoint_all]
+
+# e-prop: eligibility traces of recurrent LIF and LSNN layers (Bellec et al. 2020)
+from norse_core.functional.eprop import (
+    EligibilityTraces,
+    eligibility_traces,
+    eprop_gradient,
+    lif_eligibility_step,
+    lsnn_eligibility_step,
+    readout_filter_step,
+)
+
+__all__ += [
+    "EligibilityTraces", "eligibility_traces", "lif_eligibility_step", "lsnn_eligibility_step",
+    "readout_filter_step", "eprop_gradient",
+]

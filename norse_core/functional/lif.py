@@ -66,14 +66,48 @@ def reset_to_value(v: torch.Tensor, z: torch.Tensor, v_reset: Scalar) -> torch.T
     return reset_value(z, v, v_reset, 0.0)
 
 
-def _lif_dynamics(
-    i_jump: torch.Tensor, v: torch.Tensor, p: LIFParameters, dt: float, detach_reset: bool
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+class LIFUpdate(NamedTuple):
+    """One LIF update: spikes ``z``, the new ``v'`` and ``i'``, and ``distance = v_d - v_th``,
+    the argument of Θ (where a surrogate derivative is evaluated, e.g. by e-prop)."""
+
+    z: torch.Tensor
+    v: torch.Tensor
+    i: torch.Tensor
+    distance: torch.Tensor
+
+
+def recurrent_current(
+    i: torch.Tensor,
+    z: torch.Tensor,
+    input_tensor: torch.Tensor,
+    input_weights: torch.Tensor,
+    recurrent_weights: torch.Tensor,
+) -> torch.Tensor:
+    """The recurrent current jump ``i_j = i + linear(x, W_in) + linear(z, W_rec)``."""
+    return i + F.linear(input_tensor, input_weights) + F.linear(z, recurrent_weights)
+
+
+def lif_subthreshold(
+    i_jump: torch.Tensor, v: torch.Tensor, p: LIFParameters, dt: float
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The subthreshold part of the step after the jump: ``(v_d, i')`` with
+    ``v_d = v + dt*tau_mem_inv*((v_leak - v) + i_j)`` and ``i' = i_j - dt*tau_syn_inv*i_j``."""
     v_decayed = v + dt * p.tau_mem_inv * ((p.v_leak - v) + i_jump)
     i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
-    z = threshold(v_decayed - p.v_th, p.method, p.alpha)
+    return v_decayed, i_decayed
+
+
+def lif_update(
+    i_jump: torch.Tensor, v: torch.Tensor, p: LIFParameters, dt: float, detach_reset: bool
+) -> LIFUpdate:
+    """The LIF step after the current jump ``i_j``: :func:`lif_subthreshold`, then
+    ``z = Θ(v_d - v_th)`` and the reset ``v' = (1 - z)*v_d + z*v_reset`` (with the detached
+    spikes when ``detach_reset``)."""
+    v_decayed, i_decayed = lif_subthreshold(i_jump, v, p, dt)
+    distance = v_decayed - p.v_th
+    z = threshold(distance, p.method, p.alpha)
     v_new = apply_reset(p.reset_method, z.detach() if detach_reset else z, v_decayed, p.v_reset, p.v_th)
-    return z, v_new, i_decayed
+    return LIFUpdate(z, v_new, i_decayed, distance)
 
 
 def lif_feed_forward_step(
@@ -83,7 +117,7 @@ def lif_feed_forward_step(
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LIFFeedForwardState]:
     """One LIF step on input currents ``x`` of any shape; returns ``(z, (v', i'))``."""
-    z, v, i = _lif_dynamics(state.i + input_tensor, state.v, p, dt, detach_reset=False)
+    z, v, i, _ = lif_update(state.i + input_tensor, state.v, p, dt, detach_reset=False)
     return z, LIFFeedForwardState(v, i)
 
 
@@ -97,12 +131,8 @@ def lif_step(
 ) -> Tuple[torch.Tensor, LIFState]:
     """One recurrent LIF step; ``x`` is ``(..., input)``, weights ``(hidden, input)`` and
     ``(hidden, hidden)``. The reset uses the detached spikes."""
-    i_jump = (
-        state.i
-        + F.linear(input_tensor, input_weights)
-        + F.linear(state.z, recurrent_weights)
-    )
-    z, v, i = _lif_dynamics(i_jump, state.v, p, dt, detach_reset=True)
+    i_jump = recurrent_current(state.i, state.z, input_tensor, input_weights, recurrent_weights)
+    z, v, i, _ = lif_update(i_jump, state.v, p, dt, detach_reset=True)
     return z, LIFState(z, v, i)
 
 

@@ -20,9 +20,8 @@ from __future__ import annotations
 from typing import NamedTuple, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 
-from norse_core.functional.lif import Scalar
+from norse_core.functional.lif import Scalar, lif_subthreshold, recurrent_current
 from norse_core.functional.reset import ResetMethod, apply_reset
 from norse_core.functional.threshold import threshold
 from norse_core.functional.dynamics import Dynamics
@@ -67,13 +66,33 @@ class LSNNState(NamedTuple):
     b: torch.Tensor
 
 
-def _lsnn_dynamics(i_jump, v, b, p: LSNNParameters, dt: float, detach_reset: bool):
-    v_decayed = v + dt * p.tau_mem_inv * ((p.v_leak - v) + i_jump)
-    i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
-    b_decayed = b + dt * p.tau_adapt_inv * (p.v_th - b)
-    z = threshold(v_decayed - b_decayed, p.method, p.alpha)
+class LSNNUpdate(NamedTuple):
+    """One LSNN update: spikes ``z``, the new ``v'``, ``i'``, ``b'``, and
+    ``distance = v_d - b_d``, the argument of Θ (where e-prop evaluates the surrogate)."""
+
+    z: torch.Tensor
+    v: torch.Tensor
+    i: torch.Tensor
+    b: torch.Tensor
+    distance: torch.Tensor
+
+
+def adaptive_threshold_decay(b: torch.Tensor, p: LSNNParameters, dt: float) -> torch.Tensor:
+    """``b_d = b + dt*tau_adapt_inv*(v_th - b)``: the threshold relaxes toward ``v_th``."""
+    return b + dt * p.tau_adapt_inv * (p.v_th - b)
+
+
+def lsnn_update(
+    i_jump: torch.Tensor, v: torch.Tensor, b: torch.Tensor, p: LSNNParameters, dt: float, detach_reset: bool
+) -> LSNNUpdate:
+    """The LSNN step after the current jump ``i_j`` (see the module docstring); the reset
+    uses the detached spikes when ``detach_reset``, the threshold jump ``beta*z`` never does."""
+    v_decayed, i_decayed = lif_subthreshold(i_jump, v, p, dt)
+    b_decayed = adaptive_threshold_decay(b, p, dt)
+    distance = v_decayed - b_decayed
+    z = threshold(distance, p.method, p.alpha)
     v_new = apply_reset(p.reset_method, z.detach() if detach_reset else z, v_decayed, p.v_reset, p.v_th)
-    return z, v_new, i_decayed, b_decayed + p.beta * z
+    return LSNNUpdate(z, v_new, i_decayed, b_decayed + p.beta * z, distance)
 
 
 def lsnn_feed_forward_step(
@@ -83,7 +102,7 @@ def lsnn_feed_forward_step(
     dt: float = 0.001,
 ) -> Tuple[torch.Tensor, LSNNFeedForwardState]:
     """One LSNN step on input currents of any shape; returns ``(z, (v', i', b'))``."""
-    z, v, i, b = _lsnn_dynamics(state.i + input_tensor, state.v, state.b, p, dt, detach_reset=False)
+    z, v, i, b, _ = lsnn_update(state.i + input_tensor, state.v, state.b, p, dt, detach_reset=False)
     return z, LSNNFeedForwardState(v, i, b)
 
 
@@ -97,8 +116,8 @@ def lsnn_step(
 ) -> Tuple[torch.Tensor, LSNNState]:
     """One recurrent LSNN step; ``x`` ``(..., input)``, weights ``(hidden, input)`` and
     ``(hidden, hidden)``; the reset uses the detached spikes."""
-    i_jump = state.i + F.linear(input_tensor, input_weights) + F.linear(state.z, recurrent_weights)
-    z, v, i, b = _lsnn_dynamics(i_jump, state.v, state.b, p, dt, detach_reset=True)
+    i_jump = recurrent_current(state.i, state.z, input_tensor, input_weights, recurrent_weights)
+    z, v, i, b, _ = lsnn_update(i_jump, state.v, state.b, p, dt, detach_reset=True)
     return z, LSNNState(z, v, i, b)
 
 
@@ -124,7 +143,7 @@ def ada_lif_step(
     The input jumps first, as in :func:`lsnn_step` (*deliberate change*: Norse adds it
     after the voltage update).
     """
-    i_jump = state.i + F.linear(input_tensor, input_weights) + F.linear(state.z, recurrent_weights)
+    i_jump = recurrent_current(state.i, state.z, input_tensor, input_weights, recurrent_weights)
     v_decayed = state.v + dt * p.tau_mem_inv * ((p.v_leak - state.v) + i_jump - state.b)
     i_decayed = i_jump - dt * p.tau_syn_inv * i_jump
     b_decayed = state.b - dt * p.tau_adapt_inv * state.b

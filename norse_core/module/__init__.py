@@ -73,3 +73,8 @@ __all__ += [
     "CobaLIF", "CobaLIFCell", "CobaLIFRecurrent", "CobaLIFRecurrentCell",
     "LIFMCRecurrent", "LIFMCRecurrentCell", "LIFMCRefracRecurrent", "LIFMCRefracRecurrentCell",
 ]
+
+# e-prop: online gradients for recurrent LIF and LSNN layers (Bellec et al. 2020)
+from norse_core.module.eprop import EProp
+
+__all__ += ["EProp"]

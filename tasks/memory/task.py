@@ -8,10 +8,16 @@ rate regulariser ``reg_weight * mean((rate - target_rate)^2)`` (rates in Hz).
 
 ``model=lsnn``: the adaptive neurons have ``beta > 0`` (the regular ones ``beta = 0``);
 ``model=lif``: all neurons are plain recurrent LIF neurons.
+
+``learning.name=bptt`` (default): backpropagation through time. ``learning.name=eprop``: e-prop
+(:class:`norse_core.EProp`) with the learning signal of a cross-entropy at every recall step,
+``(softmax(y^t) - onehot) / (recall steps * batch)``, and the regulariser's gradient from the
+running rate; validation and test are the same as for BPTT.
 """
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Dict, Mapping, Optional
 
 import torch
@@ -23,6 +29,7 @@ from tasks.common.module import SpikingTask
 from tasks.memory.data import StoreRecallBatch
 
 RECURRENT = {"lsnn": snn.LSNNRecurrent, "lif": snn.LIFRecurrent}
+LEARNING = ("bptt", "eprop")
 
 
 class MemoryTask(SpikingTask):
@@ -39,9 +46,13 @@ class MemoryTask(SpikingTask):
         scheduler: Optional[Mapping[str, Any]] = None,
         seed: Optional[int] = None,
         input_size: int = 20,
+        learning: Mapping[str, Any] = MappingProxyType({"name": "bptt"}),
     ):
+        learning = dict(learning)  # saved in the hyperparameters as a plain dict
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(logger=False)
+        if learning.get("name") not in LEARNING:
+            raise ValueError(f"learning.name must be one of {', '.join(LEARNING)}, got {learning.get('name')!r}")
         name = model.get("name")
         if name not in RECURRENT:
             raise ValueError(f"the memory task supports model={'|'.join(RECURRENT)}, got model={name}")
@@ -64,6 +75,12 @@ class MemoryTask(SpikingTask):
         self.target_rate = float(net["target_rate"])
         self.reg_weight = float(net["reg_weight"])
         self.dt = dt
+        self.eprop: Optional[snn.EProp] = None
+        if learning["name"] == "eprop":
+            self.eprop = snn.EProp(
+                self.recurrent, self.readout, self.li.p, feedback=learning["feedback"],
+                update_every=learning["update_every"], on_update=self._online_update,
+            )
 
     def forward(self, spikes: torch.Tensor):
         """Returns ``(readout voltages (T, B, 2), hidden spikes (T, B, hidden), final state)``."""
@@ -82,10 +99,70 @@ class MemoryTask(SpikingTask):
         return ce, reg, acc, rates
 
     def training_step(self, batch: StoreRecallBatch, batch_idx: int):
-        ce, reg, acc, rates = self._losses(batch)
+        if self.eprop is not None:
+            ce, reg, acc, rates, gradients = self._eprop_gradients(batch)
+        else:
+            ce, reg, acc, rates = self._losses(batch)
         loss = ce + self.reg_weight * reg
         self.log_dict({"train/loss": loss, "train/recall_acc": acc, "train/rate_hz": rates.mean()}, prog_bar=True)
-        return loss
+        if self.eprop is None:
+            return loss
+        # Lightning zeroes the gradients after this step and backpropagates the loss returned:
+        # a loss of the same value whose gradient is e-prop's (clipping, schedulers, precision
+        # and gradient accumulation stay Lightning's).
+        surrogate = sum((p * g).sum() for p, g in gradients)
+        return loss.detach() + surrogate - surrogate.detach()
+
+    def _eprop_gradients(self, batch: StoreRecallBatch):
+        """Runs e-prop over the batch; returns the metrics of :meth:`_losses` (computed from the
+        same forward pass) and ``[(parameter, e-prop gradient)]``; ``.grad`` is left as it was."""
+        spikes, label = batch.spikes, batch.label
+        steps, n = spikes.shape[:2]
+        mask = batch.recall_mask.to(spikes.dtype)
+        share = mask / mask.sum(0).clamp_min(1)  # (T, B): each recall step's share of the average
+        recall = mask.any(1).tolist()
+        onehot = F.one_hot(label, 2).to(spikes.dtype)
+        logits = spikes.new_zeros(n, 2)
+        counts = spikes.new_zeros(self.n_regular + self.n_adaptive)
+        scale = 2 * self.reg_weight / counts.numel() / (steps * n * self.dt)
+
+        def output_error(t: int, y: torch.Tensor) -> Optional[torch.Tensor]:
+            if not recall[t]:
+                return None
+            logits.add_(share[t, :, None] * y)
+            # softmax written out: torch.softmax parallelises over 64 rows of 2, slow on busy cores
+            exp = (y - y.amax(-1, keepdim=True)).exp()
+            return (exp / exp.sum(-1, keepdim=True) - onehot) * (share[t, :, None] / n)
+
+        def spike_error(t: int, z: torch.Tensor) -> torch.Tensor:
+            counts.add_(z.sum(0))
+            rate = counts / ((t + 1) * n * self.dt)  # running estimate of the rate (Hz)
+            return (scale * (rate - self.target_rate)).expand_as(z)
+
+        parameters = [p for p in self.parameters() if p.requires_grad]
+        saved = [p.grad for p in parameters]
+        for p in parameters:
+            p.grad = None
+        self._sequence_steps = steps
+        self.eprop.run(spikes, output_error, spike_error)
+        gradients = [(p, torch.zeros_like(p) if p.grad is None else p.grad) for p in parameters]
+        for p, grad in zip(parameters, saved):
+            p.grad = grad
+        ce = F.cross_entropy(logits, label)
+        rates = counts / (steps * n * self.dt)
+        reg = ((rates - self.target_rate) ** 2).mean()
+        acc = (logits.argmax(-1) == label).float().mean()
+        return ce, reg, acc, rates, gradients
+
+    def _online_update(self, step: int) -> None:
+        """``learning.update_every=K``: an optimizer step (clipped as the trainer clips) after
+        every K steps of the sequence; the last update of the batch is Lightning's own step."""
+        if step == self._sequence_steps:
+            return
+        optimizer = self.optimizers()
+        self.clip_gradients(optimizer)
+        optimizer.optimizer.step()
+        optimizer.optimizer.zero_grad()
 
     def validation_step(self, batch: StoreRecallBatch, batch_idx: int):
         ce, _, acc, rates = self._losses(batch)
@@ -131,6 +208,7 @@ class MemoryTask(SpikingTask):
             "alpha": float(find_setting(h.model, "alpha", 0.0)),
             "lr": float(h.optimizer["lr"]),
             "n_adaptive": int(h.net["n_adaptive"]),
+            "learning": h.learning["name"],
             "seed": -1 if h.seed is None else int(h.seed),
         }
 
