@@ -1,9 +1,11 @@
-"""The runner's training-health warnings (``tasks.common.checks.HealthCheck``) and its use of
-Lightning's public API only."""
+"""The runner's training-health warnings (``tasks.common.checks.HealthCheck``), its use of
+Lightning's public API only, and ``python -m tasks.<name> --help``."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -121,3 +123,20 @@ def test_precision_choices_are_lightnings():
         return [c for a in args for c in (choices(a) if typing.get_args(a) else [a])]
 
     assert sorted(map(str, PRECISIONS)) == sorted(map(str, choices(connector._PRECISION_INPUT)))
+
+
+# -- --help -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("task, says, options", [
+    ("mnist", "classifies MNIST digits", ["model=lif", "encoder=direct", "net.hidden=256", "trainer.max_epochs=10"]),
+    ("memory", "store and recall", ["model=lsnn", "net.n_adaptive=10", "net.neuron.v_th=0.5"]),
+    ("cartpole", "CartPole-v1", ["env=cartpole", "algo.name=ppo", "net.hidden=64"]),
+])
+def test_help_says_what_the_task_is_and_shows_the_main_options_with_defaults(task, says, options):
+    result = subprocess.run([sys.executable, "-m", f"tasks.{task}", "--help", "seed=5"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = result.stdout
+    assert text.startswith(f"tasks.{task}: ") and says in text
+    assert all(option in text for option in options), text[:1500]
+    assert "seed=5" in text  # overrides show in the help
+    assert "== Config groups" in text and "surrogate: " in text and "powered by Hydra" not in text
