@@ -21,7 +21,7 @@ from hydra import compose, initialize_config_dir
 
 import norse_core as snn
 from tasks.common import CONFIG_DIR
-from tasks.common.callbacks import NonFiniteError
+from tasks.common.checks import NonFiniteError
 from tasks.common.checkpoints import CheckpointMismatchError, check_checkpoint, load_checkpoint
 from tasks.common.data import EpochShuffleSampler, ResumableLoader
 from tasks.common.runner import train
@@ -93,6 +93,7 @@ def test_resume_mid_epoch_in_process_matches_uninterrupted(tmp_path):
     saved = torch.load(ckpt, weights_only=True)
     assert saved["global_step"] == 20 and saved["epoch"] == 1
     assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "batches": 8}]
+    assert saved["callbacks"]["ResumeState"]["train_loader"] == {"epoch": 1, "batches": 8}  # handed back on resume
     train(compose_task("mnist", [*TINY, TRACE, f"+callbacks.trace.path={tmp_path}/resumed.jsonl",
                                  f"ckpt_path={ckpt}"], output_dir=resumed))
     a, b = _trace(tmp_path / "full.jsonl"), _trace(tmp_path / "resumed.jsonl")

@@ -261,8 +261,10 @@ class CartPoleTask(SpikingTask):
             logger.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
     def _should_log(self) -> bool:
-        connector = getattr(self.trainer, "_logger_connector", None)
-        return True if connector is None else bool(connector.should_update_logs)
+        """Whether Lightning logs this training step (``log_every_n_steps``; one optimizer step
+        per batch here, so the step about to run is ``global_step + 1``)."""
+        trainer = self.trainer
+        return (self.global_step + 1) % trainer.log_every_n_steps == 0 or trainer.should_stop
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, episodes: Optional[int] = None) -> Evaluation:
@@ -377,7 +379,7 @@ class CartPoleTask(SpikingTask):
         writers = [lg.experiment for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
         if not writers or not self.evaluation["episode_figure"]:
             return
-        from tasks.common.callbacks import raster_figure
+        from tasks.common.monitoring import raster_figure
 
         record = self.record()
         steps = next(iter(record.values())).shape[0] // self.policy.seq_length
