@@ -4,6 +4,7 @@ Lightning's public API only, and ``python -m tasks.<name> --help``."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 import subprocess
 import sys
 import warnings
@@ -75,6 +76,13 @@ def test_silent_saturated_and_gradientless_layers_are_named_once_with_the_settin
     assert "smaller surrogate.alpha" in narrow and "silent" not in narrow and "saturated" not in narrow
     # measured once: the hooks are gone, later epochs cost nothing
     assert all(not layer._forward_hooks for layer in module.net.values())
+
+
+def test_the_threshold_setting_is_named_by_the_layers_own_field():
+    check = HealthCheck(threshold="model.p.v_th")
+    silent = lambda module: SimpleNamespace(module=module, outputs=1000, spikes=0, voltages=0)  # noqa: E731
+    assert "lower its threshold (model.p.v_thresh)" in check.problems(silent(snn.CobaLIFCell(2, 3)))[0]
+    assert "lower its threshold (model.p.v_th)" in check.problems(silent(snn.LIFCell()))[0]
 
 
 def test_a_healthy_layer_and_a_task_without_validation_give_no_warning():

@@ -327,15 +327,16 @@ class HealthCheck(pl.Callback):
     def problems(self, layer: _LayerStats) -> List[str]:
         """What is wrong with ``layer`` (empty when nothing is, or nothing was measured)."""
         found = []
+        threshold = self._threshold_setting(layer)
         if layer.outputs:
             rate = float(layer.spikes) / layer.outputs
             if rate < self.silent:
                 found.append(f"almost silent, {rate:.3%} of its neurons fire per step (below {self.silent:.1%}): "
                              f"raise its input current ({self.gain}; the encoder's scale for the first layer) "
-                             f"or lower its threshold ({self.threshold})")
+                             f"or lower its threshold ({threshold})")
             elif rate > self.saturated:
                 found.append(f"saturated, {rate:.1%} of its neurons fire every step (above {self.saturated:.0%}): "
-                             f"lower its input current ({self.gain}) or raise its threshold ({self.threshold})")
+                             f"lower its input current ({self.gain}) or raise its threshold ({threshold})")
         if layer.voltages:
             inside = float(layer.inside) / layer.voltages
             if inside < self.min_in_support:
@@ -344,8 +345,16 @@ class HealthCheck(pl.Callback):
                              f"{layer.width:.3g} of the threshold where the surrogate ({layer.method}, alpha "
                              f"{layer.alpha:g}) is at least 1% of its peak (mean v - v_th = {mean:.3g}), "
                              "so its gradients vanish: widen the surrogate (a smaller surrogate.alpha) or bring the "
-                             f"voltages near the threshold ({self.gain}, {self.threshold})")
+                             f"voltages near the threshold ({self.gain}, {threshold})")
         return found
+
+    def _threshold_setting(self, layer: _LayerStats) -> str:
+        """The threshold setting to suggest, named by the layer's own field (CobaLIF's
+        ``v_thresh`` where the configured name ends in ``v_th``)."""
+        fields = getattr(layer.module.p, "_fields", ())
+        if self.threshold.endswith(".v_th") and "v_th" not in fields and "v_thresh" in fields:
+            return self.threshold[: -len("v_th")] + "v_thresh"
+        return self.threshold
 
     def _remove(self) -> None:
         for handle in self._handles:
