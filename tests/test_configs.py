@@ -5,6 +5,7 @@ value, and default runs build with the values docs/results.md was measured with.
 from __future__ import annotations
 
 import ast
+import enum
 import inspect
 import re
 import shlex
@@ -44,7 +45,7 @@ def _own_keys(path: Path) -> Dict[str, Any]:
     raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     keys: Dict[str, Any] = {}
     for entry in raw.pop("defaults", []):
-        if isinstance(entry, str) and entry != "_self_":
+        if isinstance(entry, str) and (path.parent / f"{entry}.yaml").exists():  # not a schema
             keys.update(_own_keys(path.parent / f"{entry}.yaml"))
     raw.pop("hydra", None)  # the sweeper settings are Hydra's, not the job's
     keys.update(_leaves(raw))
@@ -52,7 +53,7 @@ def _own_keys(path: Path) -> Dict[str, Any]:
 
 
 def _composed(cfg: DictConfig) -> Dict[str, Any]:
-    return dict(_leaves(OmegaConf.to_container(cfg, resolve=False)))
+    return dict(_leaves(OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)))
 
 
 def _groups(task: str) -> List[str]:
@@ -167,7 +168,8 @@ def _disagreements(fn: Callable, config: DictConfig, rename: Mapping[str, str] =
         if name not in defaults or OmegaConf.is_interpolation(config, key):
             continue
         value = config[key]
-        value = OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+        value = OmegaConf.to_container(value, enum_to_str=True) if isinstance(value, (DictConfig, ListConfig)) else value
+        value = value.name if isinstance(value, enum.Enum) else value  # a typed choice
         default = defaults[name]
         if hasattr(default, "_asdict"):  # parameters (a NamedTuple) against their config mapping
             default = {k: default._asdict().get(k) for k in value} if isinstance(value, dict) else default
@@ -233,7 +235,7 @@ def _build(task: str, overrides: List[str] = (), drop: Mapping[str, List[str]] =
     """The task module of a composed config (seeded), with the keys ``drop[block]`` removed
     from ``task.<block>``."""
     cfg = compose_task(task, list(overrides), output_dir=Path("unused"))
-    kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+    kwargs = OmegaConf.to_container(cfg.task, resolve=True, enum_to_str=True)
     target = get_class(kwargs.pop("_target_"))
     for block, keys in drop.items():
         for key in keys:
