@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import importlib
 from pathlib import Path
 from typing import Dict, List, Sequence, Set
 
@@ -17,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def compose_task(config_name: str, overrides: Sequence[str] = (), output_dir: Path | None = None) -> DictConfig:
     """The task config as ``python -m tasks.<name> overrides`` would see it, with outputs
     under ``output_dir``."""
+    importlib.import_module(f"tasks.{config_name}")  # registers the task's typed config blocks
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
         cfg = compose(config_name=config_name, overrides=list(overrides))
     if output_dir is not None:

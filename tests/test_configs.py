@@ -5,7 +5,10 @@ value, and default runs build with the values docs/results.md was measured with.
 from __future__ import annotations
 
 import ast
+import enum
 import inspect
+import re
+import shlex
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
@@ -23,7 +26,7 @@ from tasks.mnist.model import ConvSNN
 from tests.helpers import REPO, compose_task
 
 TASKS = ("mnist", "memory", "cartpole")
-OVERLAYS = ("debug", "hparams_search", "env")  # groups meant to override the primary config
+OVERLAYS = ("debug", "hparams_search", "env", "experiment")  # groups meant to override the primary config
 CONF = REPO / "conf"
 
 
@@ -42,7 +45,7 @@ def _own_keys(path: Path) -> Dict[str, Any]:
     raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     keys: Dict[str, Any] = {}
     for entry in raw.pop("defaults", []):
-        if isinstance(entry, str) and entry != "_self_":
+        if isinstance(entry, str) and (path.parent / f"{entry}.yaml").exists():  # not a schema
             keys.update(_own_keys(path.parent / f"{entry}.yaml"))
     raw.pop("hydra", None)  # the sweeper settings are Hydra's, not the job's
     keys.update(_leaves(raw))
@@ -50,7 +53,7 @@ def _own_keys(path: Path) -> Dict[str, Any]:
 
 
 def _composed(cfg: DictConfig) -> Dict[str, Any]:
-    return dict(_leaves(OmegaConf.to_container(cfg, resolve=False)))
+    return dict(_leaves(OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)))
 
 
 def _groups(task: str) -> List[str]:
@@ -88,6 +91,8 @@ def test_overlays_override_the_primary_config(task, group):
     if group not in _groups(task):
         pytest.skip(f"{task} has no {group} group")
     for option in _options(group):
+        if group == "experiment" and not option.startswith(f"{task}_") and option != task:
+            continue  # another task's overlay
         composed = _composed(compose_task(task, [f"{group}={option}"]))
         assert _differences(_own_keys(CONF / group / f"{option}.yaml"), composed) == [], option
 
@@ -101,6 +106,50 @@ def test_debug_default_still_shrinks_the_run(task):
 def test_memory_logs_every_ten_steps():
     """conf/memory.yaml's trainer.log_every_n_steps (10), not trainer/default.yaml's (20)."""
     assert compose_task("memory").trainer.log_every_n_steps == 10
+
+
+# -- 1b. the experiment overlays are the rows of docs/results.md -------------------------------------------
+def _result_rows() -> List[Tuple[str, List[str], List[str]]]:
+    """``(task, command overrides, overlay overrides)`` of every table row of docs/results.md
+    whose first cell is a command; the overlay overrides are empty when the row names none."""
+    rows = []
+    for line in (REPO / "docs" / "results.md").read_text().splitlines():
+        match = re.match(r"\| `python -m tasks\.(\w+)([^`]*)`[^|]*\|([^|]*)\|", line)
+        if match:
+            overlay = re.fullmatch(r"\s*`(experiment=[^`]+)`\s*", match.group(3))
+            rows.append((match.group(1), shlex.split(match.group(2)),
+                         shlex.split(overlay.group(1)) if overlay else []))
+    return rows
+
+
+def test_every_result_row_names_an_existing_overlay_of_its_task():
+    rows = _result_rows()
+    assert {task for task, _, _ in rows} == set(TASKS) and len(rows) >= 20
+    for task, command, overlay in rows:
+        assert overlay, f"python -m tasks.{task} {' '.join(command)}: no experiment=... cell"
+        name = overlay[0].split("=", 1)[1]
+        assert (CONF / "experiment" / f"{name}.yaml").exists(), name
+        assert name == task or name.startswith(f"{task}_"), f"{name} is not an overlay of {task}"
+    named = {o[0].split("=", 1)[1] for _, _, o in rows}
+    assert set(_options("experiment")) == named  # and no overlay without a row
+
+
+@pytest.mark.parametrize("task,command,overlay", _result_rows(), ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_overlay_composes_the_config_of_its_row(task, command, overlay):
+    """``experiment=<name> [seed=N]`` composes exactly what the row's command composed, and
+    pins the row's group choices (a changed default elsewhere cannot move the row)."""
+    assert OmegaConf.to_container(compose_task(task, overlay)) == OmegaConf.to_container(compose_task(task, command))
+    name = overlay[0].split("=", 1)[1]
+    pinned = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
+    assert "seed" in pinned and any("override /model" in d for d in pinned.defaults), name
+
+
+def test_an_overlay_differs_from_the_defaults_and_debug_still_shrinks_it():
+    """The overlays set something (a test that compares a no-op overlay with itself would pass)."""
+    assert compose_task("mnist", ["experiment=mnist_lifbox"]).model.name == "lifbox"
+    assert compose_task("memory", ["experiment=memory_eprop_short"]).data.period_steps == 40
+    quick = compose_task("cartpole", ["experiment=cartpole_masked_feedforward", "debug=default"])
+    assert (quick.env.name, quick.net.recurrent, quick.trainer.limit_train_batches) == ("cartpole_masked", False, 4)
 
 
 # -- 2. one value per default -----------------------------------------------------------------------------
@@ -119,7 +168,8 @@ def _disagreements(fn: Callable, config: DictConfig, rename: Mapping[str, str] =
         if name not in defaults or OmegaConf.is_interpolation(config, key):
             continue
         value = config[key]
-        value = OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+        value = OmegaConf.to_container(value, enum_to_str=True) if isinstance(value, (DictConfig, ListConfig)) else value
+        value = value.name if isinstance(value, enum.Enum) else value  # a typed choice
         default = defaults[name]
         if hasattr(default, "_asdict"):  # parameters (a NamedTuple) against their config mapping
             default = {k: default._asdict().get(k) for k in value} if isinstance(value, dict) else default
@@ -185,7 +235,7 @@ def _build(task: str, overrides: List[str] = (), drop: Mapping[str, List[str]] =
     """The task module of a composed config (seeded), with the keys ``drop[block]`` removed
     from ``task.<block>``."""
     cfg = compose_task(task, list(overrides), output_dir=Path("unused"))
-    kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+    kwargs = OmegaConf.to_container(cfg.task, resolve=True, enum_to_str=True)
     target = get_class(kwargs.pop("_target_"))
     for block, keys in drop.items():
         for key in keys:

@@ -13,9 +13,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from hydra.errors import ConfigCompositionException
+
 from scripts import results_table
 from tasks.common.builders import find_setting
-from tasks.common.runner import train
+from tasks.common.errors import ConfigError
+from tasks.common.runner import build_block, train
 from tests.helpers import REPO, compose_task, event_tags
 
 QUICK = ["debug=default", "threads=2"]
@@ -151,3 +154,58 @@ def test_unknown_choice_fails_with_the_choices():
     message = result.stderr + result.stdout
     assert "Could not find 'model/no_such_model'" in message
     assert "Available options in 'model'" in message and "lifbox" in message
+
+
+# -- typed blocks: net, data, optimizer, scheduler (tasks/mnist/__init__.py) ----------------------------
+@pytest.mark.parametrize("override,words", [
+    ("net.hiden=3", ["full_key: net.hiden", "not in 'MNISTNet'"]),
+    ("net.hidden=abc", ["full_key: net.hidden", "'abc' of type 'str' could not be converted to Integer"]),
+    ("net.channels=[32,x]", ["full_key: net.channels", "Integer"]),
+    ("net.decoder=median", ["full_key: net.decoder", "expected one of [max, mean]"]),
+    ("net.readout.tau_mem_inv=fast", ["full_key: net.readout.tau_mem_inv", "Float"]),
+    ("data.batch_sise=64", ["full_key: data.batch_sise", "not in 'MNISTData'"]),
+    ("data.normalize=maybe", ["full_key: data.normalize", "not a valid bool"]),
+    ("optimizer.name=adamx", ["full_key: optimizer.name", "expected one of [adam, adamw, sgd]"]),
+    ("scheduler.step_size=1.5", ["full_key: scheduler.step_size", "Integer"]),
+])
+def test_a_misspelled_or_mistyped_key_fails_at_composition(override, words):
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_task("mnist", [override])
+    message = f"{info.value}\n{info.value.__cause__}"
+    assert [w for w in words if w not in message] == [], message
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.batch_size=-1", "data.batch_size=-1: expected an integer >= 1"),
+    ("data.eval_batch_size=0", "data.eval_batch_size must be an integer >= 1, got 0"),
+    ("data.num_workers=-2", "data.num_workers must be an integer >= 0, got -2"),
+    ("data.val_size=60000", "data.val_size must be an integer with 0 <= val_size <= 59999, got 60000"),
+    ("net.seq_length=0", "net.seq_length=0: expected an integer >= 1"),
+    ("net.channels=[32]", "net.channels must have two entries (conv1, conv2), got [32]"),
+    ("+net.hiden=3", "net.hiden: not a key of MNISTNet; allowed: batch_norm, channels, decoder, dt, gain, hidden"),
+])
+def test_a_value_out_of_range_fails_before_any_data_work_naming_the_key(override, message, tmp_path):
+    cfg = compose_task("mnist", [override, f"data.data_dir={tmp_path}/data"], output_dir=tmp_path / "run")
+    with pytest.raises(ConfigError) as info:
+        train(cfg)
+    assert message in str(info.value)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "run").exists()
+
+
+def test_typed_blocks_take_their_defaults_from_the_constructors(tmp_path):
+    """A key left out of conf/mnist.yaml is the constructor's default, spelled out in the
+    composed config; the blocks still build a plain-argument data module and task."""
+    cfg = compose_task("mnist", output_dir=tmp_path)
+    assert cfg.data.pin_memory is False and cfg.scheduler.step_size is None  # not in conf/mnist.yaml
+    assert str(cfg.net.decoder) != "max" and OmegaConf.to_container(cfg.net, enum_to_str=True)["decoder"] == "max"
+    data = build_block(cfg, "data")
+    assert (data.batch_size, data.pin_memory) == (128, False)
+    task = build_block(compose_task("mnist", ["net.decoder=mean", "net.hidden=16"]), "task")
+    assert task.hparams.net["decoder"] == "mean" and type(task.hparams.net["decoder"]) is str
+    assert task.net.decoder == "mean"
+
+
+def test_cli_names_a_mistyped_key():
+    result = _run(["net.hidden=abc"], timeout=120)
+    assert result.returncode != 0
+    assert "full_key: net.hidden" in result.stderr and "could not be converted to Integer" in result.stderr

@@ -378,9 +378,9 @@ def no_data_preparation(monkeypatch):
     ("mnist", "trainer.log_every_n_steps=-3", "trainer.log_every_n_steps=-3: expected an integer >= 0"),
     ("mnist", "trainer.devices=zero", "trainer.devices='zero': expected a positive integer or -1"),
     ("mnist", "++trainer.precision=17", "trainer.precision=17: expected one of 64, 32, 16"),
-    ("mnist", "optimizer.lr=fast", "optimizer.lr='fast': expected a number > 0"),
+    ("memory", "optimizer.lr=fast", "optimizer.lr='fast': expected a number > 0"),
     ("mnist", "net.seq_length=0", "net.seq_length=0: expected an integer >= 1"),
-    ("mnist", "data.batch_size=2.5", "data.batch_size=2.5: expected an integer >= 1"),
+    ("memory", "data.batch_size=2.5", "data.batch_size=2.5: expected an integer >= 1"),
     ("mnist", "seed=-1", "seed=-1: expected an integer from 0 to 4294967295"),
     ("mnist", "threads=two", "threads='two': expected an integer >= 1"),
     ("memory", "trainer.max_time=5min", "trainer.max_time='5min': expected a duration DD:HH:MM:SS"),
@@ -403,7 +403,7 @@ def test_several_bad_values_are_named_together(tmp_path, no_data_preparation):
         train(cfg)
     lines = str(info.value).splitlines()
     assert lines == ["trainer.max_epochs='abc': expected an integer >= -1 or null",
-                     "optimizer.lr=0: expected a number > 0.0"]
+                     "optimizer.lr=0.0: expected a number > 0.0"]  # typed: 0 is a float
 
 
 def test_gpu_accelerator_without_a_gpu_names_the_way_out(tmp_path, no_data_preparation):

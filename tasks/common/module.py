@@ -3,14 +3,37 @@ hook for the spike monitor."""
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from tasks.common.schema import plain_defaults
+
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 SCHEDULERS = ("none", "onecycle", "cosine", "step")
+
+
+@dataclass
+class OptimizerConfig:
+    """The ``optimizer`` block: ``OPTIMIZERS[name](parameters, lr=lr, weight_decay=weight_decay)``."""
+
+    name: enum.Enum("OptimizerName", {k: k for k in OPTIMIZERS}) = "adam"  # type: ignore[valid-type]
+    lr: float = 0.001
+    weight_decay: float = 0.0
+
+
+@dataclass
+class SchedulerConfig:
+    """The ``scheduler`` block: ``none``, ``onecycle`` or ``cosine`` over all steps (peak at
+    ``optimizer.lr``), or ``step``: lr x ``gamma`` every ``step_size`` epochs."""
+
+    name: enum.Enum("SchedulerName", {k: k for k in SCHEDULERS}) = "none"  # type: ignore[valid-type]
+    step_size: Optional[int] = None
+    gamma: Optional[float] = None
 
 
 class SpikingTask(pl.LightningModule):
@@ -25,14 +48,14 @@ class SpikingTask(pl.LightningModule):
 
     def __init__(self, optimizer: Mapping[str, Any], scheduler: Optional[Mapping[str, Any]] = None):
         super().__init__()
-        self.optimizer_cfg = dict(optimizer)
-        self.scheduler_cfg = dict(scheduler or {"name": "none"})
-        name = self.optimizer_cfg.get("name", "adam")
-        if name not in OPTIMIZERS:
-            raise ValueError(f"optimizer.name must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-        if self.scheduler_cfg.get("name", "none") not in SCHEDULERS:
+        # a key left out takes the schema's default (OptimizerConfig, SchedulerConfig: the one place)
+        self.optimizer_cfg = {**plain_defaults(OptimizerConfig), **optimizer}
+        self.scheduler_cfg = {**plain_defaults(SchedulerConfig), **(scheduler or {})}
+        if self.optimizer_cfg["name"] not in OPTIMIZERS:
+            raise ValueError(f"optimizer.name must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer_cfg['name']!r}")
+        if self.scheduler_cfg["name"] not in SCHEDULERS:
             raise ValueError(
-                f"scheduler.name must be one of {', '.join(SCHEDULERS)}, got {self.scheduler_cfg.get('name')!r}"
+                f"scheduler.name must be one of {', '.join(SCHEDULERS)}, got {self.scheduler_cfg['name']!r}"
             )
 
     # -- what subclasses provide -------------------------------------------------------------
@@ -63,9 +86,9 @@ class SpikingTask(pl.LightningModule):
 
     def configure_optimizers(self):
         cfg = dict(self.optimizer_cfg)
-        optimizer = OPTIMIZERS[cfg.pop("name", "adam")](self.parameters(), **cfg)
-        sched = dict(self.scheduler_cfg)
-        name = sched.pop("name", "none")
+        optimizer = OPTIMIZERS[cfg.pop("name")](self.parameters(), **cfg)
+        sched = {k: v for k, v in self.scheduler_cfg.items() if v is not None}  # unset: the scheduler's default
+        name = sched.pop("name")
         if name == "none":
             return optimizer
         if name == "onecycle":

@@ -6,6 +6,7 @@ loggers and trainer, fit, test, and return the metric a sweep optimises.
 from __future__ import annotations
 
 import datetime
+import importlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tasks.common import CONFIG_DIR
 from tasks.common.checkpoints import restore_checkpoint
-from tasks.common.errors import RunError
+from tasks.common.errors import ConfigError, RunError
 from tasks.common.validation import validate_config
 
 # pytorch_lightning's pytree helper uses an API that newer torch deprecates; the warning says
@@ -42,11 +43,28 @@ def _instantiate_all(group: Optional[DictConfig]) -> List[Any]:
     return [instantiate(c) for c in group.values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
-def build_task(cfg: DictConfig) -> pl.LightningModule:
-    """Instantiates ``cfg.task`` with plain-container arguments (so hparams stay plain)."""
-    kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+def build_block(cfg: DictConfig, block: str) -> Any:
+    """Instantiates ``cfg.<block>`` (``_target_`` and its arguments) with plain-container
+    arguments (so hparams stay plain, a choice as its string). A ValueError or TypeError whose
+    message starts with an argument's name (``batch_size must be ...``) becomes a
+    :class:`ConfigError` naming the key's path (``data.batch_size must be ...``)."""
+    kwargs = OmegaConf.to_container(cfg[block], resolve=True, enum_to_str=True)
     target = kwargs.pop("_target_")
-    return get_class(target)(**kwargs)
+    try:
+        return get_class(target)(**kwargs)
+    except (ValueError, TypeError) as exc:
+        word = str(exc).split(" ", 1)[0].strip("'\"")
+        # the block's own keys, then those of the blocks it receives (task.net is ${net})
+        places = [(block, kwargs), *((k, v) for k, v in kwargs.items() if isinstance(v, dict))]
+        path = next((f"{name}.{word}" for name, keys in places if word in keys), None)
+        if path is None or isinstance(exc, RunError):
+            raise
+        raise ConfigError(f"{path}{str(exc)[len(word) + str(exc).index(word):]}") from exc
+
+
+def build_task(cfg: DictConfig) -> pl.LightningModule:
+    """Instantiates ``cfg.task`` (:func:`build_block`)."""
+    return build_block(cfg, "task")
 
 
 def _command_line() -> str:
@@ -116,7 +134,7 @@ def train(cfg: DictConfig) -> Optional[float]:
         pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    datamodule = instantiate(cfg.data)
+    datamodule = build_block(cfg, "data")
     task = build_task(cfg)
     callbacks = [*_instantiate_all(cfg.get("callbacks")), ReportOutputsOnFailure(cfg)]
     loggers = _instantiate_all(cfg.get("logger"))
@@ -160,6 +178,7 @@ def main_for(config_name: str) -> Callable[[], Any]:
     """The Hydra command-line entry point of a task whose config is ``conf/<config_name>.yaml``."""
 
     os.environ.setdefault("NORSE_CORE_TASK_MODULE", f"tasks.{config_name}")
+    importlib.import_module(f"tasks.{config_name}")  # registers the task's typed config blocks, if any
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
     def main(cfg: DictConfig) -> Optional[float]:

@@ -1,13 +1,16 @@
-"""Checks of the composed config before any work: a table of key path -> allowed values, and
-whether the requested accelerator exists on this machine.
+"""Checks of the composed config before any work: a table of key path -> allowed values, keys
+added to a typed block, and whether the requested accelerator exists on this machine.
 
 A bad value (``trainer.max_epochs=abc``) would otherwise surface after the data preparation,
-deep inside Lightning. The table is the one place to extend (or to replace by typed
-structured configs); keys a task's config does not have are skipped.
+deep inside Lightning. A task's typed blocks (:mod:`tasks.common.schema`: MNIST's ``net``,
+``data``, ``optimizer``, ``scheduler``) check their key names and types at composition and
+their ranges in the constructors; the table covers the rest (Lightning's Trainer, the runner,
+the untyped blocks of the other tasks). Keys a task's config does not have are skipped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -17,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tasks.common.errors import ConfigError
 
-__all__ = ["Rule", "RULES", "validate_config", "check_accelerator"]
+__all__ = ["Rule", "RULES", "validate_config", "unknown_keys", "check_accelerator"]
 
 
 @dataclass(frozen=True)
@@ -139,9 +142,6 @@ RULES: Dict[str, Rule] = {
     "net.dt": number(0.0, above=True),
     "net.hidden": integer(1),
     "data.batch_size": integer(1),
-    "data.eval_batch_size": integer(1),
-    "data.num_workers": integer(0),
-    "data.data_dir": Rule("a path (string)", lambda v: isinstance(v, str) and v != ""),
     "algo.num_envs": integer(1),
     "algo.max_env_steps": integer(1),
     "eval.episodes": integer(1),
@@ -176,10 +176,25 @@ def check_accelerator(trainer: Any) -> None:
     )
 
 
+def unknown_keys(node: DictConfig, path: str = "") -> List[str]:
+    """``<path>: not a key of <schema>; allowed: ...`` for every key added (``+net.hiden=3``)
+    to a block typed by a schema dataclass; Hydra refuses the same key without the ``+``."""
+    kind = OmegaConf.get_type(node)
+    allowed = {f.name for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else None
+    problems: List[str] = []
+    for key, value in node.items_ex(resolve=False):
+        if allowed is not None and key not in allowed:
+            problems.append(f"{path}{key}: not a key of {kind.__name__}; allowed: {', '.join(sorted(allowed))}")
+        elif isinstance(value, DictConfig):
+            problems += unknown_keys(value, f"{path}{key}.")
+    return problems
+
+
 def validate_config(cfg: DictConfig, rules: Optional[Dict[str, Rule]] = None) -> None:
     """Raises :class:`ConfigError` naming every key of ``rules`` (default :data:`RULES`) whose
-    value is not allowed, one line each, and a GPU accelerator on a machine without one."""
-    problems: List[str] = []
+    value is not allowed and every key added to a typed block, one line each, and a GPU
+    accelerator on a machine without one."""
+    problems: List[str] = unknown_keys(cfg)
     for path, rule in (RULES if rules is None else rules).items():
         value = _value(cfg, path)
         if value is _ABSENT or rule.accepts(value):
