@@ -309,7 +309,7 @@ def test_fixed_controller_reaches_500():
 @pytest.mark.parametrize("model", ["lif", "lsnn", "lifbox", "iaf", "coba_lif", "izhikevich"])
 def test_configs_compose_and_build(env, model, tmp_path):
     cfg = compose_task("cartpole", [f"env={env}", f"model={model}"], output_dir=tmp_path)
-    container = OmegaConf.to_container(cfg, resolve=True)
+    container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     assert container["task"]["net"]["recurrent"] is (env == "cartpole_masked")
     assert container["task"]["evaluation"]["episodes"] == 100
     if env == "cartpole_masked" and model == "lifbox":
@@ -387,7 +387,7 @@ def test_debug_config_runs(tmp_path):
 
 def test_unknown_algorithm_is_refused(tmp_path):
     cfg = compose_task("cartpole", ["algo.name=dqn"], output_dir=tmp_path)
-    container = OmegaConf.to_container(cfg.task, resolve=True)
+    container = OmegaConf.to_container(cfg.task, resolve=True, enum_to_str=True)
     container.pop("_target_")
     with pytest.raises(ValueError, match="algo.name must be one of"):
         CartPoleTask(**container)
@@ -416,7 +416,7 @@ def test_entry_point_module_exists():
 def test_masked_preset_sets_lsnn_adaptation_and_leaves_lif_alone(tmp_path):
     def build(model):
         cfg = compose_task("cartpole", ["env=cartpole_masked", f"model={model}"], output_dir=tmp_path)
-        kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+        kwargs = OmegaConf.to_container(cfg.task, resolve=True, enum_to_str=True)
         kwargs.pop("_target_")
         return CartPoleTask(**kwargs).policy.hidden.p
 

@@ -5,6 +5,7 @@ value, and default runs build with the values docs/results.md was measured with.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import enum
 import inspect
 import re
@@ -14,13 +15,17 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
 import pytest
 import torch
+from hydra.errors import ConfigCompositionException
 from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from tasks.cartpole.data import CartPoleDataModule
+from tasks.common.errors import ConfigError
+from tasks.common.validation import validate_config
 from tasks.cartpole.env import evaluate, make_envs
 from tasks.cartpole.policy import ObservationCoding, SpikingPolicy
 from tasks.memory.data import StoreRecallDataModule, store_recall_batch
-from tasks.memory.task import MemoryTask
+from tasks.memory.task import MemoryNet, MemoryTask
 from tasks.mnist.data import MNISTDataModule
 from tasks.mnist.model import ConvSNN
 from tests.helpers import REPO, compose_task
@@ -152,6 +157,42 @@ def test_an_overlay_differs_from_the_defaults_and_debug_still_shrinks_it():
     assert (quick.env.name, quick.net.recurrent, quick.trainer.limit_train_batches) == ("cartpole_masked", False, 4)
 
 
+# -- 1c. typed blocks: a misspelled or mistyped key fails at composition, naming it ------------------------
+# (MNIST's cases: tests/test_mnist_task.py)
+@pytest.mark.parametrize("task,override,words", [
+    ("memory", "net.n_regulr=3", ["full_key: net.n_regulr", "not in 'MemoryNetConfig'"]),
+    ("memory", "net.n_adaptive=many", ["full_key: net.n_adaptive", "could not be converted to Integer"]),
+    ("memory", "net.neuron.v_thresh=x", ["full_key: net.neuron.v_thresh", "could not be converted to Float"]),
+    ("memory", "net.neuron.vth=0.3", ["full_key: net.neuron.vth", "not in 'NeuronSettings'"]),
+    ("memory", "data.period_step=40", ["full_key: data.period_step", "not in 'MemoryData'"]),
+    ("memory", "data.max_delay=2.5", ["full_key: data.max_delay", "could not be converted to Integer"]),
+    ("memory", "data.batch_size=2.5", ["full_key: data.batch_size", "could not be converted to Integer"]),
+    ("memory", "optimizer.nme=adam", ["full_key: optimizer.nme", "not in 'OptimizerConfig'"]),
+    ("memory", "scheduler.name=linear", ["full_key: scheduler.name", "expected one of [none, onecycle, cosine, step]"]),
+    ("cartpole", "net.hiden=32", ["full_key: net.hiden", "not in 'CartPoleNet'"]),
+    ("cartpole", "net.recurrent=maybe", ["full_key: net.recurrent", "not a valid bool"]),
+    ("cartpole", "net.readout=spikes", ["full_key: net.readout", "expected one of [li, spike_count]"]),
+    ("cartpole", "net.time_constants=[10,fast]", ["full_key: net.time_constants", "Float"]),
+    ("cartpole", "net.li.tau_mem_inv=slow", ["full_key: net.li.tau_mem_inv", "Float"]),
+    ("cartpole", "net.neuron.tau_adapt=50", ["full_key: net.neuron.tau_adapt", "not in 'NeuronSettings'"]),
+    ("cartpole", "data.batch_size=16", ["full_key: data.batch_size", "not in 'CartPoleData'"]),
+    ("cartpole", "data.num_envs=two", ["full_key: data.num_envs", "could not be converted to Integer"]),
+    ("cartpole", "optimizer.lr=fast", ["full_key: optimizer.lr", "could not be converted to Float"]),
+])
+def test_a_misspelled_or_mistyped_key_fails_at_composition(task, override, words):
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_task(task, [override])
+    message = f"{info.value}\n{info.value.__cause__}"
+    assert [w for w in words if w not in message] == [], message
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_an_added_key_on_a_typed_block_is_refused(task, tmp_path):
+    cfg = compose_task(task, ["+net.hiden=3"], output_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"net\.hiden: not a key of \w+Net"):
+        validate_config(cfg)
+
+
 # -- 2. one value per default -----------------------------------------------------------------------------
 def _parameter_defaults(fn: Callable) -> Dict[str, Any]:
     return {name: p.default for name, p in inspect.signature(fn).parameters.items()
@@ -171,7 +212,9 @@ def _disagreements(fn: Callable, config: DictConfig, rename: Mapping[str, str] =
         value = OmegaConf.to_container(value, enum_to_str=True) if isinstance(value, (DictConfig, ListConfig)) else value
         value = value.name if isinstance(value, enum.Enum) else value  # a typed choice
         default = defaults[name]
-        if hasattr(default, "_asdict"):  # parameters (a NamedTuple) against their config mapping
+        if dataclasses.is_dataclass(default):  # a typed sub-block (net.neuron)
+            default = dataclasses.asdict(default)
+        elif hasattr(default, "_asdict"):  # parameters (a NamedTuple) against their config mapping
             default = {k: default._asdict().get(k) for k in value} if isinstance(value, dict) else default
         elif isinstance(default, tuple):
             default = list(default)
@@ -195,6 +238,8 @@ def test_config_values_equal_the_constructor_defaults():
         *_disagreements(StoreRecallDataModule, memory.data),
         *_disagreements(store_recall_batch, memory.data),
         *_disagreements(MemoryTask, memory.task),
+        *_disagreements(MemoryNet, memory.net),
+        *_disagreements(CartPoleDataModule, cartpole.data),
     ]
     assert problems == []
     # the preset changes the environment, not the defaults of what it leaves alone
@@ -265,16 +310,19 @@ def test_cartpole_builds_the_measured_policy_with_or_without_the_defaults_spelle
         assert torch.equal(value, bare.state_dict()[name]), name
 
 
-def test_memory_runs_with_the_measured_values_and_needs_its_net_keys():
+def test_memory_runs_with_the_measured_values_with_or_without_its_net_keys():
     """recurrent_scale 0.5, reg_weight 1e-4 and 100 batches per epoch (docs/results.md); a
-    ``net`` without one of its keys is an error, not a run with some other value."""
+    ``net`` without its keys builds the same network (MemoryNet's defaults are these values)."""
     task = _build("memory")
     unscaled = _build("memory", ["net.recurrent_scale=1.0"])
     assert torch.allclose(task.recurrent.recurrent_weights, 0.5 * unscaled.recurrent.recurrent_weights)
     assert task.reg_weight == pytest.approx(1e-4)
-    for key in ("recurrent_scale", "reg_weight", "input_scale", "readout_tau_mem_inv", "target_rate", "dt"):
-        with pytest.raises(KeyError, match=key):
-            _build("memory", drop={"net": [key]})
+    keys = ["n_regular", "n_adaptive", "dt", "input_scale", "recurrent_scale", "readout_tau_mem_inv", "target_rate",
+            "reg_weight", "neuron"]
+    bare = _build("memory", drop={"net": keys})
+    assert (bare.reg_weight, bare.target_rate, bare.recurrent.p.v_th) == (task.reg_weight, task.target_rate, 0.5)
+    for name, value in task.state_dict().items():
+        assert torch.equal(value, bare.state_dict()[name]), name
     assert compose_task("memory").data.batches_per_epoch == StoreRecallDataModule().batches_per_epoch == 100
 
 

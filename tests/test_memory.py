@@ -71,7 +71,7 @@ def test_lif_model_runs_and_unsupported_model_is_refused(tmp_path):
     cfg = compose_task("memory", ["model=lif"], output_dir=tmp_path)
     from omegaconf import OmegaConf
 
-    kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+    kwargs = OmegaConf.to_container(cfg.task, resolve=True, enum_to_str=True)
     kwargs.pop("_target_")
     task = MemoryTask(**kwargs)
     voltages, hidden, state = task(torch.zeros(50, 2, 20))
@@ -90,7 +90,7 @@ def test_tiny_lsnn_learns_short_delays(tmp_path):
     cfg = compose_task("memory", [], output_dir=tmp_path)
     from omegaconf import OmegaConf
 
-    kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+    kwargs = OmegaConf.to_container(cfg.task, resolve=True, enum_to_str=True)
     kwargs.pop("_target_")
     task = MemoryTask(**kwargs)
     opt = torch.optim.Adam(task.parameters(), lr=0.01)
@@ -165,7 +165,7 @@ def test_eprop_training_step_returns_the_eprop_gradient(tmp_path):
     from omegaconf import OmegaConf
 
     cfg = compose_task("memory", ["learning=eprop"], output_dir=tmp_path)
-    kwargs = OmegaConf.to_container(cfg.task, resolve=True)
+    kwargs = OmegaConf.to_container(cfg.task, resolve=True, enum_to_str=True)
     kwargs.pop("_target_")
     torch.manual_seed(0)
     task = MemoryTask(**kwargs)

@@ -176,11 +176,11 @@ def test_a_misspelled_or_mistyped_key_fails_at_composition(override, words):
 
 
 @pytest.mark.parametrize("override,message", [
-    ("data.batch_size=-1", "data.batch_size=-1: expected an integer >= 1"),
+    ("data.batch_size=-1", "data.batch_size must be an integer >= 1, got -1"),
     ("data.eval_batch_size=0", "data.eval_batch_size must be an integer >= 1, got 0"),
     ("data.num_workers=-2", "data.num_workers must be an integer >= 0, got -2"),
     ("data.val_size=60000", "data.val_size must be an integer with 0 <= val_size <= 59999, got 60000"),
-    ("net.seq_length=0", "net.seq_length=0: expected an integer >= 1"),
+    ("net.seq_length=0", "net.seq_length must be a positive int, got 0"),
     ("net.channels=[32]", "net.channels must have two entries (conv1, conv2), got [32]"),
     ("+net.hiden=3", "net.hiden: not a key of MNISTNet; allowed: batch_norm, channels, decoder, dt, gain, hidden"),
 ])

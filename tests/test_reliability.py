@@ -187,7 +187,7 @@ def test_non_finite_input_batch_is_reported(tmp_path):
 def test_anomaly_debug_config():
     cfg = compose_task("mnist", ["debug=anomaly"])
     assert cfg.trainer.detect_anomaly is True
-    assert cfg.trainer.limit_train_batches == 4 and cfg.data.batch_size == 16  # plus the quick settings
+    assert cfg.trainer.limit_train_batches == 4 and cfg.trainer.max_epochs == 1  # plus the quick settings
 
 
 # -- checkpoint compatibility ------------------------------------------------------------------
@@ -378,9 +378,9 @@ def no_data_preparation(monkeypatch):
     ("mnist", "trainer.log_every_n_steps=-3", "trainer.log_every_n_steps=-3: expected an integer >= 0"),
     ("mnist", "trainer.devices=zero", "trainer.devices='zero': expected a positive integer or -1"),
     ("mnist", "++trainer.precision=17", "trainer.precision=17: expected one of 64, 32, 16"),
-    ("memory", "optimizer.lr=fast", "optimizer.lr='fast': expected a number > 0"),
-    ("mnist", "net.seq_length=0", "net.seq_length=0: expected an integer >= 1"),
-    ("memory", "data.batch_size=2.5", "data.batch_size=2.5: expected an integer >= 1"),
+    ("memory", "optimizer.lr=-1", "optimizer.lr=-1.0: expected a number > 0"),
+    ("mnist", "net.dt=0", "net.dt=0.0: expected a number > 0.0"),
+    ("memory", "data.batch_size=0", "data.batch_size must be an int >= 1, got 0"),
     ("mnist", "seed=-1", "seed=-1: expected an integer from 0 to 4294967295"),
     ("mnist", "threads=two", "threads='two': expected an integer >= 1"),
     ("memory", "trainer.max_time=5min", "trainer.max_time='5min': expected a duration DD:HH:MM:SS"),

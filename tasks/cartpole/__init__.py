@@ -2,4 +2,25 @@
 
 ``env=cartpole`` (default) observes all four state variables; ``env=cartpole_masked`` only
 the cart position and the pole angle, which needs a recurrent policy (``net.recurrent``,
-on by default there) whose state carries over between the steps of an episode."""
+on by default there) whose state carries over between the steps of an episode.
+
+Importing the package registers the typed blocks of ``conf/cartpole.yaml``: ``net`` (the
+arguments of :class:`SpikingPolicy`, plus ``neuron``: :data:`~tasks.common.builders.NeuronSettings`),
+``data`` (:class:`CartPoleDataModule`), ``optimizer`` and ``scheduler`` (:mod:`tasks.common.schema`)."""
+
+from tasks.cartpole.data import CartPoleDataModule
+from tasks.cartpole.policy import DECODERS, READOUTS, SpikingPolicy
+from tasks.common.builders import NeuronSettings
+from tasks.common.module import OptimizerConfig, SchedulerConfig
+from tasks.common.schema import register, schema
+
+NET_KEYS = ("seq_length", "dt", "hidden", "gain", "recurrent", "readout", "decoder", "count_scale", "logit_scale",
+            "recurrent_init", "carry_readout", "time_constants", "li", "value_scale")
+
+register("cartpole", {
+    "net": schema(SpikingPolicy, "CartPoleNet", NET_KEYS, rename={"li": "readout_p"},
+                  choices={"readout": READOUTS, "decoder": DECODERS}, extra={"neuron": (NeuronSettings, NeuronSettings())}),
+    "data": schema(CartPoleDataModule, "CartPoleData", ("env", "num_envs", "seed"), target=True),
+    "optimizer": OptimizerConfig,
+    "scheduler": SchedulerConfig,
+})

@@ -29,11 +29,9 @@ class CartPoleDataModule(pl.LightningDataModule):
     """``num_envs`` environments of ``env`` (a ``conf/env`` config: ``id``, ``observe``,
     ``vectorization_mode``), reset with ``seed`` once; the task attached to the trainer
     turns rollouts into batches (``task.training_batches``). The test dataloader holds a
-    single item: ``test_step`` runs the greedy evaluation. Other keyword arguments (the
-    batch sizes ``debug=default`` sets for other tasks) are ignored."""
+    single item: ``test_step`` runs the greedy evaluation."""
 
-    def __init__(self, env: Mapping[str, Any], num_envs: int = 8, seed: Optional[int] = None, **ignored: Any):
-        # ``ignored``: data keys meant for other tasks (debug=default sets batch sizes)
+    def __init__(self, env: Mapping[str, Any], num_envs: int = 8, seed: Optional[int] = None):
         super().__init__()
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")

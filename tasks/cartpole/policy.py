@@ -28,6 +28,7 @@ from torch import nn
 
 import norse_core as snn
 from tasks.cartpole.env import Actor
+from tasks.common.builders import override_parameters
 
 CODINGS = ("signed", "population")
 READOUTS = ("li", "spike_count")
@@ -82,21 +83,6 @@ def recurrent_layer_of(layer: type, name: Optional[str] = None) -> type:
             "choose another model or set model.recurrent_layer"
         )
     return candidate
-
-
-def override_parameters(p: Any, overrides: Mapping[str, Any]) -> Any:
-    """``p`` (a parameter NamedTuple, possibly nesting others) with the fields named in
-    ``overrides`` replaced wherever they occur; names it lacks are ignored (so one setting,
-    e.g. the LSNN's ``tau_adapt_inv``, can apply to whichever model is chosen)."""
-    if not overrides or not hasattr(p, "_fields"):
-        return p
-    changes = {}
-    for name, value in zip(p._fields, p):
-        if name in overrides:
-            changes[name] = overrides[name]
-        elif hasattr(value, "_fields"):
-            changes[name] = override_parameters(value, overrides)
-    return p._replace(**changes)
 
 
 def spread_time_constants(bounds: Sequence[float], hidden: int, dt: float) -> Dict[str, torch.Tensor]:

@@ -45,15 +45,14 @@ from tasks.cartpole.env import (
     evaluate,
     make_envs,
 )
-from tasks.cartpole.policy import (  # noqa: F401 (override_parameters, spread_time_constants: re-exported)
+from tasks.cartpole.policy import (  # noqa: F401 (spread_time_constants: re-exported)
     ObservationCoding,
     PolicyActor,
     SpikingPolicy,
-    override_parameters,
     recurrent_layer_of,
     spread_time_constants,
 )
-from tasks.common.builders import build_encoder, build_neuron, find_setting
+from tasks.common.builders import build_encoder, build_neuron, find_setting, override_parameters  # noqa: F401
 from tasks.common.module import SpikingTask
 
 ALGORITHMS = ("ppo", "a2c", "reinforce")
@@ -114,8 +113,7 @@ class CartPoleTask(SpikingTask):
         the model's neuron parameters), ``li`` (the readout's parameters) and ``gain`` (times
         the model's ``gain``)."""
         net = dict(net)
-        neuron, p = build_neuron(model)
-        p = override_parameters(p, dict(net.pop("neuron", None) or {}))
+        neuron, p = build_neuron(model, net.pop("neuron", None))
         if "li" in net:
             net["readout_p"] = snn.LIParameters(**net.pop("li"))
         net["gain"] = float(net["gain"]) * float(model["gain"])

@@ -16,9 +16,10 @@ import enum
 import inspect
 import types
 import typing
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 __all__ = ["schema", "register", "plain_defaults"]
 
@@ -29,7 +30,7 @@ def _config_type(hint: Any, owner: str, key: str) -> Any:
     """The OmegaConf type of a parameter annotated ``hint``: scalars as they are, ``Optional``
     kept, a union with a tensor or path as its float or str member, sequences as lists, a
     NamedTuple of parameters as a nested schema."""
-    if hint in _SCALARS:
+    if hint in _SCALARS or hint is Any or dataclasses.is_dataclass(hint):
         return hint
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
@@ -41,12 +42,18 @@ def _config_type(hint: Any, owner: str, key: str) -> Any:
                 return scalar
     if origin in (list, tuple, collections.abc.Sequence) and args:
         return List[_config_type(args[0], owner, key)]
+    if origin in (dict, collections.abc.Mapping) and args:  # a block passed on whole (data.env)
+        return Dict[str, _config_type(args[1], owner, key)]
     if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
         return schema(hint, f"{owner}_{key}")
     raise TypeError(f"{owner}.{key}: no config type for the annotation {hint!r}")
 
 
 def _default(kind: Any, value: Any) -> dataclasses.Field:
+    if value is inspect.Parameter.empty:  # required: the config must set it (``???`` until then)
+        return dataclasses.field(default=MISSING)
+    if dataclasses.is_dataclass(value):
+        return dataclasses.field(default_factory=lambda: dataclasses.replace(value))
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # NamedTuple parameters
         return dataclasses.field(default_factory=lambda: kind(**value._asdict()))
     if isinstance(value, (list, tuple)):
@@ -55,11 +62,13 @@ def _default(kind: Any, value: Any) -> dataclasses.Field:
 
 
 def schema(fn: Callable, name: str, keys: Optional[Sequence[str]] = None, rename: Mapping[str, str] = {},
-           choices: Mapping[str, Sequence[str]] = {}, target: bool = False) -> type:
+           choices: Mapping[str, Sequence[str]] = {}, target: bool = False,
+           extra: Mapping[str, Tuple[type, Any]] = {}) -> type:
     """A dataclass ``name`` with one field per parameter of ``fn`` named in ``keys`` (default:
     every parameter that has a default), typed by its annotation, defaulting to its default.
     ``rename``: config key -> parameter (``readout`` -> ``readout_p``); ``choices``: key ->
-    allowed strings (an Enum field); ``target``: a ``_target_`` field naming ``fn``."""
+    allowed strings (an Enum field); ``target``: a ``_target_`` field naming ``fn``; ``extra``:
+    key -> ``(type, default)`` of keys the task reads besides ``fn``'s (``net.neuron``)."""
     signature = inspect.signature(fn)
     hints = typing.get_type_hints(fn.__init__ if inspect.isclass(fn) and not hasattr(fn, "_fields") else fn)
     if keys is None:
@@ -76,6 +85,7 @@ def schema(fn: Callable, name: str, keys: Optional[Sequence[str]] = None, rename
         else:
             kind = _config_type(hints[parameter.name], name, key)
         fields.append((key, kind, _default(kind, default)))
+    fields += [(key, kind, _default(kind, default)) for key, (kind, default) in extra.items()]
     made = dataclasses.make_dataclass(name, fields)
     made.__module__ = fn.__module__
     return made

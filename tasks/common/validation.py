@@ -2,10 +2,11 @@
 added to a typed block, and whether the requested accelerator exists on this machine.
 
 A bad value (``trainer.max_epochs=abc``) would otherwise surface after the data preparation,
-deep inside Lightning. A task's typed blocks (:mod:`tasks.common.schema`: MNIST's ``net``,
-``data``, ``optimizer``, ``scheduler``) check their key names and types at composition and
+deep inside Lightning. Every task's ``net``, ``data``, ``optimizer`` and ``scheduler`` blocks
+are typed (:mod:`tasks.common.schema`): their key names and types are checked at composition,
 their ranges in the constructors; the table covers the rest (Lightning's Trainer, the runner,
-the untyped blocks of the other tasks). Keys a task's config does not have are skipped.
+the ranges no constructor checks, the untyped ``algo`` and ``eval`` blocks of CartPole). Keys
+a task's config does not have are skipped.
 """
 
 from __future__ import annotations
@@ -135,13 +136,11 @@ RULES: Dict[str, Rule] = {
     "ckpt_path": Rule("a path (string) or null", lambda v: v is None or isinstance(v, str)),
     "ckpt_trusted": boolean(),
     "ckpt_weights_only": boolean(),
-    # the tasks
+    # the tasks: ranges their constructors do not check
     "optimizer.lr": number(0.0, above=True),
     "optimizer.weight_decay": number(0.0),
-    "net.seq_length": integer(1),
     "net.dt": number(0.0, above=True),
     "net.hidden": integer(1),
-    "data.batch_size": integer(1),
     "algo.num_envs": integer(1),
     "algo.max_env_steps": integer(1),
     "eval.episodes": integer(1),

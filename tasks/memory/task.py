@@ -17,14 +17,15 @@ running rate; validation and test are the same as for BPTT.
 
 from __future__ import annotations
 
+import dataclasses
 from types import MappingProxyType
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
 
 import norse_core as snn
-from tasks.common.builders import build_neuron, find_setting
+from tasks.common.builders import NeuronSettings, build_neuron, find_setting
 from tasks.common.module import SpikingTask
 from tasks.memory.data import StoreRecallBatch
 
@@ -32,9 +33,26 @@ RECURRENT = {"lsnn": snn.LSNNRecurrent, "lif": snn.LIFRecurrent}
 LEARNING = ("bptt", "eprop")
 
 
+class MemoryNet(NamedTuple):
+    """The ``net`` block (the values of docs/results.md): ``n_regular + n_adaptive`` recurrent
+    neurons, input and recurrent weights times ``input_scale``, ``recurrent_scale``; a readout
+    with ``tau_mem_inv = readout_tau_mem_inv``; loss ``+ reg_weight * mean((rate - target_rate)^2)``;
+    ``neuron``: the model's parameters changed where it has them (20 ms membrane, 1.2 s adaptation)."""
+
+    n_regular: int = 10
+    n_adaptive: int = 10
+    dt: float = 0.001
+    input_scale: float = 1.0
+    recurrent_scale: float = 0.5
+    readout_tau_mem_inv: float = 50.0
+    target_rate: float = 10.0
+    reg_weight: float = 0.0001
+    neuron: NeuronSettings = NeuronSettings(tau_mem_inv=50.0, tau_adapt_inv=0.8333, beta=1.8, v_th=0.5)
+
+
 class MemoryTask(SpikingTask):
-    """Trains the store/recall network; see the module docstring. ``net`` holds every key
-    of the ``net`` block of conf/memory.yaml, the one place of their values."""
+    """Trains the store/recall network; see the module docstring. ``net``: the keys of
+    :class:`MemoryNet` (a key left out keeps its default there)."""
 
     hp_metric = "val/recall_acc"
 
@@ -56,24 +74,23 @@ class MemoryTask(SpikingTask):
         name = model.get("name")
         if name not in RECURRENT:
             raise ValueError(f"the memory task supports model={'|'.join(RECURRENT)}, got model={name}")
-        net = dict(net)
-        self.n_regular, self.n_adaptive = int(net["n_regular"]), int(net["n_adaptive"])
+        net = MemoryNet(**net)
+        self.n_regular, self.n_adaptive = int(net.n_regular), int(net.n_adaptive)
         hidden = self.n_regular + self.n_adaptive
-        _, p = build_neuron(model)
-        overrides = {k: v for k, v in dict(net["neuron"]).items() if k in p._fields}
-        p = p._replace(**overrides)
+        neuron = net.neuron if isinstance(net.neuron, Mapping) else dataclasses.asdict(net.neuron)
+        _, p = build_neuron(model, neuron)
         if name == "lsnn":  # only the adaptive neurons adapt
             beta = torch.cat([torch.zeros(self.n_regular), torch.full((self.n_adaptive,), float(p.beta))])
             p = p._replace(beta=beta)
-        dt = float(net["dt"])
+        dt = float(net.dt)
         self.recurrent = RECURRENT[name](input_size, hidden, p, dt=dt)
         with torch.no_grad():
-            self.recurrent.input_weights.mul_(float(net["input_scale"]))
-            self.recurrent.recurrent_weights.mul_(float(net["recurrent_scale"]))
+            self.recurrent.input_weights.mul_(float(net.input_scale))
+            self.recurrent.recurrent_weights.mul_(float(net.recurrent_scale))
         self.readout = torch.nn.Linear(hidden, 2)
-        self.li = snn.LI(snn.LIParameters(tau_mem_inv=float(net["readout_tau_mem_inv"])), dt=dt)
-        self.target_rate = float(net["target_rate"])
-        self.reg_weight = float(net["reg_weight"])
+        self.li = snn.LI(snn.LIParameters(tau_mem_inv=float(net.readout_tau_mem_inv)), dt=dt)
+        self.target_rate = float(net.target_rate)
+        self.reg_weight = float(net.reg_weight)
         self.dt = dt
         self.eprop: Optional[snn.EProp] = None
         if learning["name"] == "eprop":
@@ -207,7 +224,7 @@ class MemoryTask(SpikingTask):
             "surrogate": find_setting(h.model, "method", "none"),
             "alpha": float(find_setting(h.model, "alpha", 0.0)),
             "lr": float(h.optimizer["lr"]),
-            "n_adaptive": int(h.net["n_adaptive"]),
+            "n_adaptive": self.n_adaptive,
             "learning": h.learning["name"],
             "seed": -1 if h.seed is None else int(h.seed),
         }
