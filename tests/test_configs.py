@@ -406,3 +406,32 @@ def test_every_option_of_every_group_builds(task, group, runs, tmp_path):
             problems.append(f"{override or 'defaults'}: {parameters} parameters, {len(built['callbacks'])} callbacks")
     assert problems == []
     assert not (tmp_path / "run" / "data").exists()  # nothing downloaded or prepared
+
+
+# -- 5. neuron parameters: net.neuron, the same in every task ---------------------------------------------
+def _thresholds(module: torch.nn.Module) -> List[float]:
+    """``v_th`` of every spiking layer of the network (nested parameters too: LIFRefrac's
+    ``p.lif``), not of the input encoder (its own config: ``encoder.module``)."""
+    found = []
+    for name, layer in module.named_modules():
+        if "encoder" in name:
+            continue
+        p = getattr(layer, "p", None)
+        while p is not None and hasattr(p, "_fields") and "v_th" not in p._fields:
+            p = next((v for v in p if hasattr(v, "_fields")), None)
+        if p is not None and hasattr(p, "v_th"):
+            found.append(float(p.v_th))
+    return found
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("model", ["lif", "lif_refrac"])
+def test_net_neuron_sets_every_spiking_layer_in_every_task(task, model):
+    """``net.neuron.v_th=0.75`` reaches every spiking layer, whatever the task; a parameter the
+    model lacks (LIF: ``tau_adapt_inv``) is ignored; ``null`` keeps the model's value."""
+    if task == "memory" and model == "lif_refrac":
+        pytest.skip("the memory task supports lsnn and lif")
+    default = _thresholds(_build(task, [f"model={model}", "net.neuron.v_th=null"]))
+    changed = _thresholds(_build(task, [f"model={model}", "net.neuron.v_th=0.75", "net.neuron.tau_adapt_inv=3.0"]))
+    assert len(changed) >= 1 and len(changed) == len(default)
+    assert changed == [0.75] * len(changed) and 0.75 not in default

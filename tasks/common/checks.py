@@ -275,7 +275,7 @@ class HealthCheck(pl.Callback):
     ``gain`` and ``threshold`` name the task's settings the warning suggests."""
 
     def __init__(self, silent: float = 0.001, saturated: float = 0.9, min_in_support: float = 0.01,
-                 gain: str = "net.gain", threshold: str = "model.p.v_th") -> None:
+                 gain: str = "net.gain", threshold: str = "net.neuron.v_th") -> None:
         super().__init__()
         for name, value in (("silent", silent), ("saturated", saturated), ("min_in_support", min_in_support)):
             if not 0.0 <= float(value) <= 1.0:

@@ -1,9 +1,11 @@
 """MNIST with a convolutional spiking network: ``python -m tasks.mnist``.
 
 Importing the package registers the typed blocks of ``conf/mnist.yaml`` (``net``, ``data``,
-``optimizer``, ``scheduler``): their keys, types and defaults are those of :class:`ConvSNN`,
-:class:`MNISTDataModule` and the task's optimiser and schedule (:mod:`tasks.common.schema`)."""
+``optimizer``, ``scheduler``): their keys, types and defaults are those of :class:`ConvSNN`
+(plus ``neuron``: :data:`~tasks.common.builders.NeuronSettings`), :class:`MNISTDataModule` and
+the task's optimiser and schedule (:mod:`tasks.common.schema`)."""
 
+from tasks.common.builders import NeuronSettings
 from tasks.common.module import OptimizerConfig, SchedulerConfig
 from tasks.common.schema import register, schema
 from tasks.mnist.data import MNISTDataModule
@@ -12,7 +14,8 @@ from tasks.mnist.model import DECODERS, ConvSNN
 NET_KEYS = ("seq_length", "channels", "hidden", "gain", "batch_norm", "decoder", "dt", "readout")
 
 register("mnist", {
-    "net": schema(ConvSNN, "MNISTNet", NET_KEYS, rename={"readout": "readout_p"}, choices={"decoder": DECODERS}),
+    "net": schema(ConvSNN, "MNISTNet", NET_KEYS, rename={"readout": "readout_p"}, choices={"decoder": DECODERS},
+                  extra={"neuron": (NeuronSettings, NeuronSettings())}),
     "data": schema(MNISTDataModule, "MNISTData", target=True),
     "optimizer": OptimizerConfig,
     "scheduler": SchedulerConfig,

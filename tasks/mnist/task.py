@@ -30,9 +30,9 @@ class MNISTTask(SpikingTask):
     ):
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(logger=False)
-        neuron, p = build_neuron(model)
+        net = dict(net)  # to ConvSNN as it is (a key left out keeps its default), except neuron, gain, readout
+        neuron, p = build_neuron(model, net.pop("neuron", None))
         encoder_module, scale = build_encoder(encoder)
-        net = dict(net)  # to ConvSNN as it is (a key left out keeps its default), except gain and readout
         net["gain"] = float(net["gain"]) * float(model["gain"])
         if "readout" in net:
             net["readout_p"] = snn.LIParameters(**net.pop("readout"))
