@@ -175,7 +175,7 @@ def test_eprop_training_step_returns_the_eprop_gradient(tmp_path):
     task.eprop.chunk_size = 7  # the per-chunk errors (recall, running rate) do not depend on the chunks
     _, _, _, _, again = task._eprop_gradients(batch)
     assert all(torch.allclose(g, h, rtol=1e-5, atol=1e-9) for (_, g), (_, h) in zip(gradients, again))
-    task.eprop.chunk_size = 64
+    task.eprop.chunk_size = 128
     held = {p: torch.full_like(p, 0.5) for p in task.parameters()}
     for p, value in held.items():
         p.grad = value.clone()

@@ -13,7 +13,7 @@ neuron's own subthreshold dynamics (:func:`~norse_core.functional.lif.lif_subthr
     LIF:   e^t = ψ^t ε_vd^t
     LSNN:  ε_bd^t = ε_b^{t-1} - dt*tau_adapt_inv*ε_b^{t-1}
            e^t = ψ^t (ε_vd^t - ε_bd^t);   ε_b^t = ε_bd^t + beta*e^t
-    ε_v^t  = (1 - z^t) ε_vd^t           (the recurrent step resets with detached spikes)
+    ε_v^t  = g^t ε_vd^t      (the reset's derivative, detached spikes: g = 1 - z; subtract: 1)
 
 ``e^t = ∂z^t/∂W`` is the eligibility trace and ``ψ^t`` the layer's surrogate derivative at
 the argument of Θ (``v_d - v_th``; LSNN ``v_d - b_d``). With a leaky-integrator readout
@@ -27,6 +27,10 @@ term on the spikes themselves (e.g. a rate regulariser). The gradient is BPTT's 
 the paths through other neurons' spikes (the recurrent weights): with those at zero it is
 exact. Shapes: traces ``(batch, hidden, pre)``; ``ε_i`` is ``(batch, 1, pre)`` while
 ``tau_syn_inv`` is shared by the neurons.
+
+The step functions define e-prop; :func:`eligibility_chunk` computes K of their steps at once
+(one backward recursion, :func:`trace_adjoint`, and matrix products; see the section "a chunk
+of K steps" below), which is what :class:`norse_core.EProp` runs.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ class EProp(torch.nn.Module):
     ``torch.nn.Linear``) and, when ``readout_filter`` is given, a leaky integrator with those
     parameters: ``y^t = LI(W_out z^t + b)`` (else ``y^t = W_out z^t + b``).
 
-    Per step (:meth:`step`) the network runs forward under ``torch.no_grad``, the eligibility
-    traces are updated, and the caller's error ``dE/dy^t`` becomes the learning signal
+    Per step the network runs forward under ``torch.no_grad``, the eligibility traces are
+    updated, and the caller's error ``dE/dy^t`` becomes the learning signal
     ``L^t = (dE/dy^t) B`` with ``B = W_out`` (``feedback="symmetric"``) or a fixed random
     matrix ``N(0, 1/hidden)`` (``feedback="random"``, the buffer ``feedback_weights``). The
     gradients ``Σ_t L^t F(e^t)`` of ``input_weights`` and ``recurrent_weights`` and the
@@ -56,6 +56,12 @@ class EProp(torch.nn.Module):
     online learning; ``None`` leaves the gradients to the caller. The traces restart with
     every sequence (:meth:`reset`, done by :meth:`run`). Neuron parameters are not learned
     (a layer with ``trainable`` parameters is refused).
+
+    :meth:`run` takes ``chunk_size`` steps at a time (the network, then the callbacks, then
+    :func:`~norse_core.functional.eprop.eligibility_chunk`): the same gradients, memory
+    O(chunk_size). ``compiled``: ``None`` runs the compiled loops
+    (:mod:`norse_core.functional.eprop_cpp`) when loaded or worth building, ``False`` never,
+    ``True`` always (built now).
     """
 
     def __init__(
@@ -68,7 +74,7 @@ class EProp(torch.nn.Module):
         update_every: Optional[int] = None,
         on_update: Optional[Callable[[int], Any]] = None,
         generator: Optional[torch.Generator] = None,
-        chunk_size: int = 64,
+        chunk_size: int = 128,
         compiled: Optional[bool] = None,
     ):
         super().__init__()

@@ -80,7 +80,7 @@ class MemoryTask(SpikingTask):
             self.eprop = snn.EProp(
                 self.recurrent, self.readout, self.li.p, feedback=learning["feedback"],
                 update_every=learning["update_every"], on_update=self._online_update,
-                chunk_size=learning.get("chunk_size", 64),
+                chunk_size=learning.get("chunk_size", 128),
             )
 
     def forward(self, spikes: torch.Tensor):
