@@ -444,3 +444,16 @@ def test_subtract_reset(compiled, request):
     layer.p = layer.p._replace(reset_method="value")  # the same spikes need not follow; the gradient differs
     value, _, _ = _eprop_grads(layer, readout, problem, compiled=compiled)
     assert not _close(value[:2], bptt[:2])
+
+
+def test_without_the_compiled_loops(monkeypatch):
+    """``NORSE_CORE_NO_EXTENSION=1``: ``compiled=None`` runs the PyTorch loops (the same
+    gradients), ``compiled=True`` is refused with the reason."""
+    layer, readout = _network("lsnn", recurrent=1.0)
+    problem = _problem()
+    reference, _, _ = _eprop_grads(layer, readout, problem, compiled=False)
+    monkeypatch.setenv("NORSE_CORE_NO_EXTENSION", "1")
+    grads, _, _ = _eprop_grads(layer, readout, problem)
+    assert _close(grads, reference)
+    with pytest.raises(RuntimeError, match="compiled=True, but the compiled loops are disabled by NORSE_CORE_NO_EXTENSION"):
+        _eprop_grads(layer, readout, problem, compiled=True)

@@ -173,7 +173,7 @@ class EProp(torch.nn.Module):
         traces, adds this step's gradient (from ``output_error(t, y^t)`` and
         ``spike_error(t, z^t)``, each ``None`` or returning ``None`` for no error) to ``.grad``
         and, every ``update_every`` steps, calls ``on_update``. Returns ``y^t`` ``(batch, out)``."""
-        compiled = eprop_cpp.use(0, self.compiled)
+        compiled = _compiled_dtype(x) and eprop_cpp.use(0, self.compiled)
         with torch.autocast(x.device.type, enabled=False):
             return self._chunk(x.unsqueeze(0), output_error, spike_error, False, compiled)[0]
 
@@ -198,7 +198,7 @@ class EProp(torch.nn.Module):
             raise ValueError(f"EProp.run: inputs must be a tensor (T, batch, input_size), got {got}")
         self.reset()
         steps = inputs.shape[0]
-        compiled = eprop_cpp.use(steps * inputs.shape[1] * self.layer.hidden_size, self.compiled)
+        compiled = _compiled_dtype(inputs) and eprop_cpp.use(steps * inputs.shape[1] * self.layer.hidden_size, self.compiled)
         with torch.autocast(inputs.device.type, enabled=False):
             t = 0
             while t < steps:
@@ -301,6 +301,11 @@ def _errors(callback: Optional[Callable], steps: range, values: torch.Tensor, pe
     if all(e is None for e in errors):
         return None
     return torch.stack([torch.zeros_like(values[0]) if e is None else e.expand_as(values[0]) for e in errors])
+
+
+def _compiled_dtype(x: torch.Tensor) -> bool:
+    """The compiled loops take CPU float32/float64 tensors (anything else: PyTorch)."""
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
 
 
 def _zero_li(like: torch.Tensor) -> LIState:
