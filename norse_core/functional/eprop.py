@@ -172,7 +172,7 @@ def eprop_gradient(
 # :func:`readout_filter_step`, :func:`eprop_gradient`), summed in another order.
 
 
-def _row(value, hidden: int, like: torch.Tensor) -> torch.Tensor:
+def per_neuron_row(value: Union[float, torch.Tensor], hidden: int, like: torch.Tensor) -> torch.Tensor:
     """A number or per-neuron tensor as a ``(hidden,)`` row in ``like``'s dtype and device."""
     return torch.as_tensor(value, dtype=like.dtype, device=like.device).reshape(-1).expand(hidden)
 
@@ -183,7 +183,7 @@ def trace_coefficients(p: Union[LIFParameters, LSNNParameters], hidden: int, lik
     adaptive = isinstance(p, LSNNParameters)
     values = (dt * p.tau_mem_inv, dt * p.tau_syn_inv, dt * p.tau_adapt_inv if adaptive else 0.0,
               p.beta if adaptive else 0.0)
-    return torch.stack([_row(value, hidden, like) for value in values])
+    return torch.stack([per_neuron_row(value, hidden, like) for value in values])
 
 
 def _filter_rates(p: LIParameters, dt: float) -> Tuple[float, float]:

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from norse_core.functional import eprop_cpp
 from norse_core.functional.eprop import (
     EligibilityTraces,
-    _row,
     eligibility_chunk,
     eligibility_traces,
+    per_neuron_row,
     readout_filter_chunk,
 )
 from norse_core.functional.li import LIParameters, LIState
@@ -220,7 +220,7 @@ class EProp(torch.nn.Module):
             lsnn = self.kind == "lsnn"
             rows = [dt * p.tau_mem_inv, dt * p.tau_syn_inv, dt * p.tau_adapt_inv if lsnn else 0.0,
                     p.beta if lsnn else 0.0, p.v_leak, p.v_th, p.v_reset]
-            params = torch.stack([_row(value, hidden, x) for value in rows])
+            params = torch.stack([per_neuron_row(value, hidden, x) for value in rows])
             b = state.b if lsnn else state.v
             z, distance, v, i, b, z_last = eprop_cpp.ops().forward(
                 current.contiguous(), state.v, state.i, b, state.z, recurrent_weights.t(), params, lsnn,
