@@ -17,20 +17,13 @@ Notation per step ``t`` (``a = dt*tau_mem_inv``, ``b = dt*tau_syn_inv``, ``c = d
             gb = -sum_t gi'_t j_t;   gv_th = -sum_t (gz_t + gv'_t (v_reset - vd_t)) s_t
             gv_reset = sum_t gv'_t z_t
 
-The other terms (subtractive reset, exponential drive, adaptation current, adaptive
-threshold, recurrence, detached reset) are in :mod:`norse_core.functional.dynamics`. Only what backward needs is saved: the pre-reset voltages ``vd`` and the
-spikes (an output, alive anyway), for adaptive models the threshold argument ``vd - b_d``,
-for recurrent ones the initial spikes and weights; leaky integrators save nothing. Trainable
-parameters add the voltage (``a``), the input current (``a``, ``b``) or the threshold (``c``)
-before each step. Backward passes run step by step on one step's tensors (they stay in
-cache); the surrogate derivative is the registered ``s(x, alpha)``, so every surrogate works.
-
-The forward loop repeats the reference step functions' arithmetic operation by operation, so
-outputs and states are bitwise identical to the step-by-step loop. With a Heaviside forward,
-spikes are ``gt(vd - v_th, 0)`` written straight into the output and the reset
-``(1 - z)*vd + z*v_reset`` is ``lerp(vd, v_reset, z)`` (the same value for ``z`` in {0, 1});
-any other registered forward (the stochastic ``logistic``, user functions) is called through
-``threshold`` exactly as the step loop calls it, and the reset uses the reference formula.
+The other terms are in :mod:`norse_core.functional.dynamics`; :class:`_Kernel` says what is
+saved. The surrogate derivative is the registered ``s(x, alpha)``, so every surrogate works.
+The forward repeats the step functions' arithmetic operation by operation (bitwise equal to
+the step loop). With a Heaviside forward, spikes are ``gt(vd - v_th, 0)`` written into the
+output and the reset ``(1 - z)*vd + z*v_reset`` is ``lerp(vd, v_reset, z)`` (equal for ``z`` in
+{0, 1}); any other registered forward (``logistic``, user functions) is called through
+``threshold`` as the step loop calls it, and the reset uses the reference formula.
 """
 
 from __future__ import annotations
@@ -42,14 +35,6 @@ import torch
 import torch.nn.functional as F
 
 from norse_core.functional.dynamics import CONFIG_FIELDS, Dynamics
-from norse_core.functional.iaf import IAF_DYNAMICS
-from norse_core.functional.li import LI_DYNAMICS
-from norse_core.functional.li_box import LI_BOX_DYNAMICS
-from norse_core.functional.lif import LIF_DYNAMICS
-from norse_core.functional.lif_adex import LIF_ADEX_DYNAMICS
-from norse_core.functional.lif_box import LIF_BOX_DYNAMICS
-from norse_core.functional.lif_ex import LIF_EX_DYNAMICS
-from norse_core.functional.lsnn import LSNN_DYNAMICS
 from norse_core.fused._common import Surrogate
 
 Number = Union[float, torch.Tensor]
@@ -95,8 +80,9 @@ class _Spiker:
         self.sur = sur
         self.fast = sur.heaviside_forward
         self.v_reset = v_reset
-        if self.fast:
-            self.v_reset_t = v_reset if isinstance(v_reset, torch.Tensor) else torch.tensor(v_reset, dtype=like.dtype, device=like.device)
+        if self.fast and not isinstance(v_reset, torch.Tensor):
+            v_reset = torch.tensor(v_reset, dtype=like.dtype, device=like.device)
+        self.v_reset_t = v_reset
 
     def spike(self, diff: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """``z = Θ(diff)`` written into ``out``."""
@@ -172,11 +158,7 @@ def _get(cfg: Any, field: str, default: Any = 0.0) -> Any:
 
 class _Kernel:
     """One generic forward loop and its hand-derived BPTT (module docstring); the subclass's
-    ``dynamics`` selects the terms. Saves what backward needs: the pre-reset voltages ``vd``
-    (to recompute ``vd - v_th`` and for the value reset's gradient), the threshold argument
-    ``vd - bd`` (adaptive models), the spikes, the voltage before each step (exponential and
-    adaptation-current models), and for trainable parameters what their gradients need: the
-    voltage, input current ``j``, threshold ``b`` or adaptation current ``w`` of each step."""
+    ``dynamics`` selects the terms. Saves the spikes and what :meth:`_saves` lists."""
 
     dynamics: Dynamics
     PARAMS: Tuple[str, ...] = ()
@@ -184,7 +166,8 @@ class _Kernel:
     @classmethod
     def _saves(cls, cfg: Any, params: Sequence[str]) -> Tuple[bool, ...]:
         """Which of (vd, vd - bd, v, j, b or w before the step, rho before the step, inner
-        spikes) are saved."""
+        spikes) backward needs: ``vd`` for ``vd - v_th`` and the value reset, the others for
+        adaptive, exponential, adaptation-current or refractory terms and trainable parameters."""
         dyn, wants = cls.dynamics, set(params)
         subtract = bool(_get(cfg, "subtract", False))
         drive = dyn.leak and "a" in wants  # the gradient of a needs the whole drive term
@@ -229,12 +212,7 @@ class _Kernel:
                     j = j + F.linear(z_prev, W)
             if js is not None:
                 js[t].copy_(j)
-            if not dyn.spiking:  # a leaky integrator: the voltage is the output
-                v = torch.add(v, a * ((vl - v) + j), out=outs[t])
-                if dyn.current:
-                    i = j - b * j
-                continue
-            vd_out = vds[t] if vds is not None else None
+            vd_out = vds[t] if vds is not None else None if dyn.spiking else outs[t]
             if dyn.leak:
                 drive = vl - v
                 if dyn.exponential:
@@ -249,6 +227,9 @@ class _Kernel:
                 vd = _add(v, j, vd_out)
             if dyn.current:
                 i = j - b * j
+            if not dyn.spiking:  # a leaky integrator: the voltage (in the output) is the state
+                v = vd
+                continue
             if dyn.adaptation_current:  # with the voltage before the step
                 w = w + d * (ac * (v - vl) - w)
             if dyn.adaptive:
@@ -398,12 +379,3 @@ class _Kernel:
             result.append(_recurrent_weight_grad(gx, z, z0) if needs[-1] else None)
         return (*result, *(sums.get(f) for f in params))
 
-
-# -- the built-in models (their configs and kernels, by name) ---------------------------------------
-
-LIFConfig, LIFBoxConfig, IAFConfig, LIConfig, LIBoxConfig, LSNNConfig, LIFExConfig, LIFAdExConfig = (
-    config_type(d) for d in (LIF_DYNAMICS, LIF_BOX_DYNAMICS, IAF_DYNAMICS, LI_DYNAMICS, LI_BOX_DYNAMICS,
-                             LSNN_DYNAMICS, LIF_EX_DYNAMICS, LIF_ADEX_DYNAMICS)
-)
-LIFTorch = kernel(LIF_DYNAMICS)
-LIFBoxTorch = kernel(LIF_BOX_DYNAMICS)

@@ -83,12 +83,12 @@ def _probe() -> bool:
         try:
             from norse_core.functional.lif import LIF_DYNAMICS
             from norse_core.fused._common import Surrogate
-            from norse_core.fused.portable import LIFConfig
+            from norse_core.fused.portable import config_type
 
             g = torch.Generator().manual_seed(0)
             x = (torch.randn(20, 3, 300, generator=g) * 3 + 0.8).cuda()
             v0, i0 = torch.zeros(3, 300, device="cuda"), torch.zeros(3, 300, device="cuda")
-            cfg = LIFConfig(0.3, 0.2, 0.0, 0.6, 0.0, Surrogate.of("super", 10.0))
+            cfg = config_type(LIF_DYNAMICS)(0.3, 0.2, 0.0, 0.6, 0.0, Surrogate.of("super", 10.0))
             k = triton_kernel(LIF_DYNAMICS)
             (z, v, i), saved = k.forward(cfg, (x, v0, i0), True)
             (z_ref, v_ref, _), _ = portable_kernel(LIF_DYNAMICS).forward(cfg, (x, v0, i0), False)
