@@ -616,18 +616,19 @@ def test_cpp_recurrent_per_neuron_parameters_and_batch_shapes(cpp_loops):
         return snn.LSNNRecurrent(3, 6, p, fused=f).to(F64)
 
     calls = []
-    forward = cpp.LSNNRecurrentCpp.forward
+    kernel = cpp.cpp_kernel(loops.DYNAMICS["lsnn_recurrent"])
+    forward = kernel.forward
 
     def counted(cfg, inputs, save, params=()):
         calls.append(inputs[0].shape)
         return forward(cfg, inputs, save, params)
 
     with use_backend("cpp"):
-        cpp.LSNNRecurrentCpp.forward = counted
+        kernel.forward = counted
         try:
             _compare(make, x, exact_states=False)
         finally:
-            cpp.LSNNRecurrentCpp.forward = forward
+            kernel.forward = forward
     assert calls and all(shape == (30, 5, 4, 6) for shape in calls)
     assert not per_neuron_ok([torch.ones(5, 6)], 6) and per_neuron_ok([torch.ones(1, 6), 0.5], 6)
 

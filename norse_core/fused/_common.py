@@ -1,19 +1,16 @@
 """Shared pieces of the fused time loops: surrogate dispatch, applicability checks, the one
 autograd Function that runs every fused kernel, and the backend switch.
 
-A *kernel* is any object with two static methods::
+A *kernel* is a class with two static methods::
 
     forward(cfg, inputs, save, params)          -> (outputs, saved)
     backward(cfg, saved, grads, needs, params)  -> input gradients (None where not needed),
                                                    then one gradient per trainable parameter
 
-``params`` names the config fields that need a gradient (trainable neuron parameters, in
-the kernel's ``PARAMS``); a kernel that lists none is never given any.
-
-``inputs``/``outputs`` are tuples of tensors, ``cfg`` a NamedTuple of scalar (or non-trainable
-tensor) parameters. :func:`run_kernel` calls ``forward`` directly when no gradient is needed
-(nothing is saved) and otherwise through :class:`FusedFunction`, which records ONE autograd
-node for the whole sequence and calls ``backward`` with the saved tensors.
+``inputs``/``outputs`` are tuples of tensors, ``cfg`` a NamedTuple of numbers (or tensors);
+``params`` names the config fields that need a gradient, among the kernel's ``PARAMS``. A
+parameter's gradient may have the state's shape (summed over time); :class:`FusedFunction`
+sums it to the parameter's shape (e.g. over the batch for one value per neuron).
 """
 
 from __future__ import annotations
@@ -34,14 +31,7 @@ _threshold_module = importlib.import_module("norse_core.functional.threshold")
 #: Built-in methods whose forward pass is the deterministic Heaviside step, with the ids the
 #: compiled kernels (C++, Triton) use for their native surrogate derivatives.
 NATIVE_METHODS: Dict[str, int] = {
-    "heaviside": 0,
-    "super": 1,
-    "superspike": 1,
-    "triangle": 2,
-    "tanh": 3,
-    "circ": 4,
-    "heavi_erfc": 5,
-    "atan": 6,
+    "heaviside": 0, "super": 1, "superspike": 1, "triangle": 2, "tanh": 3, "circ": 4, "heavi_erfc": 5, "atan": 6,
     "sigmoid": 7,
 }
 _BUILTIN_FUNCTIONS = {name: _threshold_module._SPIKE_FUNCTIONS[name] for name in NATIVE_METHODS}
@@ -119,6 +109,7 @@ def tensors_usable(x: torch.Tensor, tensors: Sequence[torch.Tensor]) -> bool:
 
 
 def all_python_numbers(*values: Any) -> bool:
+    """Whether every value is an ``int`` or ``float`` (not a ``bool``)."""
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
@@ -129,13 +120,9 @@ def per_neuron_ok(values: Sequence[Any], n: int) -> bool:
         if isinstance(value, torch.Tensor):
             if not (value.numel() == 1 or (value.numel() == n and value.dim() >= 1 and value.shape[-1] == n)):
                 return False
-        elif not isinstance(value, (int, float)) or isinstance(value, bool):
+        elif not all_python_numbers(value):
             return False
     return True
-
-
-def needs_grad(tensors: Sequence[torch.Tensor]) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 # -- the autograd node -----------------------------------------------------------------------
@@ -150,12 +137,8 @@ def trainable_fields(cfg: Any) -> Tuple[str, ...]:
 
 class FusedFunction(torch.autograd.Function):
     """One autograd node for a whole sequence: ``apply(kernel, cfg, params, *inputs, *values)``
-    with ``params`` the names of the trainable config fields and ``values`` their tensors.
-
-    Kernel protocol: ``forward(cfg, inputs, save, params)`` and
-    ``backward(cfg, saved, grads, needs, params) -> (*input_grads, *param_grads)``; a
-    parameter's gradient may have the state's shape (summed over time): it is summed here to
-    the parameter's own shape (e.g. over the batch for one value per neuron)."""
+    with ``params`` the names of the trainable config fields and ``values`` their tensors
+    (the kernel protocol: module docstring)."""
 
     @staticmethod
     def forward(ctx, kernel: Any, cfg: Any, params: Tuple[str, ...], *tensors: torch.Tensor):  # type: ignore[override]
@@ -202,7 +185,7 @@ def run_kernel(kernel: Any, cfg: Any, *inputs: torch.Tensor) -> Tuple[torch.Tens
     for calls in _recorders:
         calls.append(kernel.__name__)
     params = trainable_fields(cfg)
-    if params or needs_grad(inputs):
+    if params or (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
         return FusedFunction.apply(kernel, cfg, params, *inputs, *(getattr(cfg, name) for name in params))
     with torch.no_grad():
         outputs, _ = kernel.forward(cfg, inputs, False, ())
