@@ -51,7 +51,7 @@ def native_method_id(method: str) -> Optional[int]:
 
 class Surrogate(NamedTuple):
     """How a fused loop spikes: ``heaviside_forward`` selects the fast path (boolean spikes,
-    ``torch.where`` resets, spikes recomputed from the saved voltage in backward); otherwise
+    ``lerp`` resets, spikes recomputed from the saved voltage in backward); otherwise
     the registered forward function is called through :func:`threshold` (e.g. the stochastic
     ``logistic`` method samples exactly as the step-by-step loop does) and spikes are saved."""
 
@@ -89,12 +89,10 @@ def params_usable(p: Any, state_shape: torch.Size, dtype: torch.dtype) -> bool:
     needing a gradient, run on kernels that differentiate them: :func:`differentiable`.)"""
     for value in p:
         if isinstance(value, torch.Tensor):
-            if value.dtype != dtype:
-                return False
             try:
-                if torch.broadcast_shapes(value.shape, state_shape) != state_shape:
+                if value.dtype != dtype or torch.broadcast_shapes(value.shape, state_shape) != state_shape:
                     return False
-            except RuntimeError:
+            except RuntimeError:  # does not broadcast
                 return False
         elif isinstance(value, tuple):  # a nested parameter tuple: not a model we fuse
             return False
@@ -103,9 +101,7 @@ def params_usable(p: Any, state_shape: torch.Size, dtype: torch.dtype) -> bool:
 
 def tensors_usable(x: torch.Tensor, tensors: Sequence[torch.Tensor]) -> bool:
     """Fused loops need at least one time step and states in the input's dtype and device."""
-    if x.shape[0] == 0:
-        return False
-    return all(t.dtype == x.dtype and t.device == x.device for t in tensors)
+    return x.shape[0] > 0 and all(t.dtype == x.dtype and t.device == x.device for t in tensors)
 
 
 def all_python_numbers(*values: Any) -> bool:

@@ -48,19 +48,11 @@ MIN_NUMEL_TO_BUILD = 1 << 20
 
 #: The C++ source, shipped as package data next to this module (``csrc/fused.cpp``).
 SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "fused.cpp")
-
-
-def _read_source() -> str:
-    """The text of :data:`SOURCE_PATH`; empty when it cannot be read (the build then fails
-    with that reason: one warning, the portable loops)."""
-    try:
-        with open(SOURCE_PATH, encoding="utf-8") as file:
-            return file.read()
-    except OSError:
-        return ""
-
-
-SOURCE = _read_source()
+try:
+    with open(SOURCE_PATH, encoding="utf-8") as _file:
+        SOURCE = _file.read()
+except OSError:  # the build then fails with that reason: one warning, the portable loops
+    SOURCE = ""
 
 #: ``-ffp-contract=off``: no fused multiply-adds (bitwise the reference arithmetic);
 #: ``-fno-trapping-math``: floating-point operations may run speculatively (no FP exception
@@ -111,15 +103,9 @@ def _say(message: str) -> None:
 def build(verbose: bool = False) -> bool:
     """Builds (or loads from the cache) the C++ loops now; ``True`` when they are usable.
     A failure warns once and returns ``False`` (and ``False`` at every later call)."""
-    if _status["loaded"]:
-        return True
-    if _status["error"] is not None or extension_disabled():
-        return False
     with _lock:
-        if _status["loaded"]:
-            return True
-        if _status["error"] is not None:
-            return False
+        if _status["loaded"] or _status["error"] is not None or extension_disabled():
+            return bool(_status["loaded"])
         try:
             if not SOURCE:
                 raise FileNotFoundError(f"cannot read the C++ source {SOURCE_PATH}")
@@ -130,14 +116,8 @@ def build(verbose: bool = False) -> bool:
                 started = time.perf_counter()
                 os.makedirs(directory, exist_ok=True)
                 _say(f"compiling the fused CPU kernels once, about {BUILD_SECONDS} s (into {directory}) ...")
-            load_inline(
-                name=_NAME,
-                cpp_sources=[SOURCE],
-                extra_cflags=_EXTRA_CFLAGS,
-                build_directory=directory,
-                is_python_module=False,
-                verbose=verbose,
-            )
+            load_inline(name=_NAME, cpp_sources=[SOURCE], extra_cflags=_EXTRA_CFLAGS, build_directory=directory,
+                        is_python_module=False, verbose=verbose)
             _ops().ff_fwd  # raises if the library did not register its ops
             _status["loaded"] = True
             if compiling:
@@ -145,11 +125,8 @@ def build(verbose: bool = False) -> bool:
         except Exception as error:  # noqa: BLE001 - any failure means "use the portable loop"
             first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
             _status["error"] = f"{type(error).__name__}: {first}"
-            warnings.warn(
-                f"norse_core: compiled fused loops unavailable ({_status['error']}); using the portable PyTorch loops",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            warnings.warn(f"norse_core: compiled fused loops unavailable ({_status['error']}); using the portable "
+                          "PyTorch loops", RuntimeWarning, stacklevel=2)
     return _status["loaded"]
 
 
@@ -227,12 +204,6 @@ def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[Li
     return p, per
 
 
-def _gradient_set(params: Sequence[str]) -> int:
-    """Which parameter gradients the backward computes: 0 none, 1 only ``a``'s (a trainable
-    membrane time constant, the common case: cheaper), 2 all the model's."""
-    return 0 if not params else 1 if tuple(params) == ("a",) else 2
-
-
 @functools.lru_cache(maxsize=None)
 def cpp_kernel(dynamics: Dynamics) -> Any:
     """The C++ kernel class ``<Model>Cpp`` of ``dynamics`` (the fused kernel protocol of
@@ -263,12 +234,13 @@ def cpp_kernel(dynamics: Dynamics) -> Any:
             p, per = _parameters(cfg, gstate[0], params)
             sur = getattr(cfg, "sur", None)
             method, alpha = (sur.native_id, float(sur.alpha)) if sur is not None else (0, 0.0)
-            out = _ops().ff_bwd(gout, gstate, x, state, _flags(cfg), p, per, method, alpha, _gradient_set(params))
+            # the parameter gradients: 0 none, 1 only a's (a trainable membrane time constant: cheaper), 2 all
+            grads = 0 if not params else 1 if tuple(params) == ("a",) else 2
+            out = _ops().ff_bwd(gout, gstate, x, state, _flags(cfg), p, per, method, alpha, grads)
             n = 1 + len(gstate)
             unused = ("v_reset",) if getattr(cfg, "subtract", False) else ()  # no row: no gradient, as portable
-            param_grads = [
-                None if name in unused else out[n][PARAMETER_FIELDS.index(name)].view(gstate[0].shape) for name in params
-            ]
+            rows = [PARAMETER_FIELDS.index(name) for name in params]
+            param_grads = [None if name in unused else out[n][k].view(gstate[0].shape) for name, k in zip(params, rows)]
             return (*out[:n], *param_grads)
 
     kernel = _RecurrentCpp if dynamics.recurrent else _Cpp
@@ -297,14 +269,6 @@ def _parameter_rows(cfg: Any, n: int, dtype: torch.dtype) -> torch.Tensor:
     ])
 
 
-def _shaped(grad: torch.Tensor, value: Any) -> torch.Tensor:
-    """A per-neuron gradient ``(N,)`` in the shape of the parameter ``value`` (one value per
-    neuron, or one for all: summed)."""
-    if not isinstance(value, torch.Tensor):
-        return grad
-    return grad.sum().reshape(value.shape) if value.numel() == 1 else grad.reshape(value.shape)
-
-
 class _RecurrentCpp:
     """Recurrent LIF/LSNN: inputs ``(xin, z0, v0, i0, [b0,] W)`` as the portable kernels;
     saves ``vd - threshold`` and the spikes (and for trainable parameters the drive, ``j`` and
@@ -326,5 +290,8 @@ class _RecurrentCpp:
         gx, *gstate0, gp = _ops().rec_bwd(gz, gstate, diff, z, W, p, cfg.sur.native_id, float(cfg.sur.alpha), per_step)
         gw = _recurrent_weight_grad(gx, z, z0) if needs[-1] else None
         per_neuron = gp.sum(0) if params else None  # (7, N): summed over the chunks of rows
-        param_grads = [_shaped(per_neuron[_RECURRENT_FIELDS.index(name)], getattr(cfg, name)) for name in params]
+        values = [getattr(cfg, name) for name in params]  # tensors of one value per neuron, or one
+        param_grads = [per_neuron[_RECURRENT_FIELDS.index(name)] for name in params]
+        param_grads = [g.reshape(v.shape) if g.numel() == v.numel() else g.sum().reshape(v.shape)
+                       for g, v in zip(param_grads, values)]
         return (gx, *gstate0, gw, *param_grads)

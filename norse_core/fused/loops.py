@@ -55,8 +55,6 @@ def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]
 
 def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> Any:
     forced, recurrent = forced_backend(), DYNAMICS[name].recurrent
-    if forced == "torch":
-        return portable.kernel(DYNAMICS[name])
     numbers = [value for value in cfg if not isinstance(value, (Surrogate, bool))]
     if forced == "triton" or (forced is None and x.device.type == "cuda"):
         params_ok = True  # the Triton kernels take numbers and per-neuron tensors alike

@@ -66,13 +66,6 @@ def make_config(dynamics: Dynamics, p: Any, dt: float) -> Any:
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def _add_scaled_(target: torch.Tensor, other: torch.Tensor, scale: Number) -> torch.Tensor:
-    """``target += scale*other`` in place (``scale`` a number or a broadcastable tensor)."""
-    if isinstance(scale, torch.Tensor):
-        return target.addcmul_(other, scale)
-    return target.add_(other, alpha=scale)
-
-
 class _Spiker:
     """Spikes and resets of one forward loop (see the module docstring)."""
 
@@ -101,20 +94,6 @@ class _Spiker:
         if self.fast:
             return torch.lerp(vd, diff, z)
         return vd - z * v_th
-
-
-def _steps(t: Optional[torch.Tensor]):
-    return t.unbind(0) if t is not None else None
-
-
-def _keep_unspiked(gv: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """``gv*(1 - z)`` as a new tensor."""
-    return torch.addcmul(gv, gv, z, value=-1)
-
-
-def _reset_term(d: torch.Tensor, v_reset: Number, gv: torch.Tensor, gz: torch.Tensor) -> torch.Tensor:
-    """``gz + gv*(v_reset - vd)``: the gradient reaching the spike (value reset)."""
-    return torch.rsub(d, v_reset).mul_(gv).add_(gz)
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
@@ -152,10 +131,6 @@ def _add(x: torch.Tensor, y: torch.Tensor, out: Optional[torch.Tensor]) -> torch
     return torch.add(x, y, out=out) if out is not None else x + y
 
 
-def _get(cfg: Any, field: str, default: Any = 0.0) -> Any:
-    return getattr(cfg, field, default)
-
-
 class _Kernel:
     """One generic forward loop and its hand-derived BPTT (module docstring); the subclass's
     ``dynamics`` selects the terms. Saves the spikes and what :meth:`_saves` lists."""
@@ -169,7 +144,7 @@ class _Kernel:
         spikes) backward needs: ``vd`` for ``vd - v_th`` and the value reset, the others for
         adaptive, exponential, adaptation-current or refractory terms and trainable parameters."""
         dyn, wants = cls.dynamics, set(params)
-        subtract = bool(_get(cfg, "subtract", False))
+        subtract = bool(getattr(cfg, "subtract", False))
         drive = dyn.leak and "a" in wants  # the gradient of a needs the whole drive term
         return (
             dyn.spiking and (not dyn.adaptive or not (dyn.detach_reset or subtract)),
@@ -191,10 +166,10 @@ class _Kernel:
         i = rest[1] if dyn.current else None
         rho = rest.pop() if dyn.refractory else None
         w = rest[-1] if dyn.adaptive or dyn.adaptation_current else None  # threshold b or current w
-        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset = (_get(cfg, f) for f in PARAMETER_FIELDS)
-        subtract = bool(_get(cfg, "subtract", False))
+        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset = (getattr(cfg, f, 0.0) for f in PARAMETER_FIELDS)
+        subtract = bool(getattr(cfg, "subtract", False))
         buffers = [x.new_empty(x.shape) if save and needed else None for needed in cls._saves(cfg, params)]
-        vds, diffs, v_pre, js, w_pre, rho_pre, z_inner = (_steps(buf) for buf in buffers)
+        vds, diffs, v_pre, js, w_pre, rho_pre, z_inner = (None if buf is None else buf.unbind(0) for buf in buffers)
         if dyn.refractory and z_inner is None:
             z_inner = x.new_empty(x.shape).unbind(0)
         spiker = _Spiker(cfg.sur, vr, x) if dyn.spiking else None
@@ -263,8 +238,8 @@ class _Kernel:
     @classmethod
     def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         dyn = cls.dynamics
-        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset = (_get(cfg, f) for f in PARAMETER_FIELDS)
-        subtract = bool(_get(cfg, "subtract", False))
+        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset = (getattr(cfg, f, 0.0) for f in PARAMETER_FIELDS)
+        subtract = bool(getattr(cfg, "subtract", False))
         wants, pending = set(params), list(saved)
         vds, diffs, v_pre, js, w_pre, rho_pre, z_inner = (
             pending.pop(0) if kept else None for kept in cls._saves(cfg, params)
@@ -281,8 +256,9 @@ class _Kernel:
         gx = gout.new_empty(gout.shape)
         sums: dict = {}
 
-        def add(field: str, value: torch.Tensor) -> None:  # a parameter's gradient, summed over time
+        def add(field: str, value: Any) -> None:  # sums a parameter's gradient (or what makes it) over time
             if field in wants:
+                value = value() if callable(value) else value
                 sums[field] = sums[field].add_(value) if field in sums else value.clone()
 
         ap, bp, cp, dp = 1 - a, 1 - b, 1 - c, 1 - d
@@ -302,28 +278,23 @@ class _Kernel:
                 spike = gz  # dL/dz_t (the inner spikes)
                 if subtract:
                     spike = spike - gv * vth
-                    if "v_th" in wants:
-                        add("v_th", -(gv * zt))
-                elif not dyn.detach_reset:
-                    spike = _reset_term(vds[t], vr, gv, spike)
-                if "v_reset" in wants and not subtract:
-                    add("v_reset", gv * zt)
+                    add("v_th", lambda: -(gv * zt))
+                else:
+                    add("v_reset", lambda: gv * zt)
+                    if not dyn.detach_reset:  # gz + gv (v_reset - vd)
+                        spike = torch.rsub(vds[t], vr).mul_(gv).add_(spike)
                 if dyn.adaptive:
-                    if "beta" in wants:
-                        add("beta", gw * zt)
+                    add("beta", lambda: gw * zt)
                     spike = spike + gw * beta
                 elif dyn.adaptation_current:
-                    if "adaptation_spike" in wants:
-                        add("adaptation_spike", gw * zt)
+                    add("adaptation_spike", lambda: gw * zt)
                     spike = spike + gw * asp
                 s = spike * cfg.sur.derivative(diff)  # dL/d(threshold argument)
-                u = gv + s if subtract else _keep_unspiked(gv, zt).add_(s)  # dL/dvd_t
+                u = gv + s if subtract else torch.addcmul(gv, gv, zt, value=-1).add_(s)  # dL/dvd_t, gv (1 - z) + s
                 if dyn.adaptive:
                     gbd = gw - s
-                    if "c" in wants:
-                        add("c", gbd * (vth - w_pre[t]))
-                    if "v_th" in wants:
-                        add("v_th", gbd * c)
+                    add("c", lambda: gbd * (vth - w_pre[t]))
+                    add("v_th", lambda: gbd * c)
                     gw = gbd.mul_(cp)
                 elif "v_th" in wants:
                     add("v_th", -s)
@@ -346,19 +317,14 @@ class _Kernel:
                     scaled = (v_pre[t] - vth) / dT
                     uae = ua * torch.exp(scaled)
                     gv_pre = gv_pre.add_(uae)
-                    if "v_th" in wants:
-                        add("v_th", -uae)
-                    if "delta_T" in wants:
-                        add("delta_T", uae * (1 - scaled))
+                    add("v_th", lambda: -uae)
+                    add("delta_T", lambda: uae * (1 - scaled))
                 if dyn.adaptation_current:  # w' = w + d(adaptation_current (v - v_leak) - w)
                     gwd = gw * d
                     gv_pre = gv_pre.add_(gwd * ac)
-                    if "v_leak" in wants:
-                        add("v_leak", -(gwd * ac))
-                    if "d" in wants:
-                        add("d", gw * (ac * (v_pre[t] - vl) - w_pre[t]))
-                    if "adaptation_current" in wants:
-                        add("adaptation_current", gwd * (v_pre[t] - vl))
+                    add("v_leak", lambda: -(gwd * ac))
+                    add("d", lambda: gw * (ac * (v_pre[t] - vl) - w_pre[t]))
+                    add("adaptation_current", lambda: gwd * (v_pre[t] - vl))
                     gw = (gw * dp).sub_(ua)
                 gv = gv_pre
             else:
@@ -367,9 +333,9 @@ class _Kernel:
             if dyn.refractory:
                 gv = gv + gv_kept
             if dyn.current:
-                if "b" in wants:
-                    add("b", -(gi * js[t]))
-                gi = _add_scaled_(gj, gi, bp)  # gx_t = gj_t = a u_t + (1 - b) gi'_t
+                add("b", lambda: -(gi * js[t]))
+                # gx_t = gj_t = a u_t + (1 - b) gi'_t
+                gi = gj.addcmul_(gi, bp) if isinstance(bp, torch.Tensor) else gj.add_(gi, alpha=bp)
             if dyn.recurrent:
                 r = gj @ W
         result = [gx] + ([r] if dyn.recurrent else []) + [gv]

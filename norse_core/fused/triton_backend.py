@@ -21,7 +21,9 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from norse_core.functional.dynamics import Dynamics
-from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, kernel as portable_kernel
+from norse_core.functional.lif import LIF_DYNAMICS
+from norse_core.fused._common import Surrogate
+from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, config_type, kernel as portable_kernel
 
 try:  # noqa: SIM105
     import triton
@@ -71,10 +73,6 @@ def _probe() -> bool:
     global _probe_result
     if _probe_result is None:
         try:
-            from norse_core.functional.lif import LIF_DYNAMICS
-            from norse_core.fused._common import Surrogate
-            from norse_core.fused.portable import config_type
-
             g = torch.Generator().manual_seed(0)
             x = (torch.randn(20, 3, 300, generator=g) * 3 + 0.8).cuda()
             v0, i0 = torch.zeros(3, 300, device="cuda"), torch.zeros(3, 300, device="cuda")
@@ -169,16 +167,13 @@ if triton is not None:
         rho = _load_if(rho_ptr, offs, mask, v * 0.0, REFRAC)
         p = offs
         for _ in range(T):
-            if (SAVES & 4) != 0:
-                tl.store(s_v + p, v, mask=mask)
-            if (SAVES & 16) != 0:
-                tl.store(s_w + p, w, mask=mask)
+            _store_if(s_v, v, p, mask, (SAVES & 4) != 0)
+            _store_if(s_w, w, p, mask, (SAVES & 16) != 0)
             x = tl.load(x_ptr + p, mask=mask, other=0.0)
             j = x
             if CURRENT:
                 j = cur + x
-            if (SAVES & 8) != 0:
-                tl.store(s_j + p, j, mask=mask)
+            _store_if(s_j, j, p, mask, (SAVES & 8) != 0)
             if LEAK:
                 drive = vl - v
                 if EXPO:
@@ -189,8 +184,7 @@ if triton is not None:
                 vd = v + a * drive
             else:
                 vd = v + j
-            if (SAVES & 1) != 0:
-                tl.store(s_vd + p, vd, mask=mask)
+            _store_if(s_vd, vd, p, mask, (SAVES & 1) != 0)
             if CURRENT:
                 cur = j - b * j
             if SPIKING:
@@ -199,8 +193,7 @@ if triton is not None:
                 if ADAPTIVE:
                     bd = w + c * (vth - w)
                     diff = vd - bd
-                    if (SAVES & 2) != 0:
-                        tl.store(s_diff + p, diff, mask=mask)
+                    _store_if(s_diff, diff, p, mask, (SAVES & 2) != 0)
                 else:
                     diff = vd - vth
                 spk = diff > 0.0
@@ -214,10 +207,8 @@ if triton is not None:
                 if ADAPT_CUR:
                     w = w + z * asp
                 if REFRAC:
-                    if (SAVES & 32) != 0:
-                        tl.store(s_rho + p, rho, mask=mask)
-                    if (SAVES & 64) != 0:
-                        tl.store(s_zin + p, z, mask=mask)
+                    _store_if(s_rho, rho, p, mask, (SAVES & 32) != 0)
+                    _store_if(s_zin, z, p, mask, (SAVES & 64) != 0)
                     m = (rho > 0.0).to(vd.dtype)
                     v_new = (1.0 - m) * v_new + m * v
                     z = (1.0 - m) * z
@@ -375,10 +366,6 @@ if triton is not None:
         _store_if(gprm_ptr + 11 * N, g_rho, offs, mask, (WANT & 2048) != 0)
 
 
-def _grid(n: int):
-    return (triton.cdiv(n, BLOCK),)
-
-
 def _parameter_rows(cfg: Any, like: torch.Tensor) -> torch.Tensor:
     """``(len(ROWS), N)``: each config field (and alpha) per element of the state ``like``."""
     rows = torch.ones(len(ROWS), *like.shape, dtype=like.dtype, device=like.device)
@@ -424,7 +411,7 @@ def triton_kernel(dynamics: Dynamics) -> type:
                 buffers[6] = torch.empty_like(x)
             bits = sum(1 << k for k, buf in enumerate(buffers) if buf is not None)
             prm = _parameter_rows(cfg, state[0])
-            _forward_kernel[_grid(state[0].numel())](
+            _forward_kernel[(triton.cdiv(state[0].numel(), BLOCK),)](
                 x, out, *_by_kind(dynamics, state, out), *_by_kind(dynamics, finals, out),
                 *(out if buf is None else buf for buf in buffers), prm, x.shape[0], state[0].numel(),
                 SAVES=bits, **_options(dynamics, cfg),
@@ -440,7 +427,7 @@ def triton_kernel(dynamics: Dynamics) -> type:
             gout, *gstate = (g.contiguous() for g in grads)
             gx, results = torch.empty_like(gout), [torch.empty_like(value) for value in gstate]
             gprm = torch.empty_like(prm) if params else prm
-            _backward_kernel[_grid(gstate[0].numel())](
+            _backward_kernel[(triton.cdiv(gstate[0].numel(), BLOCK),)](
                 gout, z, *_by_kind(dynamics, gstate, gx), gx, *_by_kind(dynamics, results, gx),
                 *(gx if buf is None else buf for buf in buffers), prm, gprm, gout.shape[0], gstate[0].numel(),
                 WANT=sum(1 << ROWS.index(name) for name in params),

@@ -1,6 +1,5 @@
-// The fused CPU loops of norse_core (norse_core/fused/cpp.py builds this file on first use with
-// torch.utils.cpp_extension.load_inline and registers the ops as torch.ops.norse_core_fused.*;
-// its module docstring describes the design).
+// The fused CPU loops of norse_core: norse_core/fused/cpp.py builds this file on first use with
+// torch.utils.cpp_extension.load_inline; it registers the ops torch.ops.norse_core_fused.*.
 
 #include <torch/library.h>
 #include <ATen/core/Tensor.h>
@@ -15,12 +14,13 @@
 #include <memory>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
-// Layout: sequences are contiguous (T, N) with N neurons; a block of CH neurons keeps its
-// state in local arrays while the time loop runs, so the innermost loop (over the neurons of
-// the block) is contiguous and vectorises. Block functions take the pointers of their time loop
-// as restrict parameters and copy parameters into registers (or block arrays).
+// Sequences are contiguous (T, N) with N neurons; a block of CH neurons keeps its state in
+// local arrays while the time loop runs, so the innermost loop (over the block's neurons) is
+// contiguous and vectorises. Block functions take the pointers of their time loop as restrict
+// parameters and copy parameters into registers (or block arrays).
 
 #define R __restrict__
 
@@ -56,20 +56,14 @@ inline S surrogate(S x, S alpha) {
   }
 }
 
-template <typename F>
-void dispatch_method(int64_t method, F&& f) {
-  switch (method) {
-    case 0: f(std::integral_constant<int, 0>{}); break;
-    case 1: f(std::integral_constant<int, 1>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    case 3: f(std::integral_constant<int, 3>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 5: f(std::integral_constant<int, 5>{}); break;
-    case 6: f(std::integral_constant<int, 6>{}); break;
-    case 7: f(std::integral_constant<int, 7>{}); break;
-    default: TORCH_CHECK(false, "norse_core_fused: unknown surrogate id ", method);
-  }
+// f(std::integral_constant<int, M>) for the surrogate id M == method.
+template <typename F, int... Ms>
+void dispatch_method(int64_t method, F&& f, std::integer_sequence<int, Ms...>) {
+  const bool hit = ((method == Ms ? (f(std::integral_constant<int, Ms>{}), true) : false) || ...);
+  TORCH_CHECK(hit, "norse_core_fused: unknown surrogate id ", method);
 }
+template <typename F>
+void dispatch_method(int64_t method, F&& f) { dispatch_method(method, f, std::make_integer_sequence<int, 8>{}); }
 
 template <typename F>
 void dispatch_bool(bool value, F&& f) {
@@ -117,12 +111,6 @@ void for_chunks(int64_t total, int64_t chunk, const F& f) {
   while (work->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
 }
 
-// Blocks of CH neurons.
-template <typename F>
-void for_blocks(int64_t N, const F& f) {
-  for_chunks(N, CH, f);
-}
-
 // A gradient over the whole sequence: contiguous, or, when autograd hands over a broadcast
 // constant (e.g. from out.sum()), one block of CH copies reused for every step and block.
 template <typename S>
@@ -151,7 +139,8 @@ void check_input(const at::Tensor& x) {
 // Every state tensor (undefined: absent) holds n values of the input's dtype.
 void check_states(const std::vector<at::Tensor>& states, int64_t n, at::ScalarType dtype) {
   for (const auto& s : states) {
-    TORCH_CHECK(!s.defined() || (s.numel() == n && s.scalar_type() == dtype), "norse_core_fused: state shape/dtype mismatch");
+    TORCH_CHECK(!s.defined() || (s.numel() == n && s.scalar_type() == dtype),
+                "norse_core_fused: state shape/dtype mismatch");
   }
 }
 
@@ -582,10 +571,12 @@ void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const 
 }
 #undef NC_PARAMS
 
-// The parameters from p (NFIELDS numbers) and per = [] (all numbers) or NFIELDS tensors: empty
-// (use the number) or N contiguous values (one per state element).
+// The sizes, and the parameters from p (NFIELDS numbers) and per = [] (all numbers) or NFIELDS
+// tensors: empty (use the number) or N contiguous values (one per state element).
 template <typename S>
-void set_params(Seqs<S>& q, at::ArrayRef<double> p, at::TensorList per) {
+void set_params(Seqs<S>& q, Seq sq, at::ArrayRef<double> p, at::TensorList per) {
+  q.T = sq.T;
+  q.N = sq.N;
   TORCH_CHECK(p.size() == NFIELDS && (per.empty() || per.size() == NFIELDS),
               "norse_core_fused: the kernels take ", int(NFIELDS), " parameters");
   for (size_t f = 0; f < NFIELDS; ++f) {
@@ -633,9 +624,7 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ff_fwd", [&] {
     using S = scalar_t;
     Seqs<S> q{};
-    q.T = sq.T;
-    q.N = sq.N;
-    set_params(q, p, per);
+    set_params(q, sq, p, per);
     q.X = cptr<S>(x);
     q.Z = ptr<S>(out);
     sl.fill<const S, S>(q.S0, state);
@@ -644,7 +633,7 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
       dispatch_bool(!per.empty(), [&](auto per_c) {
         constexpr int F = decltype(f_c)::value;
         constexpr bool PER = decltype(per_c)::value;
-        for_blocks(q.N, [&](int64_t n0, int64_t len) {
+        for_chunks(q.N, CH, [&](int64_t n0, int64_t len) {
           ff_fwd_block<S, F, PER, false, 0>(q, q.X, q.Z, NC_NO_ROWS, n0, len);
         });
       });
@@ -672,7 +661,8 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
   auto x = inputs ? x_.contiguous() : x_;
   auto state = inputs ? contiguous(state_) : std::vector<at::Tensor>(sl.count, x_);
   if (inputs) {
-    TORCH_CHECK(int64_t(state.size()) == sl.count && x.numel() == gout.numel(), "norse_core_fused: input shape mismatch");
+    TORCH_CHECK(int64_t(state.size()) == sl.count && x.numel() == gout.numel(),
+                "norse_core_fused: input shape mismatch");
     check_seq(x, state);
   }
   auto gx = at::empty(gout.sizes(), gstate[0].options());
@@ -682,9 +672,7 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "ff_bwd", [&] {
     using S = scalar_t;
     Seqs<S> q{};
-    q.T = sq.T;
-    q.N = sq.N;
-    set_params(q, p, per);
+    set_params(q, sq, p, per);
     q.alpha = S(alpha);
     at::Tensor gz_hold;
     q.GZ = seq_grad<S>(gout, gz_hold, q.GZC);
@@ -703,7 +691,7 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
         constexpr bool PER = decltype(per_c)::value;
         using RW = Rows<F, G, (M < 0)>;
         TORCH_CHECK(RW::count == 0 || inputs, "norse_core_fused: this backward needs the input and initial state");
-        for_blocks(q.N, [&](int64_t n0, int64_t len) {
+        for_chunks(q.N, CH, [&](int64_t n0, int64_t len) {
           S* SC = RW::count ? scratch<S>(RW::count * q.T * CH) : nullptr;
           const auto row = [&](int r, bool present) { return present ? SC + r * q.T * CH : nullptr; };
           S *SVD = row(RW::vd, RW::has_vd), *SDF = row(RW::df, RW::has_df), *SEX = row(RW::ex, RW::has_ex);
@@ -759,8 +747,7 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
   const int64_t M = rows * N;
   std::vector<S> buf(4 * M);
   S *v = buf.data(), *cu = v + M, *th = cu + M, *lin = th + M;
-  std::vector<int64_t> active(M);
-  std::vector<int64_t> count(rows, 0);
+  std::vector<int64_t> active(M), count(rows, 0);
   for (int64_t q = 0; q < M; ++q) {
     v[q] = V0[r0 * N + q];
     cu[q] = I0[r0 * N + q];
@@ -808,17 +795,10 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
           jst[k] = j;
           if constexpr (ADAPT) tht[k] = tr[k];
         }
-        S diff;
-        bool spk;
-        if constexpr (ADAPT) {
-          const S bd = tr[k] + C[k] * (VTH[k] - tr[k]);
-          diff = d - bd;
-          spk = diff > S(0);
-          tr[k] = spk ? bd + BETA[k] : bd;
-        } else {
-          diff = d - VTH[k];
-          spk = diff > S(0);
-        }
+        const S bd = ADAPT ? tr[k] + C[k] * (VTH[k] - tr[k]) : VTH[k];  // the threshold
+        const S diff = d - bd;
+        const bool spk = diff > S(0);
+        if constexpr (ADAPT) tr[k] = spk ? bd + BETA[k] : bd;
         if (dft) dft[k] = diff;
         zt[k] = spk ? S(1) : S(0);
         vr[k] = spk ? VR[k] : d;
@@ -875,12 +855,9 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
       for (int64_t k = 0; k < N; ++k) {
         S s;
         if constexpr (M < 0) s = sd[k]; else s = surrogate<S, M>(dft[k], AL);
-        S w;
-        if constexpr (ADAPT) {
-          w = ((gzt[k] + rr[k]) + gb[k] * BETA[k]) * s;
-        } else {
-          w = (gzt[k] + rr[k]) * s;
-        }
+        S w = gzt[k] + rr[k];
+        if constexpr (ADAPT) w = w + gb[k] * BETA[k];
+        w = w * s;
         const S u = (gv[k] - gv[k] * zt[k]) + w;  // gv (1 - z), as the portable kernel computes it
         if constexpr (G) {
           ga[k] += u * drt[k];
@@ -897,9 +874,7 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
           }
         }
         if constexpr (ADAPT) gb[k] = (gb[k] - w) * CP[k];
-        const S gj = u * A[k] + gi[k] * BP[k];
-        gxt[k] = gj;
-        gi[k] = gj;
+        gxt[k] = gi[k] = u * A[k] + gi[k] * BP[k];  // gj
         gv[k] = u * AP[k];
       }
       for (int64_t m = 0; m < N; ++m) rr[m] = S(0);
@@ -1028,7 +1003,8 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, at::TensorList gstate_, c
 TORCH_LIBRARY(norse_core_fused, m) {
   m.def("ff_flags() -> int[]", [] { return flag_list(Compiled{}); });
   m.def("ff_fwd(Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per) -> Tensor[]", &ff_fwd);
-  m.def("ff_bwd(Tensor gout, Tensor[] gstate, Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per, int method, float alpha, int grads) -> Tensor[]", &ff_bwd);
+  m.def("ff_bwd(Tensor gout, Tensor[] gstate, Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per, "
+        "int method, float alpha, int grads) -> Tensor[]", &ff_bwd);
   m.def("rec_fwd(Tensor x, Tensor z0, Tensor[] state, Tensor w, Tensor p, bool save, bool save_params) -> Tensor[]",
         &rec_fwd);
   m.def("rec_bwd(Tensor gz, Tensor[] gstate, Tensor df, Tensor z, Tensor w, Tensor p, int method, float alpha, "
