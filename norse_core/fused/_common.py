@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -213,8 +212,3 @@ def use_backend(name: Optional[str]) -> Iterator[None]:
 
 def forced_backend() -> Optional[str]:
     return _forced_backend
-
-
-def extension_disabled() -> bool:
-    """``NORSE_CORE_NO_EXTENSION=1`` turns the compiled C++ loops off."""
-    return os.environ.get("NORSE_CORE_NO_EXTENSION", "").strip() not in ("", "0", "false", "False")

@@ -39,7 +39,6 @@ import torch
 from norse_core.functional.dynamics import Dynamics
 from norse_core.functional.lif import LIF_DYNAMICS
 from norse_core.functional.lsnn import LSNN_DYNAMICS
-from norse_core.fused._common import extension_disabled
 from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, _recurrent_weight_grad, kernel as portable_kernel
 
 #: Calls with fewer input elements (T x neurons) do not trigger the one-time build (nor the
@@ -71,21 +70,13 @@ _lock = threading.Lock()
 _status: Dict[str, Any] = {"loaded": False, "error": None}
 
 
+def extension_disabled() -> bool:
+    """``NORSE_CORE_NO_EXTENSION=1`` turns the compiled C++ loops off."""
+    return os.environ.get("NORSE_CORE_NO_EXTENSION", "").strip() not in ("", "0", "false", "False")
+
+
 def _ops() -> Any:
     return torch.ops.norse_core_fused
-
-
-def _import_load_inline() -> Any:
-    """``torch.utils.cpp_extension.load_inline``, importing the module without its
-    "No CUDA runtime is found" log line (irrelevant for a CPU-only extension)."""
-    logger = logging.getLogger("torch.utils.cpp_extension")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        from torch.utils.cpp_extension import load_inline
-    finally:
-        logger.setLevel(level)
-    return load_inline
 
 
 def build_directory() -> str:
@@ -109,7 +100,13 @@ def build(verbose: bool = False) -> bool:
         try:
             if not SOURCE:
                 raise FileNotFoundError(f"cannot read the C++ source {SOURCE_PATH}")
-            load_inline = _import_load_inline()
+            logger = logging.getLogger("torch.utils.cpp_extension")  # its import logs "No CUDA runtime is found"
+            level = logger.level
+            logger.setLevel(logging.ERROR)
+            try:
+                from torch.utils.cpp_extension import load_inline
+            finally:
+                logger.setLevel(level)
             directory = build_directory()
             compiling = not os.path.isfile(os.path.join(directory, _NAME + ".so"))
             if compiling:
@@ -209,8 +206,7 @@ def cpp_kernel(dynamics: Dynamics) -> Any:
     """The C++ kernel class ``<Model>Cpp`` of ``dynamics`` (the fused kernel protocol of
     :mod:`norse_core.fused._common`), ``None`` without one (:func:`has_kernel`), differentiating
     every parameter field of the config (``PARAMS``, as the portable kernel). Feed-forward: the
-    generic block code specialised by the model's flags; it saves the input and the initial
-    state (leaky integrators without trainable parameters: nothing)."""
+    generic block code specialised by the model's flags."""
     if not has_kernel(dynamics):
         return None
     portable = portable_kernel(dynamics)
@@ -270,10 +266,8 @@ def _parameter_rows(cfg: Any, n: int, dtype: torch.dtype) -> torch.Tensor:
 
 
 class _RecurrentCpp:
-    """Recurrent LIF/LSNN: inputs ``(xin, z0, v0, i0, [b0,] W)`` as the portable kernels;
-    saves ``vd - threshold`` and the spikes (and for trainable parameters the drive, ``j`` and
-    the threshold of each step); the weight gradient is two matmuls afterwards. Parameter
-    gradients come summed over time and batch rows per neuron, shaped like the parameter."""
+    """Recurrent LIF/LSNN: inputs ``(xin, z0, v0, i0, [b0,] W)`` as the portable kernels (what
+    is saved: ``fused.cpp``); the weight gradient is two matmuls afterwards."""
 
     @staticmethod
     def forward(cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):

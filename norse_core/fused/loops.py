@@ -71,20 +71,14 @@ def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> A
         and params_ok
         and x.dtype in (torch.float32, torch.float64)
     )
-    if forced is not None:
-        kernel = _compiled_kernel(forced, name, x, force=True) if compiled_ok else None
-        return portable.kernel(DYNAMICS[name]) if kernel is None else kernel
-    if recurrent and x.shape[-1] > RECURRENT_CPP_MAX_NEURONS:
+    if forced is None and recurrent and x.shape[-1] > RECURRENT_CPP_MAX_NEURONS:
         compiled_ok = False
-    if compiled_ok:
-        backend = "triton" if x.device.type == "cuda" else "cpp" if x.device.type == "cpu" else None
-        kernel = _compiled_kernel(backend, name, x, force=False) if backend else None
-        if kernel is not None:
-            return kernel
-    return portable.kernel(DYNAMICS[name])
+    backend = forced if forced is not None else {"cuda": "triton", "cpu": "cpp"}.get(x.device.type)
+    kernel = _compiled_kernel(backend, name, x, force=forced is not None) if compiled_ok else None
+    return portable.kernel(DYNAMICS[name]) if kernel is None else kernel
 
 
-def _compiled_kernel(backend: str, name: str, x: torch.Tensor, force: bool) -> Any:
+def _compiled_kernel(backend: Optional[str], name: str, x: torch.Tensor, force: bool) -> Any:
     if backend == "cpp":
         from norse_core.fused import cpp
 

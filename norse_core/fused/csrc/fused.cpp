@@ -14,7 +14,6 @@
 #include <memory>
 #include <thread>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 // Sequences are contiguous (T, N) with N neurons; a block of CH neurons keeps its state in
@@ -56,14 +55,20 @@ inline S surrogate(S x, S alpha) {
   }
 }
 
-// f(std::integral_constant<int, M>) for the surrogate id M == method.
-template <typename F, int... Ms>
-void dispatch_method(int64_t method, F&& f, std::integer_sequence<int, Ms...>) {
-  const bool hit = ((method == Ms ? (f(std::integral_constant<int, Ms>{}), true) : false) || ...);
-  TORCH_CHECK(hit, "norse_core_fused: unknown surrogate id ", method);
-}
 template <typename F>
-void dispatch_method(int64_t method, F&& f) { dispatch_method(method, f, std::make_integer_sequence<int, 8>{}); }
+void dispatch_method(int64_t method, F&& f) {
+  switch (method) {
+    case 0: f(std::integral_constant<int, 0>{}); break;
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 5: f(std::integral_constant<int, 5>{}); break;
+    case 6: f(std::integral_constant<int, 6>{}); break;
+    case 7: f(std::integral_constant<int, 7>{}); break;
+    default: TORCH_CHECK(false, "norse_core_fused: unknown surrogate id ", method);
+  }
+}
 
 template <typename F>
 void dispatch_bool(bool value, F&& f) {
@@ -855,9 +860,12 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
       for (int64_t k = 0; k < N; ++k) {
         S s;
         if constexpr (M < 0) s = sd[k]; else s = surrogate<S, M>(dft[k], AL);
-        S w = gzt[k] + rr[k];
-        if constexpr (ADAPT) w = w + gb[k] * BETA[k];
-        w = w * s;
+        S w;
+        if constexpr (ADAPT) {
+          w = ((gzt[k] + rr[k]) + gb[k] * BETA[k]) * s;
+        } else {
+          w = (gzt[k] + rr[k]) * s;
+        }
         const S u = (gv[k] - gv[k] * zt[k]) + w;  // gv (1 - z), as the portable kernel computes it
         if constexpr (G) {
           ga[k] += u * drt[k];
@@ -874,7 +882,9 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
           }
         }
         if constexpr (ADAPT) gb[k] = (gb[k] - w) * CP[k];
-        gxt[k] = gi[k] = u * A[k] + gi[k] * BP[k];  // gj
+        const S gj = u * A[k] + gi[k] * BP[k];
+        gxt[k] = gj;
+        gi[k] = gj;
         gv[k] = u * AP[k];
       }
       for (int64_t m = 0; m < N; ++m) rr[m] = S(0);
@@ -973,8 +983,12 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, at::TensorList gstate_, c
   auto gp = grads ? at::empty({(q.B + CR - 1) / CR, 7, q.N}, df.options()) : at::empty({0}, df.options());
   AT_DISPATCH_FLOATING_TYPES(df.scalar_type(), "rec_bwd", [&] {
     using S = scalar_t;
+    const S *GZ = cptr<S>(gz), *GZT = cptr<S>(gzT), *GVT = cptr<S>(gst[0]), *GIT = cptr<S>(gst[1]);
+    const S *GBT = ptr<S>(gst[2]), *DF = cptr<S>(df), *Z = cptr<S>(z), *W = cptr<S>(w), *P = cptr<S>(p);
     const S *DR = grads ? cptr<S>(saved[0]) : nullptr, *JS = grads ? cptr<S>(saved[1]) : nullptr;
     const S* TH = grads && adaptive ? cptr<S>(saved[2]) : nullptr;
+    S *GX = ptr<S>(out[0]), *GZ0 = ptr<S>(out[1]), *GV0 = ptr<S>(out[2]), *GI0 = ptr<S>(out[3]), *GB0 = ptr<S>(out[4]);
+    S* GP = ptr<S>(gp);
     // (M, G): the surrogate inline without parameter gradients (the common case); from a row
     // per step with them (one block for all methods: a shorter build)
     auto run = [&](auto m, auto g) {
@@ -983,10 +997,8 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, at::TensorList gstate_, c
       const SurrogateRow<S> sur = MT < 0 ? surrogate_row_of<S>(method) : nullptr;
       dispatch_bool(adaptive, [&](auto ad) {
         for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
-          rec_bwd_rows<S, MT, decltype(ad)::value, G>(
-              cptr<S>(gz), cptr<S>(gzT), cptr<S>(gst[0]), cptr<S>(gst[1]), ptr<S>(gst[2]), cptr<S>(df), DR, JS, TH,
-              cptr<S>(z), cptr<S>(w), cptr<S>(p), ptr<S>(out[0]), ptr<S>(out[1]), ptr<S>(out[2]), ptr<S>(out[3]),
-              ptr<S>(out[4]), ptr<S>(gp), q.T, q.B, q.N, r0, rows, S(alpha), sur);
+          rec_bwd_rows<S, MT, decltype(ad)::value, G>(GZ, GZT, GVT, GIT, GBT, DF, DR, JS, TH, Z, W, P, GX, GZ0, GV0,
+                                                      GI0, GB0, GP, q.T, q.B, q.N, r0, rows, S(alpha), sur);
         });
       });
     };
