@@ -449,9 +449,9 @@ def test_cpp_kernels_cover_every_feed_forward_model(cpp_loops):
     assert {"lif", "lif_box", "iaf", "li", "li_box", "lsnn", "lif_ex", "lif_adex", "lif_refrac", "lif_adex_refrac"} <= set(feed_forward)
     for name, dynamics in feed_forward.items():
         if name != BoxALIF.dynamics.name:
-            kernel = cpp.cpp_kernel(dynamics)
-            assert kernel is not None and kernel.__name__ == portable.kernel(loops.DYNAMICS[name]).__name__.replace("Torch", "Cpp")
-            assert kernel.PARAMS == portable.kernel(loops.DYNAMICS[name]).PARAMS
+            kernel, reference = cpp.cpp_kernel(dynamics), portable.kernel(dynamics)
+            assert kernel is not None and kernel.__name__ == reference.__name__.replace("Torch", "Cpp")
+            assert kernel.PARAMS == reference.PARAMS
     assert not cpp.has_kernel(BoxALIF.dynamics) and cpp.cpp_kernel(BoxALIF.dynamics) is None
     assert cpp.cpp_kernel(Dynamics("my_lif", current=True)).__name__ == "MyLIFCpp"  # compiled terms: any name
 
@@ -671,7 +671,7 @@ def test_cpp_disabled_by_environment(cpp_loops, monkeypatch):
     assert cpp.kernel(loops.DYNAMICS["lif"], 10**8) is None
     x = torch.randn(2, cpp.MIN_NUMEL_TO_BUILD)
     cfg = portable.make_config(LIF_DYNAMICS, snn.LIFParameters(), 0.001)
-    assert loops.select_kernel("lif", x, cfg, fused.Surrogate.of("super", 100.0)) is portable.kernel(loops.DYNAMICS["lif"])
+    assert loops.select_kernel("lif", x, cfg, fused.Surrogate.of("super", 100.0)) is portable.kernel(LIF_DYNAMICS)
 
 
 def test_cpp_not_used_for_logistic_or_unfit_tensor_parameters(cpp_loops):
@@ -681,7 +681,8 @@ def test_cpp_not_used_for_logistic_or_unfit_tensor_parameters(cpp_loops):
     for v_th in (torch.ones(5000, dtype=F64), torch.ones(2, 5000)):  # another dtype; enlarges the state
         cfg = portable.make_config(LIF_DYNAMICS, snn.LIFParameters(v_th=v_th), 0.001)
         assert loops.select_kernel("lif", x, cfg, cfg.sur) is portable.kernel(loops.DYNAMICS["lif"])
-    cfg = portable.make_config(LSNN_DYNAMICS, snn.LSNNParameters(v_th=torch.ones(5000)), 0.001)  # every feed-forward model takes tensors
+    # every feed-forward model takes tensors
+    cfg = portable.make_config(LSNN_DYNAMICS, snn.LSNNParameters(v_th=torch.ones(5000)), 0.001)
     assert loops.select_kernel("lsnn", x, cfg, cfg.sur) is cpp.cpp_kernel(loops.DYNAMICS["lsnn"])
     for p in (snn.LIFParameters(), snn.LIFParameters(v_th=torch.ones(5000), tau_mem_inv=torch.tensor(90.0))):
         cfg = portable.make_config(LIF_DYNAMICS, p, 0.001)
