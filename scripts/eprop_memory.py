@@ -5,7 +5,10 @@ several sequence lengths (docs/results.md, "e-prop").
 and prints one row each: the growth of the process's peak resident memory during the batch
 (``ru_maxrss`` after the batch minus before it; the batch and model are built before) and the
 batch's wall time. BPTT is the default training step (the fused C++ loop when it is built),
-e-prop ``learning=eprop`` (:class:`norse_core.EProp`).
+e-prop ``learning=eprop`` (:class:`norse_core.EProp`, its compiled loops when they build).
+
+``--repeats R``: times only, both methods side by side in ONE process (built once, warmed up),
+R batches each, alternating; prints every time and the medians per T.
 """
 
 from __future__ import annotations
@@ -27,12 +30,21 @@ def _peak_mib() -> float:
 
 def measure(method: str, steps: int, batch_size: int, threads: int) -> dict:
     """One batch of ``method`` (bptt | eprop) on sequences of ``steps`` steps, in this process."""
+    task = _build(method, threads)
+    batch = _batch(steps, batch_size)
+    _warm_up(task, method)
+    before = _peak_mib()
+    seconds = _one_batch(task, method, batch)
+    return {"method": method, "steps": steps, "batch": batch_size, "threads": threads,
+            "peak_growth_mib": round(_peak_mib() - before, 1), "seconds": round(seconds, 2)}
+
+
+def _build(method: str, threads: int):
     import torch
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     from tasks.common import CONFIG_DIR
-    from tasks.memory.data import store_recall_batch
     from tasks.memory.task import MemoryTask
 
     torch.set_num_threads(threads)
@@ -41,24 +53,61 @@ def measure(method: str, steps: int, batch_size: int, threads: int) -> dict:
         cfg = compose(config_name="memory", overrides=[f"learning={method}"])
     kwargs = OmegaConf.to_container(cfg.task, resolve=True)
     kwargs.pop("_target_")
-    task = MemoryTask(**kwargs)
+    return MemoryTask(**kwargs)
+
+
+def _batch(steps: int, batch_size: int):
+    import torch
+
+    from tasks.memory.data import store_recall_batch
+
     periods = steps // 200
-    batch = store_recall_batch(batch_size, generator=torch.Generator().manual_seed(0), n_periods=periods,
-                               max_delay=min(9, periods - 3))
-    if method == "bptt":  # a short warm-up: the fused kernels' first call
+    return store_recall_batch(batch_size, generator=torch.Generator().manual_seed(0), n_periods=periods,
+                              max_delay=min(9, periods - 3))
+
+
+def _warm_up(task, method: str) -> None:
+    """The compiled loops' first call (a build or a load) is not timed."""
+    from norse_core.functional import eprop_cpp
+    from tasks.memory.data import store_recall_batch
+
+    if method == "bptt":
         ce, reg, _, _ = task._losses(store_recall_batch(2, n_periods=12))
         (ce + reg).backward()
+    else:
+        eprop_cpp.build()
+        task._eprop_gradients(store_recall_batch(2, n_periods=12))
     task.zero_grad()
-    before = _peak_mib()
+
+
+def _one_batch(task, method: str, batch) -> float:
+    import time
+
     started = time.perf_counter()
     if method == "bptt":
         ce, reg, _, _ = task._losses(batch)
         (ce + task.reg_weight * reg).backward()
     else:
         task._eprop_gradients(batch)
-    seconds = time.perf_counter() - started
-    return {"method": method, "steps": steps, "batch": batch_size, "threads": threads,
-            "peak_growth_mib": round(_peak_mib() - before, 1), "seconds": round(seconds, 2)}
+    return time.perf_counter() - started
+
+
+def side_by_side(steps: int, batch_size: int, threads: int, repeats: int) -> dict:
+    """Times of ``repeats`` batches of each method, alternating, in this process."""
+    import statistics
+
+    tasks = {method: _build(method, threads) for method in ("bptt", "eprop")}
+    for method, task in tasks.items():
+        _warm_up(task, method)
+    batch = _batch(steps, batch_size)
+    times = {method: [] for method in tasks}
+    for _ in range(repeats):
+        for method, task in tasks.items():
+            task.zero_grad()
+            times[method].append(round(_one_batch(task, method, batch), 3))
+    medians = {method: round(statistics.median(t), 3) for method, t in times.items()}
+    return {"steps": steps, "batch": batch_size, "threads": threads, "times_s": times, "median_s": medians,
+            "eprop/bptt": round(medians["eprop"] / medians["bptt"], 2)}
 
 
 def main(argv=None) -> int:
@@ -67,8 +116,13 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=["bptt", "eprop"], choices=["bptt", "eprop"])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=0, help="times only, side by side in one process")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args(argv)
+    if args.repeats:
+        for steps in args.steps:
+            print(json.dumps(side_by_side(steps, args.batch, args.threads, args.repeats)), flush=True)
+        return 0
     if args.one:
         print(json.dumps(measure(args.methods[0], args.steps[0], args.batch, args.threads)))
         return 0

@@ -4,6 +4,7 @@ computed naively, and its bookkeeping: trace resets, memory, online updates, opt
 from __future__ import annotations
 
 import gc
+import warnings
 
 import pytest
 import torch
@@ -277,9 +278,10 @@ def _live_tensors() -> int:
 
 def test_memory_does_not_grow_with_the_sequence_length():
     """The live tensors at the last step of a sequence are as many at T = 1000 as at T = 100
-    (a per-step tensor kept would add hundreds), and nothing builds an autograd graph."""
+    (a per-step tensor kept would add hundreds), and nothing builds an autograd graph. (A chunk
+    size that divides both lengths: the last step is then at the same place of its chunk.)"""
     layer, readout = _network("lsnn", recurrent=1.0)
-    learner = snn.EProp(layer, readout, FILTER)
+    learner = snn.EProp(layer, readout, FILTER, chunk_size=20)
     counts = {}
     for steps in (100, 1000):
         inputs = (torch.rand(steps, B, I, generator=torch.Generator().manual_seed(0)) < 0.3).double()
@@ -348,6 +350,13 @@ def test_bad_options_are_named():
         snn.EProp(snn.LIFRecurrent(I, H, trainable=("tau_mem_inv",)), torch.nn.Linear(H, K))
     with pytest.raises(ValueError, match="inputs must be a tensor \\(T, batch, input_size\\), got \\(5, 3\\)"):
         snn.EProp(layer, readout).run(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="chunk_size must be a positive int, got 0"):
+        snn.EProp(layer, readout, chunk_size=0)
+    with pytest.raises(ValueError, match="compiled must be None, True or False, got 'yes'"):
+        snn.EProp(layer, readout, compiled="yes")
+    with pytest.raises(ValueError, match="reset_method must be 'value' or 'subtract' .*got <function"):
+        odd = snn.LIFRecurrent(I, H, snn.LIFParameters(reset_method=lambda z, v, r, th: v * (1 - z)))
+        snn.EProp(odd, torch.nn.Linear(H, K))
     with pytest.raises(ValueError, match="traces.b is None"):
         x = torch.zeros(B, I)
         lsnn_eligibility_step(eligibility_traces(x, H, adaptive=False), x, torch.zeros(B, H), torch.zeros(B, H),
@@ -367,3 +376,84 @@ def test_without_a_readout_filter_the_readout_is_linear():
     ((weights[:, None, None] * 0.5 * (y - targets) ** 2).sum() + (spikes * spike_cost).sum()).backward()
     assert torch.allclose(outputs, y.detach(), rtol=0, atol=1e-12)
     assert _close(eprop, [p.grad for p in (layer.input_weights, layer.recurrent_weights, readout.weight, readout.bias)])
+
+
+@pytest.fixture(scope="module")
+def compiled_loops():
+    from norse_core.functional import eprop_cpp
+
+    if eprop_cpp.disabled():
+        pytest.skip("NORSE_CORE_NO_EXTENSION is set")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not eprop_cpp.build():
+            pytest.skip(f"the compiled e-prop loops are unavailable ({eprop_cpp.error()})")
+    return eprop_cpp
+
+
+@pytest.mark.parametrize("kind", ["lif", "lsnn"])
+@pytest.mark.parametrize("readout_filter", [FILTER, None], ids=["filter", "linear"])
+def test_chunks_and_compiled_loops_give_the_step_by_step_gradient(kind, readout_filter, compiled_loops):
+    """Any chunk size (1: step by step; 5: chunks that do not divide T; 64: the whole
+    sequence), the PyTorch and the compiled loops: the same outputs and gradients (1e-10,
+    float64), with recurrence; ``per_chunk`` callbacks give what per-step ones give."""
+    layer, readout = _network(kind, recurrent=1.5)
+    problem = _problem()
+    reference, outputs, _ = _eprop_grads(layer, readout, problem, readout_filter, chunk_size=1, compiled=False)
+    assert all(g.abs().max() > 1e-3 for g in reference)
+    for chunk_size in (1, 5, 64):
+        for compiled in (False, True):
+            grads, y, _ = _eprop_grads(layer, readout, problem, readout_filter, chunk_size=chunk_size, compiled=compiled)
+            assert torch.allclose(y, outputs, rtol=0, atol=1e-12)
+            assert _close(grads, reference), (chunk_size, compiled)
+    inputs, targets, weights, spike_cost = problem
+    learner = snn.EProp(layer, readout, readout_filter, chunk_size=5, compiled=True)
+    for parameter in (*layer.parameters(), *readout.parameters()):
+        parameter.grad = None
+    learner.run(
+        inputs,
+        lambda steps, y: weights[steps.start:steps.stop, None, None] * (y - targets[steps.start:steps.stop]),
+        lambda steps, z: spike_cost.expand_as(z),
+        per_chunk=True,
+    )
+    params = (layer.input_weights, layer.recurrent_weights, readout.weight, readout.bias)
+    assert _close([p.grad for p in params], reference)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_subtract_reset(compiled, request):
+    """``reset_method="subtract"``: ``v' = v_d - z v_th`` passes ``ε_v`` on unchanged (the
+    detached spikes); with the recurrent weights zero e-prop equals BPTT, and the value reset's
+    traces would not (the test can fail)."""
+    if compiled:
+        request.getfixturevalue("compiled_loops")
+    layer, readout = _network("lsnn", recurrent=0.0)
+    layer.p = layer.p._replace(reset_method="subtract")
+    problem = _problem()
+    eprop, outputs, _ = _eprop_grads(layer, readout, problem, compiled=compiled)
+    for parameter in (*layer.parameters(), *readout.parameters()):
+        parameter.grad = None
+    inputs, targets, weights, spike_cost = problem
+    spikes, _ = layer(inputs)
+    y, _ = snn.LI(FILTER, dt=layer.dt, fused=False)(readout(spikes))
+    ((weights[:, None, None] * 0.5 * (y - targets) ** 2).sum() + (spikes * spike_cost).sum()).backward()
+    bptt = [p.grad for p in (layer.input_weights, layer.recurrent_weights, readout.weight, readout.bias)]
+    assert 0 < spikes.mean() < 0.9
+    assert torch.allclose(outputs, y.detach(), rtol=0, atol=1e-12)
+    assert _close(eprop, bptt)
+    layer.p = layer.p._replace(reset_method="value")  # the same spikes need not follow; the gradient differs
+    value, _, _ = _eprop_grads(layer, readout, problem, compiled=compiled)
+    assert not _close(value[:2], bptt[:2])
+
+
+def test_without_the_compiled_loops(monkeypatch):
+    """``NORSE_CORE_NO_EXTENSION=1``: ``compiled=None`` runs the PyTorch loops (the same
+    gradients), ``compiled=True`` is refused with the reason."""
+    layer, readout = _network("lsnn", recurrent=1.0)
+    problem = _problem()
+    reference, _, _ = _eprop_grads(layer, readout, problem, compiled=False)
+    monkeypatch.setenv("NORSE_CORE_NO_EXTENSION", "1")
+    grads, _, _ = _eprop_grads(layer, readout, problem)
+    assert _close(grads, reference)
+    with pytest.raises(RuntimeError, match="compiled=True, but the compiled loops are disabled by NORSE_CORE_NO_EXTENSION"):
+        _eprop_grads(layer, readout, problem, compiled=True)

@@ -34,7 +34,9 @@ from torch.utils._pytree import tree_flatten
 import norse_core as snn
 from norse_core import fused
 from norse_core.functional.threshold import register_surrogate, surrogate_methods
-from norse_core.fused import cpp, loops, record_kernels, use_backend
+from norse_core.functional.lif import LIF_DYNAMICS
+from norse_core.functional.lsnn import LSNN_DYNAMICS
+from norse_core.fused import cpp, loops, portable, record_kernels, use_backend
 from norse_core.functional.dynamics import Dynamics
 from norse_core.fused._common import forced_backend, per_neuron_ok
 from norse_core.module.snn import SNN, SNNCell
@@ -408,12 +410,12 @@ def test_recurrent_subtract_runs_the_portable_kernel(model):
     cfg = fused.portable.make_config(loops.DYNAMICS[model], make_p("super"), 0.001)
     assert cfg.subtract is True
     x = torch.zeros(10, 4, 7)
-    assert loops.select_kernel(model, x, cfg, cfg.sur) is loops.PORTABLE[model]
+    assert loops.select_kernel(model, x, cfg, cfg.sur) is portable.kernel(loops.DYNAMICS[model])
     with use_backend("cpp"):
-        assert loops.select_kernel(model, x, cfg, cfg.sur) is loops.PORTABLE[model]
+        assert loops.select_kernel(model, x, cfg, cfg.sur) is portable.kernel(loops.DYNAMICS[model])
         with record_kernels() as calls:
             cls(4, 7, make_p("super"))(torch.rand(10, 4, 4))
-    assert calls == [loops.PORTABLE[model].__name__]
+    assert calls == [portable.kernel(loops.DYNAMICS[model]).__name__]
 
 
 def test_reset_functions_become_names_and_run_fused():
@@ -516,9 +518,9 @@ def test_cpp_kernels_cover_every_feed_forward_model(cpp_loops):
     assert {"lif", "lif_box", "iaf", "li", "li_box", "lsnn", "lif_ex", "lif_adex", "lif_refrac", "lif_adex_refrac"} <= set(feed_forward)
     for name, dynamics in feed_forward.items():
         if name != BoxALIF.dynamics.name:
-            kernel = cpp.cpp_kernel(dynamics)
-            assert kernel is not None and kernel.__name__ == loops.PORTABLE[name].__name__.replace("Torch", "Cpp")
-            assert kernel.PARAMS == loops.PORTABLE[name].PARAMS
+            kernel, reference = cpp.cpp_kernel(dynamics), portable.kernel(dynamics)
+            assert kernel is not None and kernel.__name__ == reference.__name__.replace("Torch", "Cpp")
+            assert kernel.PARAMS == reference.PARAMS
     assert not cpp.has_kernel(BoxALIF.dynamics) and cpp.cpp_kernel(BoxALIF.dynamics) is None
     assert cpp.cpp_kernel(Dynamics("my_lif", current=True)).__name__ == "MyLIFCpp"  # compiled terms: any name
 
@@ -647,7 +649,7 @@ def test_cpp_recurrent_matches_reference_float64(cpp_loops, model, method):
     xin = torch.zeros(25, 3, 7, dtype=F64)
     with use_backend("cpp"):
         layer = make(True)
-        cfg = (loops.lsnn_config if model == "lsnn_recurrent" else loops.lif_config)(layer.p, layer.dt)
+        cfg = portable.make_config(loops.DYNAMICS[model], layer.p, layer.dt)
         assert loops.select_kernel(model, xin, cfg, cfg.sur) is cpp.cpp_kernel(loops.DYNAMICS[model])
         out, grads = _compare(make, x, exact_states=False)
     assert 0.02 < out.mean().item() < 0.95
@@ -685,28 +687,29 @@ def test_cpp_recurrent_per_neuron_parameters_and_batch_shapes(cpp_loops):
         return snn.LSNNRecurrent(3, 6, p, fused=f).to(F64)
 
     calls = []
-    forward = cpp.LSNNRecurrentCpp.forward
+    kernel = cpp.cpp_kernel(loops.DYNAMICS["lsnn_recurrent"])
+    forward = kernel.forward
 
     def counted(cfg, inputs, save, params=()):
         calls.append(inputs[0].shape)
         return forward(cfg, inputs, save, params)
 
     with use_backend("cpp"):
-        cpp.LSNNRecurrentCpp.forward = counted
+        kernel.forward = counted
         try:
             _compare(make, x, exact_states=False)
         finally:
-            cpp.LSNNRecurrentCpp.forward = forward
+            kernel.forward = forward
     assert calls and all(shape == (30, 5, 4, 6) for shape in calls)
     assert not per_neuron_ok([torch.ones(5, 6)], 6) and per_neuron_ok([torch.ones(1, 6), 0.5], 6)
 
 
 def test_cpp_recurrent_chosen_for_small_layers_only(cpp_loops):
-    cfg = loops.lif_config(snn.LIFParameters(), 0.001)
+    cfg = portable.make_config(LIF_DYNAMICS, snn.LIFParameters(), 0.001)
     small = torch.zeros(10, 4, loops.RECURRENT_CPP_MAX_NEURONS)
     wide = torch.zeros(10, 4, loops.RECURRENT_CPP_MAX_NEURONS + 1)
     assert loops.select_kernel("lif_recurrent", small, cfg, cfg.sur) is cpp.cpp_kernel(loops.DYNAMICS["lif_recurrent"])
-    assert loops.select_kernel("lif_recurrent", wide, cfg, cfg.sur) is loops.PORTABLE["lif_recurrent"]
+    assert loops.select_kernel("lif_recurrent", wide, cfg, cfg.sur) is portable.kernel(loops.DYNAMICS["lif_recurrent"])
     with use_backend("cpp"):  # forced: the C++ loop at any size
         assert loops.select_kernel("lif_recurrent", wide, cfg, cfg.sur) is cpp.cpp_kernel(loops.DYNAMICS["lif_recurrent"])
 
@@ -738,20 +741,22 @@ def test_cpp_disabled_by_environment(cpp_loops, monkeypatch):
     monkeypatch.setenv("NORSE_CORE_NO_EXTENSION", "1")
     assert cpp.kernel(loops.DYNAMICS["lif"], 10**8) is None
     x = torch.randn(2, cpp.MIN_NUMEL_TO_BUILD)
-    assert loops.select_kernel("lif", x, loops.lif_config(snn.LIFParameters(), 0.001), fused.Surrogate.of("super", 100.0)) is loops.PORTABLE["lif"]
+    cfg = portable.make_config(LIF_DYNAMICS, snn.LIFParameters(), 0.001)
+    assert loops.select_kernel("lif", x, cfg, fused.Surrogate.of("super", 100.0)) is portable.kernel(LIF_DYNAMICS)
 
 
 def test_cpp_not_used_for_logistic_or_unfit_tensor_parameters(cpp_loops):
     x = torch.randn(10, 5000)
-    cfg = loops.lif_config(snn.LIFParameters(method="logistic"), 0.001)
-    assert loops.select_kernel("lif", x, cfg, cfg.sur) is loops.PORTABLE["lif"]
+    cfg = portable.make_config(LIF_DYNAMICS, snn.LIFParameters(method="logistic"), 0.001)
+    assert loops.select_kernel("lif", x, cfg, cfg.sur) is portable.kernel(loops.DYNAMICS["lif"])
     for v_th in (torch.ones(5000, dtype=F64), torch.ones(2, 5000)):  # another dtype; enlarges the state
-        cfg = loops.lif_config(snn.LIFParameters(v_th=v_th), 0.001)
-        assert loops.select_kernel("lif", x, cfg, cfg.sur) is loops.PORTABLE["lif"]
-    cfg = loops.lsnn_config(snn.LSNNParameters(v_th=torch.ones(5000)), 0.001)  # every feed-forward model takes tensors
+        cfg = portable.make_config(LIF_DYNAMICS, snn.LIFParameters(v_th=v_th), 0.001)
+        assert loops.select_kernel("lif", x, cfg, cfg.sur) is portable.kernel(loops.DYNAMICS["lif"])
+    # every feed-forward model takes tensors
+    cfg = portable.make_config(LSNN_DYNAMICS, snn.LSNNParameters(v_th=torch.ones(5000)), 0.001)
     assert loops.select_kernel("lsnn", x, cfg, cfg.sur) is cpp.cpp_kernel(loops.DYNAMICS["lsnn"])
     for p in (snn.LIFParameters(), snn.LIFParameters(v_th=torch.ones(5000), tau_mem_inv=torch.tensor(90.0))):
-        cfg = loops.lif_config(p, 0.001)
+        cfg = portable.make_config(LIF_DYNAMICS, p, 0.001)
         assert loops.select_kernel("lif", x, cfg, cfg.sur) is cpp.cpp_kernel(loops.DYNAMICS["lif"])
 
 

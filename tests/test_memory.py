@@ -172,6 +172,10 @@ def test_eprop_training_step_returns_the_eprop_gradient(tmp_path):
     task.log_dict = lambda *args, **kw: None  # no trainer attached
     batch = store_recall_batch(4, generator=torch.Generator().manual_seed(0), **SMALL)
     _, _, _, _, gradients = task._eprop_gradients(batch)
+    task.eprop.chunk_size = 7  # the per-chunk errors (recall, running rate) do not depend on the chunks
+    _, _, _, _, again = task._eprop_gradients(batch)
+    assert all(torch.allclose(g, h, rtol=1e-5, atol=1e-9) for (_, g), (_, h) in zip(gradients, again))
+    task.eprop.chunk_size = 128
     held = {p: torch.full_like(p, 0.5) for p in task.parameters()}
     for p, value in held.items():
         p.grad = value.clone()

@@ -1,26 +1,22 @@
 """Shared pieces of the fused time loops: surrogate dispatch, applicability checks, the one
 autograd Function that runs every fused kernel, and the backend switch.
 
-A *kernel* is any object with two static methods::
+A *kernel* is a class with two static methods::
 
     forward(cfg, inputs, save, params)          -> (outputs, saved)
     backward(cfg, saved, grads, needs, params)  -> input gradients (None where not needed),
                                                    then one gradient per trainable parameter
 
-``params`` names the config fields that need a gradient (trainable neuron parameters, in
-the kernel's ``PARAMS``); a kernel that lists none is never given any.
-
-``inputs``/``outputs`` are tuples of tensors, ``cfg`` a NamedTuple of scalar (or non-trainable
-tensor) parameters. :func:`run_kernel` calls ``forward`` directly when no gradient is needed
-(nothing is saved) and otherwise through :class:`FusedFunction`, which records ONE autograd
-node for the whole sequence and calls ``backward`` with the saved tensors.
+``inputs``/``outputs`` are tuples of tensors, ``cfg`` a NamedTuple of numbers (or tensors);
+``params`` names the config fields that need a gradient, among the kernel's ``PARAMS``. A
+parameter's gradient may have the state's shape (summed over time); :class:`FusedFunction`
+sums it to the parameter's shape (e.g. over the batch for one value per neuron).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -34,14 +30,7 @@ _threshold_module = importlib.import_module("norse_core.functional.threshold")
 #: Built-in methods whose forward pass is the deterministic Heaviside step, with the ids the
 #: compiled kernels (C++, Triton) use for their native surrogate derivatives.
 NATIVE_METHODS: Dict[str, int] = {
-    "heaviside": 0,
-    "super": 1,
-    "superspike": 1,
-    "triangle": 2,
-    "tanh": 3,
-    "circ": 4,
-    "heavi_erfc": 5,
-    "atan": 6,
+    "heaviside": 0, "super": 1, "superspike": 1, "triangle": 2, "tanh": 3, "circ": 4, "heavi_erfc": 5, "atan": 6,
     "sigmoid": 7,
 }
 _BUILTIN_FUNCTIONS = {name: _threshold_module._SPIKE_FUNCTIONS[name] for name in NATIVE_METHODS}
@@ -61,7 +50,7 @@ def native_method_id(method: str) -> Optional[int]:
 
 class Surrogate(NamedTuple):
     """How a fused loop spikes: ``heaviside_forward`` selects the fast path (boolean spikes,
-    ``torch.where`` resets, spikes recomputed from the saved voltage in backward); otherwise
+    ``lerp`` resets, spikes recomputed from the saved voltage in backward); otherwise
     the registered forward function is called through :func:`threshold` (e.g. the stochastic
     ``logistic`` method samples exactly as the step-by-step loop does) and spikes are saved."""
 
@@ -99,12 +88,10 @@ def params_usable(p: Any, state_shape: torch.Size, dtype: torch.dtype) -> bool:
     needing a gradient, run on kernels that differentiate them: :func:`differentiable`.)"""
     for value in p:
         if isinstance(value, torch.Tensor):
-            if value.dtype != dtype:
-                return False
             try:
-                if torch.broadcast_shapes(value.shape, state_shape) != state_shape:
+                if value.dtype != dtype or torch.broadcast_shapes(value.shape, state_shape) != state_shape:
                     return False
-            except RuntimeError:
+            except RuntimeError:  # does not broadcast
                 return False
         elif isinstance(value, tuple):  # a nested parameter tuple: not a model we fuse
             return False
@@ -113,12 +100,11 @@ def params_usable(p: Any, state_shape: torch.Size, dtype: torch.dtype) -> bool:
 
 def tensors_usable(x: torch.Tensor, tensors: Sequence[torch.Tensor]) -> bool:
     """Fused loops need at least one time step and states in the input's dtype and device."""
-    if x.shape[0] == 0:
-        return False
-    return all(t.dtype == x.dtype and t.device == x.device for t in tensors)
+    return x.shape[0] > 0 and all(t.dtype == x.dtype and t.device == x.device for t in tensors)
 
 
 def all_python_numbers(*values: Any) -> bool:
+    """Whether every value is an ``int`` or ``float`` (not a ``bool``)."""
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
@@ -129,13 +115,9 @@ def per_neuron_ok(values: Sequence[Any], n: int) -> bool:
         if isinstance(value, torch.Tensor):
             if not (value.numel() == 1 or (value.numel() == n and value.dim() >= 1 and value.shape[-1] == n)):
                 return False
-        elif not isinstance(value, (int, float)) or isinstance(value, bool):
+        elif not all_python_numbers(value):
             return False
     return True
-
-
-def needs_grad(tensors: Sequence[torch.Tensor]) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 # -- the autograd node -----------------------------------------------------------------------
@@ -150,12 +132,8 @@ def trainable_fields(cfg: Any) -> Tuple[str, ...]:
 
 class FusedFunction(torch.autograd.Function):
     """One autograd node for a whole sequence: ``apply(kernel, cfg, params, *inputs, *values)``
-    with ``params`` the names of the trainable config fields and ``values`` their tensors.
-
-    Kernel protocol: ``forward(cfg, inputs, save, params)`` and
-    ``backward(cfg, saved, grads, needs, params) -> (*input_grads, *param_grads)``; a
-    parameter's gradient may have the state's shape (summed over time): it is summed here to
-    the parameter's own shape (e.g. over the batch for one value per neuron)."""
+    with ``params`` the names of the trainable config fields and ``values`` their tensors
+    (the kernel protocol: module docstring)."""
 
     @staticmethod
     def forward(ctx, kernel: Any, cfg: Any, params: Tuple[str, ...], *tensors: torch.Tensor):  # type: ignore[override]
@@ -202,7 +180,7 @@ def run_kernel(kernel: Any, cfg: Any, *inputs: torch.Tensor) -> Tuple[torch.Tens
     for calls in _recorders:
         calls.append(kernel.__name__)
     params = trainable_fields(cfg)
-    if params or needs_grad(inputs):
+    if params or (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
         return FusedFunction.apply(kernel, cfg, params, *inputs, *(getattr(cfg, name) for name in params))
     with torch.no_grad():
         outputs, _ = kernel.forward(cfg, inputs, False, ())
@@ -234,8 +212,3 @@ def use_backend(name: Optional[str]) -> Iterator[None]:
 
 def forced_backend() -> Optional[str]:
     return _forced_backend
-
-
-def extension_disabled() -> bool:
-    """``NORSE_CORE_NO_EXTENSION=1`` turns the compiled C++ loops off."""
-    return os.environ.get("NORSE_CORE_NO_EXTENSION", "").strip() not in ("", "0", "false", "False")

@@ -1,55 +1,26 @@
-"""Compiled fused loops for CPU: the C++ source ``csrc/fused.cpp`` (package data, installed
-with the package; installing never compiles), built with
-:func:`torch.utils.cpp_extension.load_inline` the first time they are worth it, into torch's
-extension cache (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``), one folder
-per installation (:func:`build_directory`); later processes load the cached library. A build
-prints one line when it starts and one when it ends.
-
-Parallel over blocks of 256 neurons, the time loop inside each block (its state stays in
-L1, the innermost loop over the block's neurons vectorises). ``torch.get_num_threads()``
-threads: the caller and helper tasks on torch's inter-op pool take blocks from an atomic
-counter. Unlike an OpenMP fork-join region, a helper that a busy machine has not scheduled
-yet delays nothing (it finds no block left); measured on a loaded 2-core machine, OpenMP
-regions cost several milliseconds per call there.
+"""Compiled fused loops for CPU: the C++ source ``csrc/fused.cpp`` (package data; installing
+never compiles), built with :func:`torch.utils.cpp_extension.load_inline` the first time they
+are worth it, into torch's extension cache (``TORCH_EXTENSIONS_DIR``, default
+``~/.cache/torch_extensions``), one folder per installation (:func:`build_directory`); later
+processes load the cached library.
 
 * Nothing is compiled at import. The build starts at the first CPU call with at least
-  :data:`MIN_NUMEL_TO_BUILD` input elements (or :func:`build`, or ``use_backend("cpp")``) and
-  takes roughly a minute once; smaller calls use the portable loops until it is loaded.
+  :data:`MIN_NUMEL_TO_BUILD` input elements (or :func:`build`, or ``use_backend("cpp")``),
+  printing one line when it starts and one when it ends; smaller calls use the portable loops.
 * No compiler, no ninja, any build or load error: ONE warning, then the portable loops.
 * ``NORSE_CORE_NO_EXTENSION=1`` disables it.
 
-Feed-forward models: ONE generic block code, specialised per model by the terms of its
-:class:`~norse_core.functional.dynamics.Dynamics` as compile-time flags (current, leak,
-spiking, adaptive threshold, exponential drive, adaptation current, subtract reset,
-refractory countdown), like the Triton kernels: :func:`cpp_kernel` makes the kernel class of a
-Dynamics (``LIFCpp``, ...). ``fused.cpp`` compiles the flag sets of the built-in models
-(:data:`COMPILED_FLAGS`: LIF, LIFBox, IAF, LSNN, LIFEx, LIFAdEx, LIFRefrac, LIFAdExRefrac, each
-with either reset, and LI, LIBox); a model declared elsewhere whose terms are among them runs it too.
-Parameters are numbers or tensors broadcasting to the state (one value per neuron, per state
-element, or one), expanded to one value per state element, and trainable (``PARAMS``: every
-field of the model's config, as the portable kernel): the backward sums their gradients over
-time per state element, :class:`~norse_core.fused._common.FusedFunction` to the parameter's
-shape. LIF and LIFBox compute the surrogate derivative inline (one block per method); the
-other models from a row per step (one block for all methods: a shorter build). Recurrent:
-LIFRecurrent and LSNNRecurrent with the reset to a value (with the subtract reset they run
-the portable kernel, :func:`~norse_core.fused.loops.select_kernel`; per-neuron tensor
-parameters, trainable ones too; parallel over chunks of batch rows, the recurrent input
-summed from the weight columns of the neurons that spiked; they save the threshold argument and the spikes, for trainable parameters also
-the drive, ``j`` and threshold of each step). float32/float64, the built-in
-Heaviside-forward surrogates (heaviside, super/superspike, triangle, tanh, circ, heavi_erfc,
-atan, sigmoid); everything else runs the portable kernels.
-
-The forward repeats the reference arithmetic operation by operation (built with
-``-ffp-contract=off``, so no fused multiply-adds), so spikes and states are bitwise equal to
-the step-by-step loop, except that the exponential drive (LIFEx, LIFAdEx) calls ``std::exp``,
-which differs from torch's vectorised ``exp`` in the last bit for some arguments; the backward
-is the same BPTT as :mod:`norse_core.fused.portable`. Nothing per step is saved: the forward
-writes only outputs and final states and keeps the input and initial state for backward
-(leaky integrators without trainable parameters: nothing), which re-runs each block's forward
-(bitwise the same) into thread-local ``(T, 256)`` scratch rows that stay in cache (pre-reset
-voltages; the threshold argument, ``exp``, and what parameter gradients need where used), then
-runs the reverse-time loop over them. A loss like ``out.sum()`` hands backward a broadcast
-gradient, used as is (no full-size copy).
+Feed-forward models run ONE generic block code whose terms are compile-time flags
+(:func:`flags`); ``fused.cpp`` compiles the flag sets of the built-in models
+(:data:`COMPILED_FLAGS`) and a model declared elsewhere with the same terms runs them too.
+Parameters are numbers or tensors broadcasting to the state, expanded to one value per state
+element, and all trainable (``PARAMS``, as the portable kernel). LIFRecurrent and LSNNRecurrent
+have loops of their own (per-neuron parameters, trainable too;
+reset to a value: with the subtract reset they run the portable kernel). float32/float64 and the
+built-in Heaviside-forward surrogates; everything else runs the portable kernels. Built with
+``-ffp-contract=off`` (no fused multiply-adds), the forward is bitwise the step loop's except
+that ``std::exp`` (LIFEx, LIFAdEx) may differ from torch's in the last bit. ``fused.cpp``
+describes the loops: threads, blocks, and the backward that re-runs each block's forward.
 """
 
 from __future__ import annotations
@@ -69,8 +40,7 @@ import torch
 from norse_core.functional.dynamics import Dynamics
 from norse_core.functional.lif import LIF_DYNAMICS
 from norse_core.functional.lsnn import LSNN_DYNAMICS
-from norse_core.fused._common import extension_disabled
-from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, kernel as portable_kernel
+from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, _recurrent_weight_grad, kernel as portable_kernel
 
 #: Calls with fewer input elements (T x neurons) do not trigger the one-time build (nor the
 #: load of a cached build): small workloads, such as unit tests, stay on the portable loops.
@@ -78,25 +48,16 @@ MIN_NUMEL_TO_BUILD = 1 << 20
 
 #: The C++ source, shipped as package data next to this module (``csrc/fused.cpp``).
 SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "fused.cpp")
-
-
-def _read_source() -> str:
-    """The text of :data:`SOURCE_PATH`; empty when it cannot be read (the build then fails
-    with that reason: one warning, the portable loops)."""
-    try:
-        with open(SOURCE_PATH, encoding="utf-8") as file:
-            return file.read()
-    except OSError:
-        return ""
-
-
-SOURCE = _read_source()
+try:
+    with open(SOURCE_PATH, encoding="utf-8") as _file:
+        SOURCE = _file.read()
+except OSError:  # the build then fails with that reason: one warning, the portable loops
+    SOURCE = ""
 
 #: ``-ffp-contract=off``: no fused multiply-adds (bitwise the reference arithmetic);
 #: ``-fno-trapping-math``: floating-point operations may run speculatively (no FP exception
 #: traps, changes no value), so loops with selects vectorise (the parameter gradients').
 _EXTRA_CFLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math"]
-_EXTRA_LDFLAGS: list = []
 #: One build folder per source, flags AND installation (Python prefix, torch's location and
 #: version): two installs on one machine share none, so neither rebuilds over the other (the
 #: build commands name each install's torch headers, so a shared folder rebuilt every time).
@@ -110,21 +71,13 @@ _lock = threading.Lock()
 _status: Dict[str, Any] = {"loaded": False, "error": None}
 
 
+def extension_disabled() -> bool:
+    """``NORSE_CORE_NO_EXTENSION=1`` turns the compiled C++ loops off."""
+    return os.environ.get("NORSE_CORE_NO_EXTENSION", "").strip() not in ("", "0", "false", "False")
+
+
 def _ops() -> Any:
     return torch.ops.norse_core_fused
-
-
-def _import_load_inline() -> Any:
-    """``torch.utils.cpp_extension.load_inline``, importing the module without its
-    "No CUDA runtime is found" log line (irrelevant for a CPU-only extension)."""
-    logger = logging.getLogger("torch.utils.cpp_extension")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        from torch.utils.cpp_extension import load_inline
-    finally:
-        logger.setLevel(level)
-    return load_inline
 
 
 def build_directory() -> str:
@@ -142,34 +95,27 @@ def _say(message: str) -> None:
 def build(verbose: bool = False) -> bool:
     """Builds (or loads from the cache) the C++ loops now; ``True`` when they are usable.
     A failure warns once and returns ``False`` (and ``False`` at every later call)."""
-    if _status["loaded"]:
-        return True
-    if _status["error"] is not None or extension_disabled():
-        return False
     with _lock:
-        if _status["loaded"]:
-            return True
-        if _status["error"] is not None:
-            return False
+        if _status["loaded"] or _status["error"] is not None or extension_disabled():
+            return bool(_status["loaded"])
         try:
             if not SOURCE:
                 raise FileNotFoundError(f"cannot read the C++ source {SOURCE_PATH}")
-            load_inline = _import_load_inline()
+            logger = logging.getLogger("torch.utils.cpp_extension")  # its import logs "No CUDA runtime is found"
+            level = logger.level
+            logger.setLevel(logging.ERROR)
+            try:
+                from torch.utils.cpp_extension import load_inline
+            finally:
+                logger.setLevel(level)
             directory = build_directory()
             compiling = not os.path.isfile(os.path.join(directory, _NAME + ".so"))
             if compiling:
                 started = time.perf_counter()
                 os.makedirs(directory, exist_ok=True)
                 _say(f"compiling the fused CPU kernels once, about {BUILD_SECONDS} s (into {directory}) ...")
-            load_inline(
-                name=_NAME,
-                cpp_sources=[SOURCE],
-                extra_cflags=_EXTRA_CFLAGS,
-                extra_ldflags=_EXTRA_LDFLAGS,
-                build_directory=directory,
-                is_python_module=False,
-                verbose=verbose,
-            )
+            load_inline(name=_NAME, cpp_sources=[SOURCE], extra_cflags=_EXTRA_CFLAGS, build_directory=directory,
+                        is_python_module=False, verbose=verbose)
             _ops().ff_fwd  # raises if the library did not register its ops
             _status["loaded"] = True
             if compiling:
@@ -177,17 +123,9 @@ def build(verbose: bool = False) -> bool:
         except Exception as error:  # noqa: BLE001 - any failure means "use the portable loop"
             first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
             _status["error"] = f"{type(error).__name__}: {first}"
-            warnings.warn(
-                f"norse_core: compiled fused loops unavailable ({_status['error']}); using the portable PyTorch loops",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            warnings.warn(f"norse_core: compiled fused loops unavailable ({_status['error']}); using the portable "
+                          "PyTorch loops", RuntimeWarning, stacklevel=2)
     return _status["loaded"]
-
-
-def available() -> bool:
-    """Whether the C++ loops are loaded (never builds)."""
-    return bool(_status["loaded"])
 
 
 def error() -> Optional[str]:
@@ -236,13 +174,9 @@ def has_kernel(dynamics: Dynamics) -> bool:
     """Whether ``fused.cpp`` has a kernel for ``dynamics``: a feed-forward model whose terms
     (with either reset, if it has the choice) are compiled, or recurrent LIF and LSNN."""
     if dynamics.recurrent:
-        return _terms(dynamics) in RECURRENT
+        return dynamics._replace(name="") in RECURRENT_TERMS
     resets = (False, True) if dynamics.reset_choice else (False,)
     return not dynamics.detach_reset and all(flags(dynamics, sub) in COMPILED_FLAGS for sub in resets)
-
-
-def _f(value: Any) -> float:
-    return float(value)
 
 
 _NUMBER = torch.empty(0)  # in ``per``: this parameter is the number in ``p``
@@ -268,31 +202,20 @@ def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[Li
     return p, per
 
 
-def _gradient_set(params: Sequence[str]) -> int:
-    """Which parameter gradients the backward computes: 0 none, 1 only ``a``'s (a trainable
-    membrane time constant, the common case: cheaper), 2 all the model's."""
-    return 0 if not params else 1 if tuple(params) == ("a",) else 2
-
-
 @functools.lru_cache(maxsize=None)
 def cpp_kernel(dynamics: Dynamics) -> Any:
     """The C++ kernel class ``<Model>Cpp`` of ``dynamics`` (the fused kernel protocol of
-    :mod:`norse_core.fused._common`), ``None`` without one (:func:`has_kernel`). Feed-forward:
-    the generic block code specialised by the model's flags; it saves the input and the initial
-    state (leaky integrators without trainable parameters: nothing) and differentiates every
-    parameter field of the config (``PARAMS``, as the portable kernel)."""
+    :mod:`norse_core.fused._common`), ``None`` without one (:func:`has_kernel`), differentiating
+    every parameter field of the config (``PARAMS``, as the portable kernel). Feed-forward: the
+    generic block code specialised by the model's flags."""
     if not has_kernel(dynamics):
         return None
-    if dynamics.recurrent:
-        return RECURRENT[_terms(dynamics)]
     portable = portable_kernel(dynamics)
 
     def _flags(cfg: Any) -> int:
         return flags(dynamics, bool(getattr(cfg, "subtract", False)))
 
     class _Cpp:
-        PARAMS = portable.PARAMS
-
         @staticmethod
         def forward(cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):
             x, *state = inputs
@@ -307,117 +230,63 @@ def cpp_kernel(dynamics: Dynamics) -> Any:
             x, *state = saved if saved else (_NUMBER,) * (1 + len(gstate))
             p, per = _parameters(cfg, gstate[0], params)
             sur = getattr(cfg, "sur", None)
-            method, alpha = (sur.native_id, _f(sur.alpha)) if sur is not None else (0, 0.0)
-            out = _ops().ff_bwd(gout, gstate, x, state, _flags(cfg), p, per, method, alpha, _gradient_set(params))
+            method, alpha = (sur.native_id, float(sur.alpha)) if sur is not None else (0, 0.0)
+            # the parameter gradients: 0 none, 1 only a's (a trainable membrane time constant: cheaper), 2 all
+            grads = 0 if not params else 1 if tuple(params) == ("a",) else 2
+            out = _ops().ff_bwd(gout, gstate, x, state, _flags(cfg), p, per, method, alpha, grads)
             n = 1 + len(gstate)
             unused = ("v_reset",) if getattr(cfg, "subtract", False) else ()  # no row: no gradient, as portable
-            param_grads = [
-                None if name in unused else out[n][PARAMETER_FIELDS.index(name)].view(gstate[0].shape) for name in params
-            ]
+            rows = [PARAMETER_FIELDS.index(name) for name in params]
+            param_grads = [None if name in unused else out[n][k].view(gstate[0].shape) for name, k in zip(params, rows)]
             return (*out[:n], *param_grads)
 
-    _Cpp.__name__ = _Cpp.__qualname__ = portable.__name__.replace("Torch", "Cpp")
-    _Cpp.__doc__ = f"C++ fused kernel of {dynamics}."
-    return _Cpp
+    kernel = _RecurrentCpp if dynamics.recurrent else _Cpp
+    name = portable.__name__.replace("Torch", "Cpp")
+    return type(name, (kernel,), {"PARAMS": portable.PARAMS, "__doc__": f"C++ fused kernel of {dynamics}."})
 
 
 # -- recurrent kernels: per-neuron parameters ------------------------------------------------
 
-def _per_neuron(value: Any, n: int, dtype: torch.dtype) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.to(dtype).reshape(-1).expand(n)
-    return torch.full((n,), float(value), dtype=dtype)
-
-
-def _parameter_rows(a: Any, b: Any, c: Any, vl: Any, vth: Any, vr: Any, beta: Any, n: int, dtype: torch.dtype) -> torch.Tensor:
-    """``(10, n)``: a, b, c, v_leak, v_th, v_reset, beta, 1 - a, 1 - b, 1 - c per neuron; the
-    complements computed like the portable kernels do (numbers in double, tensors in their dtype)."""
-    values = [a, b, c, vl, vth, vr, beta, 1 - a, 1 - b, 1 - c]
-    return torch.stack([_per_neuron(v, n, dtype) for v in values]).contiguous()
-
-
-#: The rows of the recurrent loops' parameter gradients (the first rows of :func:`_parameter_rows`).
+#: The terms of the recurrent C++ loops (LIFRecurrent, LSNNRecurrent).
+RECURRENT_TERMS = frozenset(d.as_recurrent()._replace(name="") for d in (LIF_DYNAMICS, LSNN_DYNAMICS))
+#: The parameter rows of the recurrent loops (0 where the model has none), then ``1 - a``,
+#: ``1 - b``, ``1 - c``; their parameter gradients come in the first seven.
 _RECURRENT_FIELDS = ("a", "b", "c", "v_leak", "v_th", "v_reset", "beta")
 
 
+def _parameter_rows(cfg: Any, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(10, n)``: the :data:`_RECURRENT_FIELDS` and the complements per neuron, computed like
+    the portable kernels do (numbers in double, tensors in their dtype)."""
+    values = [getattr(cfg, name, 0.0) for name in _RECURRENT_FIELDS]
+    values += [1 - value for value in values[:3]]
+    return torch.stack([
+        value.to(dtype).reshape(-1).expand(n) if isinstance(value, torch.Tensor)
+        else torch.full((n,), float(value), dtype=dtype)
+        for value in values
+    ])
+
+
 class _RecurrentCpp:
-    """Recurrent LIF/LSNN: inputs ``(xin, z0, v0, i0, [b0,] W)`` as the portable kernels;
-    saves ``vd - threshold`` and the spikes (and for trainable parameters the drive, ``j`` and
-    the threshold of each step); the weight gradient is two matmuls afterwards. Parameter
-    gradients come summed over time and batch rows per neuron, shaped like the parameter."""
+    """Recurrent LIF/LSNN: inputs ``(xin, z0, v0, i0, [b0,] W)`` as the portable kernels (what
+    is saved: ``fused.cpp``); the weight gradient is two matmuls afterwards."""
 
-    adaptive = False
-
-    @classmethod
-    def _rows(cls, cfg: Any, n: int, dtype: torch.dtype) -> torch.Tensor:
-        if cls.adaptive:
-            return _parameter_rows(cfg.a, cfg.b, cfg.c, cfg.v_leak, cfg.v_th, cfg.v_reset, cfg.beta, n, dtype)
-        return _parameter_rows(cfg.a, cfg.b, 0.0, cfg.v_leak, cfg.v_th, cfg.v_reset, 0.0, n, dtype)
-
-    @classmethod
-    def forward(cls, cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-        if cls.adaptive:
-            xin, z0, v0, i0, b0, W = inputs
-        else:
-            (xin, z0, v0, i0, W), b0 = inputs, inputs[3]
-        p = cls._rows(cfg, xin.shape[-1], xin.dtype)
-        z, z_last, v, i, b, diff, drive, j, th = _ops().rec_fwd(
-            xin, z0, v0, i0, b0, W, p, cls.adaptive, save, save and bool(params)
-        )
-        finals = (z_last.view(z0.shape), v.view(v0.shape), i.view(i0.shape))
-        if cls.adaptive:
-            finals = finals + (b.view(b0.shape),)
+    @staticmethod
+    def forward(cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):
+        xin, z0, *state, W = inputs
+        p = _parameter_rows(cfg, xin.shape[-1], xin.dtype)
+        z, *finals, diff, drive, j, th = _ops().rec_fwd(xin, z0, state, W, p, save, save and bool(params))
         saved = (diff, z, z0, W, p) + ((drive, j, th) if params else ())
-        return (z.view(xin.shape), *finals), (saved if save else ())
+        return (z, *finals), (saved if save else ())
 
-    @classmethod
-    def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-        from norse_core.fused.portable import _recurrent_weight_grad
-
+    @staticmethod
+    def backward(cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         diff, z, z0, W, p, *per_step = saved
-        drive, j, th = per_step if per_step else (_NUMBER,) * 3
-        if cls.adaptive:
-            gz, gz_final, gv, gi, gb = grads
-        else:
-            (gz, gz_final, gv, gi), gb = grads, grads[3]
-        gx, gz0, gv0, gi0, gb0, gp = _ops().rec_bwd(
-            gz, gz_final, gv, gi, gb, diff, z, W, p, cls.adaptive, cfg.sur.native_id, _f(cfg.sur.alpha), drive, j, th
-        )
-        gx = gx.view(diff.shape)
-        gw = _recurrent_weight_grad(gx, z.view(diff.shape), z0) if needs[-1] else None
-        state_grads = (gz0.view(z0.shape), gv0.view(z0.shape), gi0.view(z0.shape))
-        if cls.adaptive:
-            state_grads = state_grads + (gb0.view(z0.shape),)
+        gz, *gstate = grads
+        gx, *gstate0, gp = _ops().rec_bwd(gz, gstate, diff, z, W, p, cfg.sur.native_id, float(cfg.sur.alpha), per_step)
+        gw = _recurrent_weight_grad(gx, z, z0) if needs[-1] else None
         per_neuron = gp.sum(0) if params else None  # (7, N): summed over the chunks of rows
-        param_grads = [_shaped(per_neuron[_RECURRENT_FIELDS.index(name)], getattr(cfg, name)) for name in params]
-        return (gx, *state_grads, gw, *param_grads)
-
-
-def _shaped(grad: torch.Tensor, value: Any) -> torch.Tensor:
-    """A per-neuron gradient ``(N,)`` in the shape of the parameter ``value`` (one value per
-    neuron, or one for all: summed)."""
-    if not isinstance(value, torch.Tensor):
-        return grad
-    return grad.sum().reshape(value.shape) if value.numel() == 1 else grad.reshape(value.shape)
-
-
-class LIFRecurrentCpp(_RecurrentCpp):
-    adaptive = False
-    PARAMS = ("a", "b", "v_leak", "v_th", "v_reset")
-
-
-class LSNNRecurrentCpp(_RecurrentCpp):
-    adaptive = True
-    PARAMS = ("a", "b", "c", "v_leak", "v_th", "v_reset", "beta")
-
-
-def _terms(dynamics: Dynamics) -> Dynamics:
-    """``dynamics`` without its name: what a compiled kernel is keyed by."""
-    return dynamics._replace(name="")
-
-
-#: The recurrent C++ loops, keyed by the terms of their dynamics.
-RECURRENT: Dict[Dynamics, Any] = {
-    _terms(LIF_DYNAMICS.as_recurrent()): LIFRecurrentCpp,
-    _terms(LSNN_DYNAMICS.as_recurrent()): LSNNRecurrentCpp,
-}
+        values = [getattr(cfg, name) for name in params]  # tensors of one value per neuron, or one
+        param_grads = [per_neuron[_RECURRENT_FIELDS.index(name)] for name in params]
+        param_grads = [g.reshape(v.shape) if g.numel() == v.numel() else g.sum().reshape(v.shape)
+                       for g, v in zip(param_grads, values)]
+        return (gx, *gstate0, gw, *param_grads)

@@ -2,38 +2,23 @@
 
 :func:`fused_loop` turns a model's :class:`~norse_core.functional.dynamics.Dynamics` into the
 ``fused_loop(x, state, [w_in, w_rec,] p, dt)`` of its layer, which returns
-``(outputs, final_state)`` exactly like the step-by-step loop of
-:class:`~norse_core.module.snn.SNN`, or ``NotImplemented`` (the layer then runs the
-step-by-step loop) when:
-
-* a trainable parameter (a tensor that requires a gradient) does not feed the kernel's
-  config (e.g. ``alpha``), or
-* a tensor parameter has another dtype than the input, or would broadcast the state to a
-  larger shape, or a state tensor has another dtype/device than the input.
-
-Kernels (:func:`select_kernel`): the compiled C++ loops on CPU (every feed-forward model with
-number, per-neuron or per-element and trainable parameters; LIFRecurrent and LSNNRecurrent with
-per-neuron parameters, up to ``RECURRENT_CPP_MAX_NEURONS`` hidden neurons, reset to a value
-(``reset_method="subtract"`` runs the portable kernel); float32/float64,
-built-in Heaviside-forward surrogates; once built), the Triton
-kernels on CUDA (every feed-forward model), otherwise the portable PyTorch kernel of
-:mod:`norse_core.fused.portable` (every model, dtype, device and registered surrogate:
-user-registered ones, and the stochastic ``logistic`` one, whose forward samples through the
-registered spike function exactly as the step loop does). Trainable parameters need a kernel
-whose ``PARAMS`` differentiate them; the portable, Triton and feed-forward C++ kernels
-differentiate every field, the recurrent C++ loops their neuron parameters.
+``(outputs, final_state)`` like the step loop of :class:`~norse_core.module.snn.SNN`, or
+``NotImplemented`` (the layer then runs the step loop) when a trainable parameter does not feed
+the kernel's config (e.g. ``alpha``), a tensor parameter has another dtype than the input or
+would enlarge the state, or a state tensor has another dtype/device than the input.
+:func:`select_kernel` picks the backend per call (docs/fused.md says what each one covers; the
+recurrent C++ loops reset to a value only, so a recurrent layer with ``reset_method="subtract"``
+runs the portable kernel).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
 
 from norse_core.functional.dynamics import CONFIG_FIELDS, Dynamics
-from norse_core.functional.lif import LIF_DYNAMICS
-from norse_core.functional.lsnn import LSNN_DYNAMICS
 from norse_core.fused import portable
 from norse_core.fused._common import (
     Surrogate,
@@ -47,14 +32,8 @@ from norse_core.fused._common import (
     trainable_fields,
 )
 
-#: The portable kernel of every model with a fused loop, by name (filled by :func:`fused_loop`).
-PORTABLE: Dict[str, Any] = {}
 #: The dynamics of every model with a fused loop, by name (filled by :func:`fused_loop`).
 DYNAMICS: Dict[str, Dynamics] = {}
-
-
-#: Compiled kernels that take tensor parameters holding one value per neuron.
-PER_NEURON_PARAMETERS = ("lif_recurrent", "lsnn_recurrent")
 #: The recurrent C++ loops run the backward's transposed recurrent matmul row by row; beyond
 #: this many neurons the portable kernels' per-step BLAS matmuls are as fast or faster
 #: (docs/benchmarks.md, section 4), so the automatic choice keeps them there.
@@ -71,22 +50,21 @@ def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]
     kernel = _select(name, x, cfg, sur)
     trainable = trainable_fields(cfg)
     if trainable and not differentiable(kernel, trainable):
-        kernel = PORTABLE[name] if differentiable(PORTABLE[name], trainable) else None
+        fallback = portable.kernel(DYNAMICS[name])
+        kernel = fallback if differentiable(fallback, trainable) else None
     return kernel
 
 
 def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> Any:
-    forced = forced_backend()
-    if forced == "torch" or (DYNAMICS[name].recurrent and getattr(cfg, "subtract", False)):
-        return PORTABLE[name]  # the recurrent C++ loops reset to a value only
+    forced, recurrent = forced_backend(), DYNAMICS[name].recurrent
+    if recurrent and getattr(cfg, "subtract", False):
+        return portable.kernel(DYNAMICS[name])  # the recurrent C++ loops reset to a value only
     numbers = [value for value in cfg if not isinstance(value, (Surrogate, bool))]
     if forced == "triton" or (forced is None and x.device.type == "cuda"):
         params_ok = True  # the Triton kernels take numbers and per-neuron tensors alike
-    elif name in PER_NEURON_PARAMETERS:  # the recurrent C++ loops take one value per neuron
+    elif recurrent:  # the recurrent C++ loops take one value per neuron
         params_ok = x.device.type == "cpu" and per_neuron_ok(numbers, x.shape[-1])
-    elif not DYNAMICS[name].recurrent and x.device.type == "cpu":
-        # every feed-forward C++ kernel (one generic block code) takes tensor parameters that
-        # broadcast to the state's shape, in the input's dtype, and differentiates them
+    elif x.device.type == "cpu":  # the feed-forward C++ kernels: tensors broadcasting to the state
         params_ok = params_usable(numbers, x.shape[1:], x.dtype) and all(
             v.device == x.device if isinstance(v, torch.Tensor) else all_python_numbers(v) for v in numbers
         )
@@ -97,26 +75,14 @@ def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> A
         and params_ok
         and x.dtype in (torch.float32, torch.float64)
     )
-    if forced is not None:
-        kernel = _compiled_kernel(forced, name, x, force=True) if compiled_ok else None
-        return PORTABLE[name] if kernel is None else kernel
-    if name in PER_NEURON_PARAMETERS and x.shape[-1] > RECURRENT_CPP_MAX_NEURONS:
+    if forced is None and recurrent and x.shape[-1] > RECURRENT_CPP_MAX_NEURONS:
         compiled_ok = False
-    if compiled_ok:
-        backend = "triton" if x.device.type == "cuda" else "cpp" if x.device.type == "cpu" else None
-        kernel = _compiled_kernel(backend, name, x, force=False) if backend else None
-        if kernel is not None:
-            return kernel
-    return PORTABLE[name]
+    backend = forced if forced is not None else {"cuda": "triton", "cpu": "cpp"}.get(x.device.type)
+    kernel = _compiled_kernel(backend, name, x, force=forced is not None) if compiled_ok else None
+    return portable.kernel(DYNAMICS[name]) if kernel is None else kernel
 
 
-def _run(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate], *inputs: torch.Tensor) -> Any:
-    """Runs the kernel :func:`select_kernel` picks, or returns ``NotImplemented`` if none fits."""
-    kernel = select_kernel(name, x, cfg, sur)
-    return NotImplemented if kernel is None else run_kernel(kernel, cfg, *inputs)
-
-
-def _compiled_kernel(backend: str, name: str, x: torch.Tensor, force: bool) -> Any:
+def _compiled_kernel(backend: Optional[str], name: str, x: torch.Tensor, force: bool) -> Any:
     if backend == "cpp":
         from norse_core.fused import cpp
 
@@ -126,10 +92,6 @@ def _compiled_kernel(backend: str, name: str, x: torch.Tensor, force: bool) -> A
 
         return triton_backend.kernel(DYNAMICS[name], force)
     return None
-
-
-def _usable(x: torch.Tensor, state: Sequence[torch.Tensor], values: Sequence[Any], extra: Sequence[torch.Tensor] = ()) -> bool:
-    return tensors_usable(x, (*state, *extra)) and params_usable(values, state[0].shape, x.dtype)
 
 
 def _feeds_config(named: Dict[str, Any], cfg: Any) -> bool:
@@ -143,27 +105,14 @@ def _feeds_config(named: Dict[str, Any], cfg: Any) -> bool:
     )
 
 
-def lif_config(p: Any, dt: float) -> Any:
-    """The LIF kernel config (``a = dt*tau_mem_inv``, ...) of parameters ``p``."""
-    return portable.make_config(LIF_DYNAMICS, p, dt)
-
-
-def lsnn_config(p: Any, dt: float) -> Any:
-    """The LSNN kernel config of parameters ``p``."""
-    return portable.make_config(LSNN_DYNAMICS, p, dt)
-
-
-# -- the loops -----------------------------------------------------------------------------------
-
 def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
     """The ``fused_loop`` of a layer over time whose step is declared by ``dynamics``:
     ``loop(x, state, p, dt)``, or for recurrent dynamics ``loop(x, state, w_in, w_rec, p, dt)``,
     returning ``(outputs, final_state)`` or ``NotImplemented``. A recurrent layer's input
     projection ``linear(x, W_in)`` runs once for the whole sequence (autograd handles it); the
-    kernel runs the loop with the per-step recurrent matmul. Registers the model's portable
-    kernel in ``PORTABLE`` under ``dynamics.name``."""
+    kernel runs the loop with the per-step recurrent matmul. Registers ``dynamics`` in
+    ``DYNAMICS`` under its name."""
     name, recurrent = dynamics.name, dynamics.recurrent
-    PORTABLE[name] = portable.kernel(dynamics)
     DYNAMICS[name] = dynamics
 
     def loop(x: torch.Tensor, state: Any, *args: Any):
@@ -171,7 +120,7 @@ def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
         tensors = dynamics.flat_state(state)
         extra = (dynamics.spikes(state), *weights) if recurrent else ()
         named = dynamics.parameter_values(p)
-        if not _usable(x, tensors, tuple(named.values()), extra):
+        if not (tensors_usable(x, (*tensors, *extra)) and params_usable(named.values(), tensors[0].shape, x.dtype)):
             return NotImplemented
         if dynamics.reset_choice and named["reset_method"] not in ("value", "subtract"):
             return NotImplemented
@@ -183,9 +132,10 @@ def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
             inputs = (x, dynamics.spikes(state), *tensors, weights[1])
         else:
             inputs = (x, *tensors)
-        result = _run(name, x, cfg, getattr(cfg, "sur", None), *inputs)
-        if result is NotImplemented:
-            return result
+        kernel = select_kernel(name, x, cfg, getattr(cfg, "sur", None))
+        if kernel is None:
+            return NotImplemented
+        result = run_kernel(kernel, cfg, *inputs)
         return result[0], dynamics.state_like(state, tuple(result[1:]))
 
     loop.__name__ = loop.__qualname__ = f"{name}_fused_loop"

@@ -17,20 +17,13 @@ Notation per step ``t`` (``a = dt*tau_mem_inv``, ``b = dt*tau_syn_inv``, ``c = d
             gb = -sum_t gi'_t j_t;   gv_th = -sum_t (gz_t + gv'_t (v_reset - vd_t)) s_t
             gv_reset = sum_t gv'_t z_t
 
-The other terms (subtractive reset, exponential drive, adaptation current, adaptive
-threshold, recurrence, detached reset) are in :mod:`norse_core.functional.dynamics`. Only what backward needs is saved: the pre-reset voltages ``vd`` and the
-spikes (an output, alive anyway), for adaptive models the threshold argument ``vd - b_d``,
-for recurrent ones the initial spikes and weights; leaky integrators save nothing. Trainable
-parameters add the voltage (``a``), the input current (``a``, ``b``) or the threshold (``c``)
-before each step. Backward passes run step by step on one step's tensors (they stay in
-cache); the surrogate derivative is the registered ``s(x, alpha)``, so every surrogate works.
-
-The forward loop repeats the reference step functions' arithmetic operation by operation, so
-outputs and states are bitwise identical to the step-by-step loop. With a Heaviside forward,
-spikes are ``gt(vd - v_th, 0)`` written straight into the output and the reset
-``(1 - z)*vd + z*v_reset`` is ``lerp(vd, v_reset, z)`` (the same value for ``z`` in {0, 1});
-any other registered forward (the stochastic ``logistic``, user functions) is called through
-``threshold`` exactly as the step loop calls it, and the reset uses the reference formula.
+The other terms are in :mod:`norse_core.functional.dynamics`; :class:`_Kernel` says what is
+saved. The surrogate derivative is the registered ``s(x, alpha)``, so every surrogate works.
+The forward repeats the step functions' arithmetic operation by operation (bitwise equal to
+the step loop). With a Heaviside forward, spikes are ``gt(vd - v_th, 0)`` written into the
+output and the reset ``(1 - z)*vd + z*v_reset`` is ``lerp(vd, v_reset, z)`` (equal for ``z`` in
+{0, 1}); any other registered forward (``logistic``, user functions) is called through
+``threshold`` as the step loop calls it, and the reset uses the reference formula.
 """
 
 from __future__ import annotations
@@ -42,14 +35,6 @@ import torch
 import torch.nn.functional as F
 
 from norse_core.functional.dynamics import CONFIG_FIELDS, Dynamics
-from norse_core.functional.iaf import IAF_DYNAMICS
-from norse_core.functional.li import LI_DYNAMICS
-from norse_core.functional.li_box import LI_BOX_DYNAMICS
-from norse_core.functional.lif import LIF_DYNAMICS
-from norse_core.functional.lif_adex import LIF_ADEX_DYNAMICS
-from norse_core.functional.lif_box import LIF_BOX_DYNAMICS
-from norse_core.functional.lif_ex import LIF_EX_DYNAMICS
-from norse_core.functional.lsnn import LSNN_DYNAMICS
 from norse_core.fused._common import Surrogate
 
 Number = Union[float, torch.Tensor]
@@ -81,13 +66,6 @@ def make_config(dynamics: Dynamics, p: Any, dt: float) -> Any:
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def _add_scaled_(target: torch.Tensor, other: torch.Tensor, scale: Number) -> torch.Tensor:
-    """``target += scale*other`` in place (``scale`` a number or a broadcastable tensor)."""
-    if isinstance(scale, torch.Tensor):
-        return target.addcmul_(other, scale)
-    return target.add_(other, alpha=scale)
-
-
 class _Spiker:
     """Spikes and resets of one forward loop (see the module docstring)."""
 
@@ -95,8 +73,9 @@ class _Spiker:
         self.sur = sur
         self.fast = sur.heaviside_forward
         self.v_reset = v_reset
-        if self.fast:
-            self.v_reset_t = v_reset if isinstance(v_reset, torch.Tensor) else torch.tensor(v_reset, dtype=like.dtype, device=like.device)
+        if self.fast and not isinstance(v_reset, torch.Tensor):
+            v_reset = torch.tensor(v_reset, dtype=like.dtype, device=like.device)
+        self.v_reset_t = v_reset
 
     def spike(self, diff: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """``z = Θ(diff)`` written into ``out``."""
@@ -115,20 +94,6 @@ class _Spiker:
         if self.fast:
             return torch.lerp(vd, diff, z)
         return vd - z * v_th
-
-
-def _steps(t: Optional[torch.Tensor]):
-    return t.unbind(0) if t is not None else None
-
-
-def _keep_unspiked(gv: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """``gv*(1 - z)`` as a new tensor."""
-    return torch.addcmul(gv, gv, z, value=-1)
-
-
-def _reset_term(d: torch.Tensor, v_reset: Number, gv: torch.Tensor, gz: torch.Tensor) -> torch.Tensor:
-    """``gz + gv*(v_reset - vd)``: the gradient reaching the spike (value reset)."""
-    return torch.rsub(d, v_reset).mul_(gv).add_(gz)
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
@@ -166,17 +131,9 @@ def _add(x: torch.Tensor, y: torch.Tensor, out: Optional[torch.Tensor]) -> torch
     return torch.add(x, y, out=out) if out is not None else x + y
 
 
-def _get(cfg: Any, field: str, default: Any = 0.0) -> Any:
-    return getattr(cfg, field, default)
-
-
 class _Kernel:
     """One generic forward loop and its hand-derived BPTT (module docstring); the subclass's
-    ``dynamics`` selects the terms. Saves what backward needs: the pre-reset voltages ``vd``
-    (to recompute ``vd - v_th`` and for the value reset's gradient), the threshold argument
-    ``vd - bd`` (adaptive models), the spikes, the voltage before each step (exponential and
-    adaptation-current models), and for trainable parameters what their gradients need: the
-    voltage, input current ``j``, threshold ``b`` or adaptation current ``w`` of each step."""
+    ``dynamics`` selects the terms. Saves the spikes and what :meth:`_saves` lists."""
 
     dynamics: Dynamics
     PARAMS: Tuple[str, ...] = ()
@@ -184,9 +141,10 @@ class _Kernel:
     @classmethod
     def _saves(cls, cfg: Any, params: Sequence[str]) -> Tuple[bool, ...]:
         """Which of (vd, vd - bd, v, j, b or w before the step, rho before the step, inner
-        spikes) are saved."""
+        spikes) backward needs: ``vd`` for ``vd - v_th`` and the value reset, the others for
+        adaptive, exponential, adaptation-current or refractory terms and trainable parameters."""
         dyn, wants = cls.dynamics, set(params)
-        subtract = bool(_get(cfg, "subtract", False))
+        subtract = bool(getattr(cfg, "subtract", False))
         drive = dyn.leak and "a" in wants  # the gradient of a needs the whole drive term
         return (
             dyn.spiking and (not dyn.adaptive or not (dyn.detach_reset or subtract)),
@@ -208,10 +166,10 @@ class _Kernel:
         i = rest[1] if dyn.current else None
         rho = rest.pop() if dyn.refractory else None
         w = rest[-1] if dyn.adaptive or dyn.adaptation_current else None  # threshold b or current w
-        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset = (_get(cfg, f) for f in PARAMETER_FIELDS)
-        subtract = bool(_get(cfg, "subtract", False))
+        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset = (getattr(cfg, f, 0.0) for f in PARAMETER_FIELDS)
+        subtract = bool(getattr(cfg, "subtract", False))
         buffers = [x.new_empty(x.shape) if save and needed else None for needed in cls._saves(cfg, params)]
-        vds, diffs, v_pre, js, w_pre, rho_pre, z_inner = (_steps(buf) for buf in buffers)
+        vds, diffs, v_pre, js, w_pre, rho_pre, z_inner = (None if buf is None else buf.unbind(0) for buf in buffers)
         if dyn.refractory and z_inner is None:
             z_inner = x.new_empty(x.shape).unbind(0)
         spiker = _Spiker(cfg.sur, vr, x) if dyn.spiking else None
@@ -229,12 +187,7 @@ class _Kernel:
                     j = j + F.linear(z_prev, W)
             if js is not None:
                 js[t].copy_(j)
-            if not dyn.spiking:  # a leaky integrator: the voltage is the output
-                v = torch.add(v, a * ((vl - v) + j), out=outs[t])
-                if dyn.current:
-                    i = j - b * j
-                continue
-            vd_out = vds[t] if vds is not None else None
+            vd_out = vds[t] if vds is not None else None if dyn.spiking else outs[t]
             if dyn.leak:
                 drive = vl - v
                 if dyn.exponential:
@@ -249,6 +202,9 @@ class _Kernel:
                 vd = _add(v, j, vd_out)
             if dyn.current:
                 i = j - b * j
+            if not dyn.spiking:  # a leaky integrator: the voltage (in the output) is the state
+                v = vd
+                continue
             if dyn.adaptation_current:  # with the voltage before the step
                 w = w + d * (ac * (v - vl) - w)
             if dyn.adaptive:
@@ -285,8 +241,8 @@ class _Kernel:
     @classmethod
     def backward(cls, cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         dyn = cls.dynamics
-        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset = (_get(cfg, f) for f in PARAMETER_FIELDS)
-        subtract = bool(_get(cfg, "subtract", False))
+        a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset = (getattr(cfg, f, 0.0) for f in PARAMETER_FIELDS)
+        subtract = bool(getattr(cfg, "subtract", False))
         wants, pending = set(params), list(saved)
         vds, diffs, v_pre, js, w_pre, rho_pre, z_inner = (
             pending.pop(0) if kept else None for kept in cls._saves(cfg, params)
@@ -303,8 +259,9 @@ class _Kernel:
         gx = gout.new_empty(gout.shape)
         sums: dict = {}
 
-        def add(field: str, value: torch.Tensor) -> None:  # a parameter's gradient, summed over time
+        def add(field: str, value: Any) -> None:  # sums a parameter's gradient (or what makes it) over time
             if field in wants:
+                value = value() if callable(value) else value
                 sums[field] = sums[field].add_(value) if field in sums else value.clone()
 
         ap, bp, cp, dp = 1 - a, 1 - b, 1 - c, 1 - d
@@ -325,28 +282,23 @@ class _Kernel:
                 if subtract:
                     if not dyn.detach_reset:
                         spike = spike - gv * vth
-                    if "v_th" in wants:
-                        add("v_th", -(gv * zt))
-                elif not dyn.detach_reset:
-                    spike = _reset_term(vds[t], vr, gv, spike)
-                if "v_reset" in wants and not subtract:
-                    add("v_reset", gv * zt)
+                    add("v_th", lambda: -(gv * zt))
+                else:
+                    add("v_reset", lambda: gv * zt)
+                    if not dyn.detach_reset:  # gz + gv (v_reset - vd)
+                        spike = torch.rsub(vds[t], vr).mul_(gv).add_(spike)
                 if dyn.adaptive:
-                    if "beta" in wants:
-                        add("beta", gw * zt)
+                    add("beta", lambda: gw * zt)
                     spike = spike + gw * beta
                 elif dyn.adaptation_current:
-                    if "adaptation_spike" in wants:
-                        add("adaptation_spike", gw * zt)
+                    add("adaptation_spike", lambda: gw * zt)
                     spike = spike + gw * asp
                 s = spike * cfg.sur.derivative(diff)  # dL/d(threshold argument)
-                u = gv + s if subtract else _keep_unspiked(gv, zt).add_(s)  # dL/dvd_t
+                u = gv + s if subtract else torch.addcmul(gv, gv, zt, value=-1).add_(s)  # dL/dvd_t, gv (1 - z) + s
                 if dyn.adaptive:
                     gbd = gw - s
-                    if "c" in wants:
-                        add("c", gbd * (vth - w_pre[t]))
-                    if "v_th" in wants:
-                        add("v_th", gbd * c)
+                    add("c", lambda: gbd * (vth - w_pre[t]))
+                    add("v_th", lambda: gbd * c)
                     gw = gbd.mul_(cp)
                 elif "v_th" in wants:
                     add("v_th", -s)
@@ -369,19 +321,14 @@ class _Kernel:
                     scaled = (v_pre[t] - vth) / dT
                     uae = ua * torch.exp(scaled)
                     gv_pre = gv_pre.add_(uae)
-                    if "v_th" in wants:
-                        add("v_th", -uae)
-                    if "delta_T" in wants:
-                        add("delta_T", uae * (1 - scaled))
+                    add("v_th", lambda: -uae)
+                    add("delta_T", lambda: uae * (1 - scaled))
                 if dyn.adaptation_current:  # w' = w + d(adaptation_current (v - v_leak) - w)
                     gwd = gw * d
                     gv_pre = gv_pre.add_(gwd * ac)
-                    if "v_leak" in wants:
-                        add("v_leak", -(gwd * ac))
-                    if "d" in wants:
-                        add("d", gw * (ac * (v_pre[t] - vl) - w_pre[t]))
-                    if "adaptation_current" in wants:
-                        add("adaptation_current", gwd * (v_pre[t] - vl))
+                    add("v_leak", lambda: -(gwd * ac))
+                    add("d", lambda: gw * (ac * (v_pre[t] - vl) - w_pre[t]))
+                    add("adaptation_current", lambda: gwd * (v_pre[t] - vl))
                     gw = (gw * dp).sub_(ua)
                 gv = gv_pre
             else:
@@ -390,9 +337,9 @@ class _Kernel:
             if dyn.refractory:
                 gv = gv + gv_kept
             if dyn.current:
-                if "b" in wants:
-                    add("b", -(gi * js[t]))
-                gi = _add_scaled_(gj, gi, bp)  # gx_t = gj_t = a u_t + (1 - b) gi'_t
+                add("b", lambda: -(gi * js[t]))
+                # gx_t = gj_t = a u_t + (1 - b) gi'_t
+                gi = gj.addcmul_(gi, bp) if isinstance(bp, torch.Tensor) else gj.add_(gi, alpha=bp)
             if dyn.recurrent:
                 r = gj @ W
         result = [gx] + ([r] if dyn.recurrent else []) + [gv]
@@ -402,12 +349,3 @@ class _Kernel:
             result.append(_recurrent_weight_grad(gx, z, z0) if needs[-1] else None)
         return (*result, *(sums.get(f) for f in params))
 
-
-# -- the built-in models (their configs and kernels, by name) ---------------------------------------
-
-LIFConfig, LIFBoxConfig, IAFConfig, LIConfig, LIBoxConfig, LSNNConfig, LIFExConfig, LIFAdExConfig = (
-    config_type(d) for d in (LIF_DYNAMICS, LIF_BOX_DYNAMICS, IAF_DYNAMICS, LI_DYNAMICS, LI_BOX_DYNAMICS,
-                             LSNN_DYNAMICS, LIF_EX_DYNAMICS, LIF_ADEX_DYNAMICS)
-)
-LIFTorch = kernel(LIF_DYNAMICS)
-LIFBoxTorch = kernel(LIF_BOX_DYNAMICS)

@@ -1,19 +1,14 @@
 """Triton kernels for CUDA tensors, made from each model's
 :class:`~norse_core.functional.dynamics.Dynamics`: ONE generic forward and ONE generic
-backward kernel whose terms are ``tl.constexpr`` flags, so every feed-forward model (LIF,
-LIFBox, IAF, LI, LIBox, LSNN, LIFEx, LIFAdEx and their refractory variants) compiles to its
-own specialised loop. One program per block of neurons with the time loop inside (state in
-registers); parameters arrive as one row per field and neuron (numbers and per-neuron
-tensors alike) and trainable ones get their gradients summed over time in the backward.
-
-Imported only when a fused loop sees a CUDA tensor (or ``use_backend("triton")``). With
-``TRITON_INTERPRET=1`` set before triton is imported, the same kernels run on CPU tensors in
-Triton's interpreter (what the tests do). Parameters are tensors in the input's dtype, so
-float64 runs in float64; kernels are compiled with ``enable_fp_fusion=False`` so the forward
-arithmetic matches the step-by-step loop (``exp`` of LIFEx/LIFAdEx may differ in the last
-bit from torch's). Saved per step: what the portable kernel saves
-(:meth:`norse_core.fused.portable._Kernel._saves`). Recurrent layers use the portable
-kernels (their per-step matrix product is cuBLAS's job).
+backward kernel whose terms are ``tl.constexpr`` flags, compiled per feed-forward model. One
+program per block of neurons with the time loop inside (state in registers); parameters arrive
+as one row per field and neuron (numbers and per-neuron tensors alike, in the input's dtype)
+and trainable ones get their gradients summed over time in the backward. Saved per step: what
+the portable kernel saves (:meth:`norse_core.fused.portable._Kernel._saves`). Compiled with
+``enable_fp_fusion=False``, the forward is the step loop's arithmetic (``exp`` of LIFEx/LIFAdEx
+may differ in the last bit from torch's). Imported only when a fused loop sees a CUDA tensor
+(or ``use_backend("triton")``); with ``TRITON_INTERPRET=1`` set before triton is imported, the
+kernels run on CPU tensors in Triton's interpreter (what the tests do).
 """
 
 from __future__ import annotations
@@ -21,12 +16,14 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
 from norse_core.functional.dynamics import Dynamics
-from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, kernel as portable_kernel
+from norse_core.functional.lif import LIF_DYNAMICS
+from norse_core.fused._common import Surrogate
+from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, config_type, kernel as portable_kernel
 
 try:  # noqa: SIM105
     import triton
@@ -49,16 +46,11 @@ def available() -> bool:
     return triton is not None
 
 
-def supports(dynamics: Dynamics) -> bool:
-    """Feed-forward dynamics (recurrent ones need a matrix product per step)."""
-    return not dynamics.recurrent
-
-
 def kernel(dynamics: Dynamics, force: bool = False) -> Any:
-    """The Triton kernel of ``dynamics`` (``None`` if it is recurrent, or triton is missing or
-    fails its first run on this GPU)."""
+    """The Triton kernel of ``dynamics`` (``None`` if it is recurrent, a matrix product per step,
+    or triton is missing or fails its first run on this GPU)."""
     global _warned
-    if not supports(dynamics):
+    if dynamics.recurrent:
         return None
     if triton is None:
         if force:
@@ -81,14 +73,10 @@ def _probe() -> bool:
     global _probe_result
     if _probe_result is None:
         try:
-            from norse_core.functional.lif import LIF_DYNAMICS
-            from norse_core.fused._common import Surrogate
-            from norse_core.fused.portable import LIFConfig
-
             g = torch.Generator().manual_seed(0)
             x = (torch.randn(20, 3, 300, generator=g) * 3 + 0.8).cuda()
             v0, i0 = torch.zeros(3, 300, device="cuda"), torch.zeros(3, 300, device="cuda")
-            cfg = LIFConfig(0.3, 0.2, 0.0, 0.6, 0.0, Surrogate.of("super", 10.0))
+            cfg = config_type(LIF_DYNAMICS)(0.3, 0.2, 0.0, 0.6, 0.0, Surrogate.of("super", 10.0))
             k = triton_kernel(LIF_DYNAMICS)
             (z, v, i), saved = k.forward(cfg, (x, v0, i0), True)
             (z_ref, v_ref, _), _ = portable_kernel(LIF_DYNAMICS).forward(cfg, (x, v0, i0), False)
@@ -150,6 +138,18 @@ if triton is not None:
         )
 
     @triton.jit
+    def _load_if(ptr, offs, mask, zero, ON: tl.constexpr):
+        value = zero
+        if ON:
+            value = tl.load(ptr + offs, mask=mask, other=0.0)
+        return value
+
+    @triton.jit
+    def _store_if(ptr, value, offs, mask, ON: tl.constexpr):
+        if ON:
+            tl.store(ptr + offs, value, mask=mask)
+
+    @triton.jit
     def _forward_kernel(
         x_ptr, out_ptr, v_ptr, i_ptr, w_ptr, rho_ptr, vT_ptr, iT_ptr, wT_ptr, rhoT_ptr,
         s_vd, s_diff, s_v, s_j, s_w, s_rho, s_zin, prm_ptr, T, N,
@@ -162,49 +162,38 @@ if triton is not None:
         mask = offs < N
         a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset, alpha = _parameters(prm_ptr, offs, mask, N)
         v = tl.load(v_ptr + offs, mask=mask, other=0.0)
-        cur = v * 0.0
-        w = v * 0.0
-        rho = v * 0.0
-        if CURRENT:
-            cur = tl.load(i_ptr + offs, mask=mask, other=0.0)
-        if ADAPTIVE or ADAPT_CUR:
-            w = tl.load(w_ptr + offs, mask=mask, other=0.0)
-        if REFRAC:
-            rho = tl.load(rho_ptr + offs, mask=mask, other=0.0)
+        cur = _load_if(i_ptr, offs, mask, v * 0.0, CURRENT)
+        w = _load_if(w_ptr, offs, mask, v * 0.0, ADAPTIVE or ADAPT_CUR)
+        rho = _load_if(rho_ptr, offs, mask, v * 0.0, REFRAC)
         p = offs
         for _ in range(T):
-            if (SAVES & 4) != 0:
-                tl.store(s_v + p, v, mask=mask)
-            if (SAVES & 16) != 0:
-                tl.store(s_w + p, w, mask=mask)
+            _store_if(s_v, v, p, mask, (SAVES & 4) != 0)
+            _store_if(s_w, w, p, mask, (SAVES & 16) != 0)
             x = tl.load(x_ptr + p, mask=mask, other=0.0)
             j = x
             if CURRENT:
                 j = cur + x
-            if (SAVES & 8) != 0:
-                tl.store(s_j + p, j, mask=mask)
+            _store_if(s_j, j, p, mask, (SAVES & 8) != 0)
+            if LEAK:
+                drive = vl - v
+                if EXPO:
+                    drive = drive + dT * tl.exp((v - vth) / dT)
+                drive = drive + j
+                if ADAPT_CUR:
+                    drive = drive - w
+                vd = v + a * drive
+            else:
+                vd = v + j
+            _store_if(s_vd, vd, p, mask, (SAVES & 1) != 0)
+            if CURRENT:
+                cur = j - b * j
             if SPIKING:
-                if LEAK:
-                    drive = vl - v
-                    if EXPO:
-                        drive = drive + dT * tl.exp((v - vth) / dT)
-                    drive = drive + j
-                    if ADAPT_CUR:
-                        drive = drive - w
-                    vd = v + a * drive
-                else:
-                    vd = v + j
-                if (SAVES & 1) != 0:
-                    tl.store(s_vd + p, vd, mask=mask)
-                if CURRENT:
-                    cur = j - b * j
                 if ADAPT_CUR:
                     w = w + d * (ac * (v - vl) - w)
                 if ADAPTIVE:
                     bd = w + c * (vth - w)
                     diff = vd - bd
-                    if (SAVES & 2) != 0:
-                        tl.store(s_diff + p, diff, mask=mask)
+                    _store_if(s_diff, diff, p, mask, (SAVES & 2) != 0)
                 else:
                     diff = vd - vth
                 spk = diff > 0.0
@@ -221,10 +210,8 @@ if triton is not None:
                 if ADAPT_CUR:
                     w = w + z * asp
                 if REFRAC:
-                    if (SAVES & 32) != 0:
-                        tl.store(s_rho + p, rho, mask=mask)
-                    if (SAVES & 64) != 0:
-                        tl.store(s_zin + p, z, mask=mask)
+                    _store_if(s_rho, rho, p, mask, (SAVES & 32) != 0)
+                    _store_if(s_zin, z, p, mask, (SAVES & 64) != 0)
                     m = (rho > 0.0).to(vd.dtype)
                     v_new = (1.0 - m) * v_new + m * v
                     z = (1.0 - m) * z
@@ -232,18 +219,13 @@ if triton is not None:
                 tl.store(out_ptr + p, z.to(out_ptr.dtype.element_ty), mask=mask)
                 v = v_new
             else:  # a leaky integrator: the voltage is the output
-                v = v + a * ((vl - v) + j)
-                if CURRENT:
-                    cur = j - b * j
+                v = vd
                 tl.store(out_ptr + p, v, mask=mask)
             p += N
         tl.store(vT_ptr + offs, v, mask=mask)
-        if CURRENT:
-            tl.store(iT_ptr + offs, cur, mask=mask)
-        if ADAPTIVE or ADAPT_CUR:
-            tl.store(wT_ptr + offs, w, mask=mask)
-        if REFRAC:
-            tl.store(rhoT_ptr + offs, rho, mask=mask)
+        _store_if(iT_ptr, cur, offs, mask, CURRENT)
+        _store_if(wT_ptr, w, offs, mask, ADAPTIVE or ADAPT_CUR)
+        _store_if(rhoT_ptr, rho, offs, mask, REFRAC)
 
     @triton.jit
     def _backward_kernel(
@@ -259,15 +241,9 @@ if triton is not None:
         a, b, c, d, dT, ac, asp, vl, vth, vr, beta, rho_reset, alpha = _parameters(prm_ptr, offs, mask, N)
         gv = tl.load(gv_ptr + offs, mask=mask, other=0.0)
         zero = gv * 0.0
-        gi = zero
-        gw = zero
-        grho = zero
-        if CURRENT:
-            gi = tl.load(gi_ptr + offs, mask=mask, other=0.0)
-        if ADAPTIVE or ADAPT_CUR:
-            gw = tl.load(gw_ptr + offs, mask=mask, other=0.0)
-        if REFRAC:
-            grho = tl.load(grho_ptr + offs, mask=mask, other=0.0)
+        gi = _load_if(gi_ptr, offs, mask, zero, CURRENT)
+        gw = _load_if(gw_ptr, offs, mask, zero, ADAPTIVE or ADAPT_CUR)
+        grho = _load_if(grho_ptr, offs, mask, zero, REFRAC)
         g_a = zero
         g_b = zero
         g_c = zero
@@ -376,44 +352,21 @@ if triton is not None:
             tl.store(gx_ptr + p, gj, mask=mask)
             p -= N
         tl.store(gv0_ptr + offs, gv, mask=mask)
-        if CURRENT:
-            tl.store(gi0_ptr + offs, gi, mask=mask)
-        if ADAPTIVE or ADAPT_CUR:
-            tl.store(gw0_ptr + offs, gw, mask=mask)
-        if REFRAC:
-            tl.store(grho0_ptr + offs, grho, mask=mask)
-        if (WANT & 1) != 0:
-            tl.store(gprm_ptr + 0 * N + offs, g_a, mask=mask)
-        if (WANT & 2) != 0:
-            tl.store(gprm_ptr + 1 * N + offs, g_b, mask=mask)
-        if (WANT & 4) != 0:
-            tl.store(gprm_ptr + 2 * N + offs, g_c, mask=mask)
-        if (WANT & 8) != 0:
-            tl.store(gprm_ptr + 3 * N + offs, g_d, mask=mask)
-        if (WANT & 16) != 0:
-            tl.store(gprm_ptr + 4 * N + offs, g_dT, mask=mask)
-        if (WANT & 32) != 0:
-            tl.store(gprm_ptr + 5 * N + offs, g_ac, mask=mask)
-        if (WANT & 64) != 0:
-            tl.store(gprm_ptr + 6 * N + offs, g_as, mask=mask)
-        if (WANT & 128) != 0:
-            tl.store(gprm_ptr + 7 * N + offs, g_vl, mask=mask)
-        if (WANT & 256) != 0:
-            tl.store(gprm_ptr + 8 * N + offs, g_vth, mask=mask)
-        if (WANT & 512) != 0:
-            tl.store(gprm_ptr + 9 * N + offs, g_vr, mask=mask)
-        if (WANT & 1024) != 0:
-            tl.store(gprm_ptr + 10 * N + offs, g_beta, mask=mask)
-        if (WANT & 2048) != 0:
-            tl.store(gprm_ptr + 11 * N + offs, g_rho, mask=mask)
-
-
-def _launch_options() -> Dict[str, Any]:
-    return {} if _INTERPRET else {"enable_fp_fusion": False}
-
-
-def _grid(n: int):
-    return (triton.cdiv(n, BLOCK),)
+        _store_if(gi0_ptr, gi, offs, mask, CURRENT)
+        _store_if(gw0_ptr, gw, offs, mask, ADAPTIVE or ADAPT_CUR)
+        _store_if(grho0_ptr, grho, offs, mask, REFRAC)
+        _store_if(gprm_ptr + 0 * N, g_a, offs, mask, (WANT & 1) != 0)
+        _store_if(gprm_ptr + 1 * N, g_b, offs, mask, (WANT & 2) != 0)
+        _store_if(gprm_ptr + 2 * N, g_c, offs, mask, (WANT & 4) != 0)
+        _store_if(gprm_ptr + 3 * N, g_d, offs, mask, (WANT & 8) != 0)
+        _store_if(gprm_ptr + 4 * N, g_dT, offs, mask, (WANT & 16) != 0)
+        _store_if(gprm_ptr + 5 * N, g_ac, offs, mask, (WANT & 32) != 0)
+        _store_if(gprm_ptr + 6 * N, g_as, offs, mask, (WANT & 64) != 0)
+        _store_if(gprm_ptr + 7 * N, g_vl, offs, mask, (WANT & 128) != 0)
+        _store_if(gprm_ptr + 8 * N, g_vth, offs, mask, (WANT & 256) != 0)
+        _store_if(gprm_ptr + 9 * N, g_vr, offs, mask, (WANT & 512) != 0)
+        _store_if(gprm_ptr + 10 * N, g_beta, offs, mask, (WANT & 1024) != 0)
+        _store_if(gprm_ptr + 11 * N, g_rho, offs, mask, (WANT & 2048) != 0)
 
 
 def _parameter_rows(cfg: Any, like: torch.Tensor) -> torch.Tensor:
@@ -426,11 +379,20 @@ def _parameter_rows(cfg: Any, like: torch.Tensor) -> torch.Tensor:
     return rows.reshape(len(ROWS), -1)
 
 
-def _flags(dyn: Dynamics, cfg: Any) -> Dict[str, Any]:
+def _options(dyn: Dynamics, cfg: Any) -> Dict[str, Any]:
+    """The kernels' term flags, block size and compile options."""
     return dict(
         CURRENT=dyn.current, LEAK=dyn.leak, SPIKING=dyn.spiking, ADAPTIVE=dyn.adaptive, EXPO=dyn.exponential,
         ADAPT_CUR=dyn.adaptation_current, SUBTRACT=bool(getattr(cfg, "subtract", False)), REFRAC=dyn.refractory,
+        BLOCK_SIZE=BLOCK, **({} if _INTERPRET else {"enable_fp_fusion": False}),
     )
+
+
+def _by_kind(dynamics: Dynamics, tensors: Sequence[torch.Tensor], dummy: torch.Tensor) -> List[torch.Tensor]:
+    """The state tensors (or their gradients) as the kernels take them: v, i, b or w, rho
+    (``dummy`` where the model has none)."""
+    named = dict(zip(dynamics.slots, tensors))
+    return [named.get(kind, dummy) for kind in ("v", "i", "w" if "w" in named else "b", "rho")]
 
 
 @functools.lru_cache(maxsize=None)
@@ -445,54 +407,37 @@ def triton_kernel(dynamics: Dynamics) -> type:
         @staticmethod
         def forward(cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):
             x, *state = (t.contiguous() for t in inputs)
-            T, N = x.shape[0], state[0].numel()
-            slots = dict(zip(dynamics.slots, state))
-            out = torch.empty_like(x)
-            finals = {name: torch.empty_like(value) for name, value in slots.items()}
+            out, finals = torch.empty_like(x), [torch.empty_like(value) for value in state]
             kept = portable._saves(cfg, params)
             buffers = [torch.empty_like(x) if save and keep else None for keep in kept]
-            if dynamics.refractory and buffers[6] is None:
+            if dynamics.refractory and buffers[6] is None:  # the inner spikes: needed by the loop
                 buffers[6] = torch.empty_like(x)
             bits = sum(1 << k for k, buf in enumerate(buffers) if buf is not None)
             prm = _parameter_rows(cfg, state[0])
-            dummy = out
-            _forward_kernel[_grid(N)](
-                x, out, *(slots.get(n, dummy) for n in ("v", "i", "w" if "w" in slots else "b", "rho")),
-                *(finals.get(n, dummy) for n in ("v", "i", "w" if "w" in finals else "b", "rho")),
-                *(buf if buf is not None else dummy for buf in buffers), prm, T, N,
-                SAVES=bits, BLOCK_SIZE=BLOCK, **_flags(dynamics, cfg), **_launch_options(),
+            _forward_kernel[(triton.cdiv(state[0].numel(), BLOCK),)](
+                x, out, *_by_kind(dynamics, state, out), *_by_kind(dynamics, finals, out),
+                *(out if buf is None else buf for buf in buffers), prm, x.shape[0], state[0].numel(),
+                SAVES=bits, **_options(dynamics, cfg),
             )
-            outputs = (out, *finals.values())
-            if not save:
-                return outputs, ()
             saved = [buf for buf, keep in zip(buffers, kept) if keep]
-            return outputs, (*saved, out, prm)
+            return (out, *finals), ((*saved, out, prm) if save else ())
 
         @staticmethod
         def backward(cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
             pending = list(saved)
-            kept = portable._saves(cfg, params)
-            buffers = [pending.pop(0) if keep else None for keep in kept]
+            buffers = [pending.pop(0) if keep else None for keep in portable._saves(cfg, params)]
             z, prm = pending
             gout, *gstate = (g.contiguous() for g in grads)
-            T, N = gout.shape[0], gstate[0].numel()
-            gslots = dict(zip(dynamics.slots, gstate))
-            results = {name: torch.empty_like(value) for name, value in gslots.items()}
-            gx = torch.empty_like(gout)
-            want = sum(1 << ROWS.index(name) for name in params)
+            gx, results = torch.empty_like(gout), [torch.empty_like(value) for value in gstate]
             gprm = torch.empty_like(prm) if params else prm
-            dummy = gx
-            third = "w" if "w" in gslots else "b"
-            _backward_kernel[_grid(N)](
-                gout, z, *(gslots.get(n, dummy) for n in ("v", "i", third, "rho")), gx,
-                *(results.get(n, dummy) for n in ("v", "i", third, "rho")),
-                *(buf if buf is not None else dummy for buf in buffers), prm, gprm, T, N,
-                WANT=want, METHOD=cfg.sur.native_id if dynamics.spiking else 0, BLOCK_SIZE=BLOCK,
-                **_flags(dynamics, cfg), **_launch_options(),
+            _backward_kernel[(triton.cdiv(gstate[0].numel(), BLOCK),)](
+                gout, z, *_by_kind(dynamics, gstate, gx), gx, *_by_kind(dynamics, results, gx),
+                *(gx if buf is None else buf for buf in buffers), prm, gprm, gout.shape[0], gstate[0].numel(),
+                WANT=sum(1 << ROWS.index(name) for name in params),
+                METHOD=cfg.sur.native_id if dynamics.spiking else 0, **_options(dynamics, cfg),
             )
-            shape = gstate[0].shape
-            param_grads = [gprm[ROWS.index(name)].reshape(shape) for name in params]
-            return (gx, *results.values(), *param_grads)
+            param_grads = [gprm[ROWS.index(name)].reshape(gstate[0].shape) for name in params]
+            return (gx, *results, *param_grads)
 
     _Triton.__name__ = _Triton.__qualname__ = portable.__name__.replace("Torch", "Triton")
     return _Triton

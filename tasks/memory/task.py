@@ -97,6 +97,7 @@ class MemoryTask(SpikingTask):
             self.eprop = snn.EProp(
                 self.recurrent, self.readout, self.li.p, feedback=learning["feedback"],
                 update_every=learning["update_every"], on_update=self._online_update,
+                chunk_size=learning.get("chunk_size", 128),
             )
 
     def forward(self, spikes: torch.Tensor):
@@ -136,32 +137,35 @@ class MemoryTask(SpikingTask):
         spikes, label = batch.spikes, batch.label
         steps, n = spikes.shape[:2]
         mask = batch.recall_mask.to(spikes.dtype)
-        share = mask / mask.sum(0).clamp_min(1)  # (T, B): each recall step's share of the average
-        recall = mask.any(1).tolist()
+        share = (mask / mask.sum(0).clamp_min(1)).unsqueeze(-1)  # (T, B, 1): each recall step's share of the average
+        recall = mask.any(1)
         onehot = F.one_hot(label, 2).to(spikes.dtype)
         logits = spikes.new_zeros(n, 2)
         counts = spikes.new_zeros(self.n_regular + self.n_adaptive)
         scale = 2 * self.reg_weight / counts.numel() / (steps * n * self.dt)
 
-        def output_error(t: int, y: torch.Tensor) -> Optional[torch.Tensor]:
-            if not recall[t]:
+        # per chunk of steps (EProp.run(per_chunk=True)): y and z are (K, B, .)
+        def output_error(chunk: range, y: torch.Tensor) -> Optional[torch.Tensor]:
+            if not recall[chunk.start:chunk.stop].any():
                 return None
-            logits.add_(share[t, :, None] * y)
-            # softmax written out: torch.softmax parallelises over 64 rows of 2, slow on busy cores
+            weight = share[chunk.start:chunk.stop]
+            logits.add_((weight * y).sum(0))
             exp = (y - y.amax(-1, keepdim=True)).exp()
-            return (exp / exp.sum(-1, keepdim=True) - onehot) * (share[t, :, None] / n)
+            return (exp / exp.sum(-1, keepdim=True) - onehot) * (weight / n)
 
-        def spike_error(t: int, z: torch.Tensor) -> torch.Tensor:
-            counts.add_(z.sum(0))
-            rate = counts / ((t + 1) * n * self.dt)  # running estimate of the rate (Hz)
-            return (scale * (rate - self.target_rate)).expand_as(z)
+        def spike_error(chunk: range, z: torch.Tensor) -> torch.Tensor:
+            running = counts + z.sum(1).cumsum(0)  # (K, hidden): spikes up to each step
+            counts.copy_(running[-1])
+            seen = torch.arange(chunk.start + 1, chunk.stop + 1, dtype=z.dtype, device=z.device).unsqueeze(-1)
+            rate = running / (seen * n * self.dt)  # running estimate of the rate (Hz)
+            return (scale * (rate - self.target_rate)).unsqueeze(1).expand_as(z)
 
         parameters = [p for p in self.parameters() if p.requires_grad]
         saved = [p.grad for p in parameters]
         for p in parameters:
             p.grad = None
         self._sequence_steps = steps
-        self.eprop.run(spikes, output_error, spike_error)
+        self.eprop.run(spikes, output_error, spike_error, per_chunk=True)
         gradients = [(p, torch.zeros_like(p) if p.grad is None else p.grad) for p in parameters]
         for p, grad in zip(parameters, saved):
             p.grad = grad

@@ -1,6 +1,5 @@
-// The fused CPU loops of norse_core (norse_core/fused/cpp.py builds this file on first use with
-// torch.utils.cpp_extension.load_inline and registers the ops as torch.ops.norse_core_fused.*;
-// its module docstring describes the design).
+// The fused CPU loops of norse_core: norse_core/fused/cpp.py builds this file on first use with
+// torch.utils.cpp_extension.load_inline; it registers the ops torch.ops.norse_core_fused.*.
 
 #include <torch/library.h>
 #include <ATen/core/Tensor.h>
@@ -17,10 +16,10 @@
 #include <type_traits>
 #include <vector>
 
-// Layout: sequences are contiguous (T, N) with N neurons; a block of CH neurons keeps its
-// state in local arrays while the time loop runs, so the innermost loop (over the neurons of
-// the block) is contiguous and vectorises. Block functions take the pointers of their time loop
-// as restrict parameters and copy parameters into registers (or block arrays).
+// Sequences are contiguous (T, N) with N neurons; a block of CH neurons keeps its state in
+// local arrays while the time loop runs, so the innermost loop (over the block's neurons) is
+// contiguous and vectorises. Block functions take the pointers of their time loop as restrict
+// parameters and copy parameters into registers (or block arrays).
 
 #define R __restrict__
 
@@ -117,12 +116,6 @@ void for_chunks(int64_t total, int64_t chunk, const F& f) {
   while (work->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
 }
 
-// Blocks of CH neurons.
-template <typename F>
-void for_blocks(int64_t N, const F& f) {
-  for_chunks(N, CH, f);
-}
-
 // A gradient over the whole sequence: contiguous, or, when autograd hands over a broadcast
 // constant (e.g. from out.sum()), one block of CH copies reused for every step and block.
 template <typename S>
@@ -142,14 +135,24 @@ const S* seq_grad(const at::Tensor& g, at::Tensor& holder, bool& constant) {
 
 struct Seq { int64_t T, N; };
 
-Seq check_seq(const at::Tensor& x, const std::vector<at::Tensor>& states) {
+void check_input(const at::Tensor& x) {
   TORCH_CHECK(x.dim() >= 1 && x.size(0) > 0, "norse_core_fused: empty sequence");
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, "norse_core_fused: float32/64 only");
   TORCH_CHECK(x.device().is_cpu(), "norse_core_fused: CPU tensors only");
-  const int64_t T = x.size(0), N = x.numel() / T;
+}
+
+// Every state tensor (undefined: absent) holds n values of the input's dtype.
+void check_states(const std::vector<at::Tensor>& states, int64_t n, at::ScalarType dtype) {
   for (const auto& s : states) {
-    TORCH_CHECK(s.numel() == N && s.scalar_type() == x.scalar_type(), "norse_core_fused: state shape/dtype mismatch");
+    TORCH_CHECK(!s.defined() || (s.numel() == n && s.scalar_type() == dtype),
+                "norse_core_fused: state shape/dtype mismatch");
   }
+}
+
+Seq check_seq(const at::Tensor& x, const std::vector<at::Tensor>& states) {
+  check_input(x);
+  const int64_t T = x.size(0), N = x.numel() / T;
+  check_states(states, N, x.scalar_type());
   return {T, N};
 }
 
@@ -575,10 +578,12 @@ void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const 
 }
 #undef NC_PARAMS
 
-// The parameters from p (NFIELDS numbers) and per = [] (all numbers) or NFIELDS tensors: empty
-// (use the number) or N contiguous values (one per state element).
+// The sizes, and the parameters from p (NFIELDS numbers) and per = [] (all numbers) or NFIELDS
+// tensors: empty (use the number) or N contiguous values (one per state element).
 template <typename S>
-void set_params(Seqs<S>& q, at::ArrayRef<double> p, at::TensorList per) {
+void set_params(Seqs<S>& q, Seq sq, at::ArrayRef<double> p, at::TensorList per) {
+  q.T = sq.T;
+  q.N = sq.N;
   TORCH_CHECK(p.size() == NFIELDS && (per.empty() || per.size() == NFIELDS),
               "norse_core_fused: the kernels take ", int(NFIELDS), " parameters");
   for (size_t f = 0; f < NFIELDS; ++f) {
@@ -626,9 +631,7 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ff_fwd", [&] {
     using S = scalar_t;
     Seqs<S> q{};
-    q.T = sq.T;
-    q.N = sq.N;
-    set_params(q, p, per);
+    set_params(q, sq, p, per);
     q.X = cptr<S>(x);
     q.Z = ptr<S>(out);
     sl.fill<const S, S>(q.S0, state);
@@ -637,7 +640,7 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
       dispatch_bool(!per.empty(), [&](auto per_c) {
         constexpr int F = decltype(f_c)::value;
         constexpr bool PER = decltype(per_c)::value;
-        for_blocks(q.N, [&](int64_t n0, int64_t len) {
+        for_chunks(q.N, CH, [&](int64_t n0, int64_t len) {
           ff_fwd_block<S, F, PER, false, 0>(q, q.X, q.Z, NC_NO_ROWS, n0, len);
         });
       });
@@ -665,7 +668,8 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
   auto x = inputs ? x_.contiguous() : x_;
   auto state = inputs ? contiguous(state_) : std::vector<at::Tensor>(sl.count, x_);
   if (inputs) {
-    TORCH_CHECK(int64_t(state.size()) == sl.count && x.numel() == gout.numel(), "norse_core_fused: input shape mismatch");
+    TORCH_CHECK(int64_t(state.size()) == sl.count && x.numel() == gout.numel(),
+                "norse_core_fused: input shape mismatch");
     check_seq(x, state);
   }
   auto gx = at::empty(gout.sizes(), gstate[0].options());
@@ -675,9 +679,7 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "ff_bwd", [&] {
     using S = scalar_t;
     Seqs<S> q{};
-    q.T = sq.T;
-    q.N = sq.N;
-    set_params(q, p, per);
+    set_params(q, sq, p, per);
     q.alpha = S(alpha);
     at::Tensor gz_hold;
     q.GZ = seq_grad<S>(gout, gz_hold, q.GZC);
@@ -696,7 +698,7 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
         constexpr bool PER = decltype(per_c)::value;
         using RW = Rows<F, G, (M < 0)>;
         TORCH_CHECK(RW::count == 0 || inputs, "norse_core_fused: this backward needs the input and initial state");
-        for_blocks(q.N, [&](int64_t n0, int64_t len) {
+        for_chunks(q.N, CH, [&](int64_t n0, int64_t len) {
           S* SC = RW::count ? scratch<S>(RW::count * q.T * CH) : nullptr;
           const auto row = [&](int r, bool present) { return present ? SC + r * q.T * CH : nullptr; };
           S *SVD = row(RW::vd, RW::has_vd), *SDF = row(RW::df, RW::has_df), *SEX = row(RW::ex, RW::has_ex);
@@ -752,8 +754,7 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
   const int64_t M = rows * N;
   std::vector<S> buf(4 * M);
   S *v = buf.data(), *cu = v + M, *th = cu + M, *lin = th + M;
-  std::vector<int64_t> active(M);
-  std::vector<int64_t> count(rows, 0);
+  std::vector<int64_t> active(M), count(rows, 0);
   for (int64_t q = 0; q < M; ++q) {
     v[q] = V0[r0 * N + q];
     cu[q] = I0[r0 * N + q];
@@ -801,17 +802,10 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
           jst[k] = j;
           if constexpr (ADAPT) tht[k] = tr[k];
         }
-        S diff;
-        bool spk;
-        if constexpr (ADAPT) {
-          const S bd = tr[k] + C[k] * (VTH[k] - tr[k]);
-          diff = d - bd;
-          spk = diff > S(0);
-          tr[k] = spk ? bd + BETA[k] : bd;
-        } else {
-          diff = d - VTH[k];
-          spk = diff > S(0);
-        }
+        const S bd = ADAPT ? tr[k] + C[k] * (VTH[k] - tr[k]) : VTH[k];  // the threshold
+        const S diff = d - bd;
+        const bool spk = diff > S(0);
+        if constexpr (ADAPT) tr[k] = spk ? bd + BETA[k] : bd;
         if (dft) dft[k] = diff;
         zt[k] = spk ? S(1) : S(0);
         vr[k] = spk ? VR[k] : d;
@@ -917,79 +911,85 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
 
 struct RecShape { int64_t T, B, N; };
 
+// x (T, ..., N) with W (N, N), P (10, N) and states of B N values (undefined: absent).
 RecShape check_rec(const at::Tensor& x, const at::Tensor& w, const at::Tensor& p,
                    const std::vector<at::Tensor>& states) {
   TORCH_CHECK(x.dim() >= 2 && x.size(0) > 0, "norse_core_fused: recurrent input must be (T, ..., N)");
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, "norse_core_fused: float32/64 only");
-  TORCH_CHECK(x.device().is_cpu(), "norse_core_fused: CPU tensors only");
+  check_input(x);
   const int64_t T = x.size(0), N = x.size(-1), B = x.numel() / (T * N);
   TORCH_CHECK(w.dim() == 2 && w.size(0) == N && w.size(1) == N && w.scalar_type() == x.scalar_type(),
               "norse_core_fused: recurrent weights must be (N, N) in the input's dtype");
   TORCH_CHECK(p.dim() == 2 && p.size(0) == 10 && p.size(1) == N && p.scalar_type() == x.scalar_type(),
               "norse_core_fused: parameters must be (10, N)");
-  for (const auto& s : states) {
-    TORCH_CHECK(!s.defined() || (s.numel() == B * N && s.scalar_type() == x.scalar_type()),
-                "norse_core_fused: state shape/dtype mismatch");
-  }
+  check_states(states, B * N, x.scalar_type());
   return {T, B, N};
 }
 
-std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, const at::Tensor& v0_,
-                                const at::Tensor& i0_, const at::Tensor& b0_, const at::Tensor& w_,
-                                const at::Tensor& p_, bool adaptive, bool save, bool save_params) {
-  auto x = x_.contiguous(), z0 = z0_.contiguous(), v0 = v0_.contiguous(), i0 = i0_.contiguous();
-  auto b0 = adaptive ? b0_.contiguous() : at::Tensor();
-  auto w = w_.contiguous(), wt = w_.t().contiguous(), p = p_.contiguous();
-  const RecShape q = check_rec(x, w, p, {z0, v0, i0, b0});
-  auto z = at::empty_like(x), zT = at::empty_like(z0), vT = at::empty_like(v0), iT = at::empty_like(i0);
-  auto bT = adaptive ? at::empty_like(b0) : at::empty({0}, x.options());
-  auto df = save ? at::empty_like(x) : at::empty({0}, x.options());
-  auto none = at::empty({0}, x.options()), dr = save_params ? at::empty_like(x) : none;
-  auto js = save_params ? at::empty_like(x) : none, th = save_params && adaptive ? at::empty_like(x) : none;
+// The state (v, i) or (v, i, b) of a recurrent call, contiguous; b undefined for LIF.
+std::vector<at::Tensor> rec_state(at::TensorList state) {
+  TORCH_CHECK(state.size() == 3 || state.size() == 2, "norse_core_fused: wrong number of state tensors");
+  auto out = contiguous(state);
+  out.resize(3);
+  return out;
+}
+
+// Returns [z, z_T, v_T, i_T, (b_T,) diff, drive, j, th] (the last four empty unless saved).
+std::vector<at::Tensor> rec_fwd(const at::Tensor& x_, const at::Tensor& z0_, at::TensorList state_,
+                                const at::Tensor& w_, const at::Tensor& p_, bool save, bool save_params) {
+  auto x = x_.contiguous(), z0 = z0_.contiguous(), w = w_.contiguous(), wt = w_.t().contiguous(), p = p_.contiguous();
+  auto st = rec_state(state_);
+  const bool adaptive = st[2].defined();
+  const RecShape q = check_rec(x, w, p, {z0, st[0], st[1], st[2]});
+  std::vector<at::Tensor> out{at::empty_like(x), at::empty_like(z0)};
+  for (const auto& s : st) out.push_back(s.defined() ? at::empty_like(s) : at::Tensor());
+  const auto none = at::empty({0}, x.options());
+  at::Tensor df = save ? at::empty_like(x) : none, dr = save_params ? at::empty_like(x) : none;
+  at::Tensor js = save_params ? at::empty_like(x) : none, th = save_params && adaptive ? at::empty_like(x) : none;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rec_fwd", [&] {
     using S = scalar_t;
-    const S *X = cptr<S>(x), *Z0 = cptr<S>(z0), *V0 = cptr<S>(v0), *I0 = cptr<S>(i0);
-    const S* B0 = adaptive ? cptr<S>(b0) : nullptr;
-    const S *W = cptr<S>(w), *WT = cptr<S>(wt), *P = cptr<S>(p);
-    S *Z = ptr<S>(z), *DF = save ? ptr<S>(df) : nullptr, *ZT = ptr<S>(zT), *VT = ptr<S>(vT), *IT = ptr<S>(iT);
-    S* BT = adaptive ? ptr<S>(bT) : nullptr;
-    S *DR = ptr<S>(dr), *JS = ptr<S>(js), *TH = ptr<S>(th);
     dispatch_bool(adaptive, [&](auto ad) {
-      constexpr bool AD = decltype(ad)::value;
       for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
-        rec_fwd_rows<S, AD>(X, Z0, V0, I0, B0, W, WT, P, Z, DF, DR, JS, TH, ZT, VT, IT, BT, q.T, q.B, q.N, r0, rows);
+        rec_fwd_rows<S, decltype(ad)::value>(
+            cptr<S>(x), cptr<S>(z0), cptr<S>(st[0]), cptr<S>(st[1]), ptr<S>(st[2]), cptr<S>(w), cptr<S>(wt),
+            cptr<S>(p), ptr<S>(out[0]), ptr<S>(df), ptr<S>(dr), ptr<S>(js), ptr<S>(th), ptr<S>(out[1]),
+            ptr<S>(out[2]), ptr<S>(out[3]), ptr<S>(out[4]), q.T, q.B, q.N, r0, rows);
       });
     });
   });
-  return {z, zT, vT, iT, bT, df, dr, js, th};
+  if (!adaptive) out.pop_back();
+  for (const auto& t : {df, dr, js, th}) out.push_back(t);
+  return out;
 }
 
-std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, const at::Tensor& gvT_,
-                                const at::Tensor& giT_, const at::Tensor& gbT_, const at::Tensor& df_,
-                                const at::Tensor& z_, const at::Tensor& w_, const at::Tensor& p_, bool adaptive,
-                                int64_t method, double alpha, const at::Tensor& dr_, const at::Tensor& js_,
-                                const at::Tensor& th_) {
-  auto gz = gz_.contiguous(), gzT = gzT_.contiguous(), gvT = gvT_.contiguous(), giT = giT_.contiguous();
-  auto gbT = adaptive ? gbT_.contiguous() : at::Tensor();
-  auto df = df_.contiguous(), z = z_.contiguous(), w = w_.contiguous(), p = p_.contiguous();
-  const RecShape q = check_rec(df, w, p, {gzT, gvT, giT, gbT});
+// gstate: the gradients of [z_T, v_T, i_T, (b_T)]; saved: [] or [drive, j, th] (parameter
+// gradients). Returns [gx, the gradients of z0, v0, i0, (b0), the (chunks, 7, N) parameter
+// gradients (empty without saved)].
+std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, at::TensorList gstate_, const at::Tensor& df_,
+                                const at::Tensor& z_, const at::Tensor& w_, const at::Tensor& p_, int64_t method,
+                                double alpha, at::TensorList saved_) {
+  TORCH_CHECK(!gstate_.empty(), "norse_core_fused: wrong number of state tensors");
+  auto gz = gz_.contiguous(), gzT = gstate_[0].contiguous(), df = df_.contiguous(), z = z_.contiguous();
+  auto w = w_.contiguous(), p = p_.contiguous();
+  auto gst = rec_state(gstate_.slice(1));
+  const bool adaptive = gst[2].defined();
+  const RecShape q = check_rec(df, w, p, {gzT, gst[0], gst[1], gst[2]});
   TORCH_CHECK(gz.numel() == df.numel() && z.numel() == df.numel(), "norse_core_fused: sequence shape mismatch");
-  auto gx = at::empty_like(df), gz0 = at::empty_like(gzT), gv0 = at::empty_like(gvT), gi0 = at::empty_like(giT);
-  auto gb0 = adaptive ? at::empty_like(gbT) : at::empty({0}, df.options());
+  std::vector<at::Tensor> out{at::empty_like(df), at::empty_like(gzT)};
+  for (const auto& g : gst) out.push_back(g.defined() ? at::empty_like(g) : at::Tensor());
   // parameter gradients when the forward saved drive, j (and th): one (7, N) block per chunk
-  const bool grads = dr_.numel() > 0;
-  auto dr = dr_.contiguous(), js = js_.contiguous(), th = th_.contiguous();
-  TORCH_CHECK(!grads || (js.numel() == dr.numel() && dr.numel() == df.numel() && th.numel() == (adaptive ? df.numel() : 0)),
+  const bool grads = !saved_.empty();
+  const auto saved = contiguous(saved_);
+  TORCH_CHECK(!grads || (saved.size() == 3 && saved[0].numel() == df.numel() && saved[1].numel() == df.numel() &&
+                         saved[2].numel() == (adaptive ? df.numel() : 0)),
               "norse_core_fused: saved sequences mismatch");
   auto gp = grads ? at::empty({(q.B + CR - 1) / CR, 7, q.N}, df.options()) : at::empty({0}, df.options());
   AT_DISPATCH_FLOATING_TYPES(df.scalar_type(), "rec_bwd", [&] {
     using S = scalar_t;
-    const S *GZ = cptr<S>(gz), *GZT = cptr<S>(gzT), *GVT = cptr<S>(gvT), *GIT = cptr<S>(giT);
-    const S* GBT = adaptive ? cptr<S>(gbT) : nullptr;
-    const S *DF = cptr<S>(df), *Z = cptr<S>(z), *W = cptr<S>(w), *P = cptr<S>(p);
-    S *GX = ptr<S>(gx), *GZ0 = ptr<S>(gz0), *GV0 = ptr<S>(gv0), *GI0 = ptr<S>(gi0);
-    S* GB0 = adaptive ? ptr<S>(gb0) : nullptr;
-    const S *DR = ptr<S>(dr), *JS = ptr<S>(js), *TH = ptr<S>(th);
+    const S *GZ = cptr<S>(gz), *GZT = cptr<S>(gzT), *GVT = cptr<S>(gst[0]), *GIT = cptr<S>(gst[1]);
+    const S *GBT = ptr<S>(gst[2]), *DF = cptr<S>(df), *Z = cptr<S>(z), *W = cptr<S>(w), *P = cptr<S>(p);
+    const S *DR = grads ? cptr<S>(saved[0]) : nullptr, *JS = grads ? cptr<S>(saved[1]) : nullptr;
+    const S* TH = grads && adaptive ? cptr<S>(saved[2]) : nullptr;
+    S *GX = ptr<S>(out[0]), *GZ0 = ptr<S>(out[1]), *GV0 = ptr<S>(out[2]), *GI0 = ptr<S>(out[3]), *GB0 = ptr<S>(out[4]);
     S* GP = ptr<S>(gp);
     // (M, G): the surrogate inline without parameter gradients (the common case); from a row
     // per step with them (one block for all methods: a shorter build)
@@ -998,17 +998,18 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, c
       constexpr bool G = decltype(g)::value;
       const SurrogateRow<S> sur = MT < 0 ? surrogate_row_of<S>(method) : nullptr;
       dispatch_bool(adaptive, [&](auto ad) {
-        constexpr bool AD = decltype(ad)::value;
         for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
-          rec_bwd_rows<S, MT, AD, G>(GZ, GZT, GVT, GIT, GBT, DF, DR, JS, TH, Z, W, P, GX, GZ0, GV0, GI0, GB0, GP,
-                                     q.T, q.B, q.N, r0, rows, S(alpha), sur);
+          rec_bwd_rows<S, MT, decltype(ad)::value, G>(GZ, GZT, GVT, GIT, GBT, DF, DR, JS, TH, Z, W, P, GX, GZ0, GV0,
+                                                      GI0, GB0, GP, q.T, q.B, q.N, r0, rows, S(alpha), sur);
         });
       });
     };
     if (grads) run(std::integral_constant<int, -1>{}, std::true_type{});
     else dispatch_method(method, [&](auto m) { run(m, std::false_type{}); });
   });
-  return {gx, gz0, gv0, gi0, gb0, gp};
+  if (!adaptive) out.pop_back();
+  out.push_back(gp);
+  return out;
 }
 
 }  // namespace
@@ -1016,7 +1017,10 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, const at::Tensor& gzT_, c
 TORCH_LIBRARY(norse_core_fused, m) {
   m.def("ff_flags() -> int[]", [] { return flag_list(Compiled{}); });
   m.def("ff_fwd(Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per) -> Tensor[]", &ff_fwd);
-  m.def("ff_bwd(Tensor gout, Tensor[] gstate, Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per, int method, float alpha, int grads) -> Tensor[]", &ff_bwd);
-  m.def("rec_fwd(Tensor x, Tensor z0, Tensor v0, Tensor i0, Tensor b0, Tensor w, Tensor p, bool adaptive, bool save, bool save_params) -> Tensor[]", &rec_fwd);
-  m.def("rec_bwd(Tensor gz, Tensor gzT, Tensor gvT, Tensor giT, Tensor gbT, Tensor df, Tensor z, Tensor w, Tensor p, bool adaptive, int method, float alpha, Tensor dr, Tensor js, Tensor th) -> Tensor[]", &rec_bwd);
+  m.def("ff_bwd(Tensor gout, Tensor[] gstate, Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per, "
+        "int method, float alpha, int grads) -> Tensor[]", &ff_bwd);
+  m.def("rec_fwd(Tensor x, Tensor z0, Tensor[] state, Tensor w, Tensor p, bool save, bool save_params) -> Tensor[]",
+        &rec_fwd);
+  m.def("rec_bwd(Tensor gz, Tensor[] gstate, Tensor df, Tensor z, Tensor w, Tensor p, int method, float alpha, "
+        "Tensor[] saved) -> Tensor[]", &rec_bwd);
 }
