@@ -35,9 +35,13 @@ from norse_core.fused._common import (
 #: The dynamics of every model with a fused loop, by name (filled by :func:`fused_loop`).
 DYNAMICS: Dict[str, Dynamics] = {}
 #: The recurrent C++ loops run the backward's transposed recurrent matmul row by row; beyond
-#: this many neurons the portable kernels' per-step BLAS matmuls are as fast or faster
-#: (docs/benchmarks.md, section 4), so the automatic choice keeps them there.
+#: this many hidden neurons the portable kernels' per-step BLAS matmuls are as fast or faster
+#: (docs/benchmarks.md section 4: the width sweep and the table above it; at the next width,
+#: 256 for LIF and 512 for LSNN, the two were within the runs' noise), so the automatic choice
+#: keeps them there.
 RECURRENT_CPP_MAX_NEURONS = 128
+#: The same limit for the adaptive (LSNN) loop.
+RECURRENT_CPP_MAX_NEURONS_ADAPTIVE = 256
 
 
 def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> Any:
@@ -75,7 +79,8 @@ def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> A
         and params_ok
         and x.dtype in (torch.float32, torch.float64)
     )
-    if forced is None and recurrent and x.shape[-1] > RECURRENT_CPP_MAX_NEURONS:
+    limit = RECURRENT_CPP_MAX_NEURONS_ADAPTIVE if DYNAMICS[name].adaptive else RECURRENT_CPP_MAX_NEURONS
+    if forced is None and recurrent and x.shape[-1] > limit:
         compiled_ok = False
     backend = forced if forced is not None else {"cuda": "triton", "cpu": "cpp"}.get(x.device.type)
     kernel = _compiled_kernel(backend, name, x, force=forced is not None) if compiled_ok else None
