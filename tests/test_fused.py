@@ -293,7 +293,7 @@ def test_per_neuron_tensor_parameters_are_fused():
 
 def test_no_grad_forward_saves_nothing_and_matches():
     x = torch.randn(30, 2, 5) * 3 + 0.6
-    with torch.no_grad(), record_kernels() as calls:
+    with torch.no_grad(), use_backend("torch"), record_kernels() as calls:  # whether or not C++ is loaded
         out_f, _ = snn.LSNN(snn.LSNNParameters(v_th=0.6))(x)
     assert calls == ["LSNNTorch"]
     out_r, _ = snn.LSNN(snn.LSNNParameters(v_th=0.6), fused=False)(x)
@@ -379,11 +379,14 @@ def test_trainable_parameters_are_fused_every_surrogate(model, method):
 
 @pytest.mark.parametrize("model", sorted(TRAINABLE))
 def test_trainable_layer_scalars_are_fused(model):
-    """One trainable value per layer (a 0-d parameter): its gradient is the sum over neurons."""
+    """One trainable value per layer (a 0-d parameter): its gradient is the sum over neurons.
+    The automatic choice runs the C++ loop once it is loaded (by an earlier test), whose
+    ``std::exp`` may differ from torch's in the last bit: exponential models' states are then
+    compared within ``RECURRENT_STATE_TOL``."""
     make, x = _trainable_layer(model, "super", None)
     layer = make(True)
     assert all(p.dim() == 0 for p in layer.parameters() if p.requires_grad and p.dim() < 2)
-    _compare(make, x, exact_states=model not in RECURRENT)
+    _compare(make, x, exact_states=model not in RECURRENT and not model.startswith(CPP_EXPONENTIAL))
 
 
 def test_trainable_parameter_not_in_the_kernel_falls_back():
