@@ -15,8 +15,6 @@ runs the same loops in PyTorch, step by step, where the library is not loaded.
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 import sys
 import threading
@@ -25,6 +23,8 @@ import warnings
 from typing import Any, Dict, Optional
 
 import torch
+
+from norse_core.fused.cpp import extension_directory, extension_disabled, library_name, load_library
 
 #: Sequences with fewer neuron-steps do not trigger the one-time build (unit tests stay on the
 #: PyTorch loops).
@@ -42,17 +42,11 @@ def _read_source() -> str:
 
 
 SOURCE = _read_source()
-#: One build folder per source, flags and installation (Python prefix, torch location, version).
-_NAME = "norse_core_eprop_" + hashlib.sha256(
-    "\0".join([SOURCE, repr(_EXTRA_CFLAGS), sys.prefix, os.path.dirname(torch.__file__), torch.__version__]).encode()
-).hexdigest()[:12]
+_NAME = library_name("norse_core_eprop_", SOURCE, _EXTRA_CFLAGS)
 _lock = threading.Lock()
 _status: Dict[str, Any] = {"loaded": False, "error": None}
-
-
-def disabled() -> bool:
-    """``NORSE_CORE_NO_EXTENSION=1`` turns the compiled loops off."""
-    return os.environ.get("NORSE_CORE_NO_EXTENSION", "").strip() not in ("", "0", "false", "False")
+#: ``NORSE_CORE_NO_EXTENSION=1`` turns the compiled loops off (as the fused loops').
+disabled = extension_disabled
 
 
 def ops() -> Any:
@@ -61,10 +55,8 @@ def ops() -> Any:
 
 
 def build_directory() -> str:
-    """Where the library is built and cached: ``<torch extensions root>/<name>``."""
-    from torch.utils.cpp_extension import get_default_build_root
-
-    return os.path.join(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root(), _NAME)
+    """Where the library is built and cached (:func:`~norse_core.fused.cpp.extension_directory`)."""
+    return extension_directory(_NAME)
 
 
 def build(verbose: bool = False) -> bool:
@@ -80,13 +72,6 @@ def build(verbose: bool = False) -> bool:
         try:
             if not SOURCE:
                 raise FileNotFoundError(f"cannot read the C++ source {SOURCE_PATH}")
-            logger = logging.getLogger("torch.utils.cpp_extension")
-            level = logger.level
-            logger.setLevel(logging.ERROR)  # no "No CUDA runtime is found" line for a CPU extension
-            try:
-                from torch.utils.cpp_extension import load_inline
-            finally:
-                logger.setLevel(level)
             directory = build_directory()
             compiling = not os.path.isfile(os.path.join(directory, _NAME + ".so"))
             if compiling:
@@ -94,8 +79,7 @@ def build(verbose: bool = False) -> bool:
                 os.makedirs(directory, exist_ok=True)
                 print(f"norse_core: compiling the e-prop loops once, about a minute (into {directory}) ...",
                       file=sys.stderr, flush=True)
-            load_inline(name=_NAME, cpp_sources=[SOURCE], extra_cflags=_EXTRA_CFLAGS, build_directory=directory,
-                        is_python_module=False, verbose=verbose)
+            load_library(_NAME, SOURCE, _EXTRA_CFLAGS, directory, verbose)
             ops().adjoint  # raises if the library did not register its ops
             _status["loaded"] = True
             if compiling:

@@ -61,9 +61,13 @@ _EXTRA_CFLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math"]
 #: One build folder per source, flags AND installation (Python prefix, torch's location and
 #: version): two installs on one machine share none, so neither rebuilds over the other (the
 #: build commands name each install's torch headers, so a shared folder rebuilt every time).
-_NAME = "norse_core_fused_" + hashlib.sha256(
-    "\0".join([SOURCE, repr(_EXTRA_CFLAGS), sys.prefix, os.path.dirname(torch.__file__), torch.__version__]).encode()
-).hexdigest()[:12]
+def library_name(prefix: str, source: str, cflags: Sequence[str]) -> str:
+    """``prefix`` + a hash of the source, the flags and the installation: one build folder each."""
+    parts = [source, repr(list(cflags)), sys.prefix, os.path.dirname(torch.__file__), torch.__version__]
+    return prefix + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+_NAME = library_name("norse_core_fused_", SOURCE, _EXTRA_CFLAGS)
 #: What one build takes on a 2-core machine (measured), for the message at its start.
 BUILD_SECONDS = 40
 
@@ -80,12 +84,34 @@ def _ops() -> Any:
     return torch.ops.norse_core_fused
 
 
-def build_directory() -> str:
-    """Where the library is built and cached: ``<torch extensions root>/<name>``; the root is
-    ``TORCH_EXTENSIONS_DIR`` or torch's default (``~/.cache/torch_extensions``)."""
-    from torch.utils.cpp_extension import get_default_build_root
+def _cpp_extension() -> Any:
+    """``torch.utils.cpp_extension``, imported without its "No CUDA runtime is found" log line."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        import torch.utils.cpp_extension as cpp_extension
+    finally:
+        logger.setLevel(level)
+    return cpp_extension
 
-    return os.path.join(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root(), _NAME)
+
+def extension_directory(name: str) -> str:
+    """Where library ``name`` is built and cached: ``<torch extensions root>/<name>``; the root
+    is ``TORCH_EXTENSIONS_DIR`` or torch's default (``~/.cache/torch_extensions``)."""
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or _cpp_extension().get_default_build_root()
+    return os.path.join(root, name)
+
+
+def build_directory() -> str:
+    """Where the fused loops are built and cached (:func:`extension_directory`)."""
+    return extension_directory(_NAME)
+
+
+def load_library(name: str, source: str, cflags: Sequence[str], directory: str, verbose: bool) -> None:
+    """Compiles (or loads from ``directory``) the op library ``name`` from ``source``."""
+    _cpp_extension().load_inline(name=name, cpp_sources=[source], extra_cflags=list(cflags),
+                                 build_directory=directory, is_python_module=False, verbose=verbose)
 
 
 def _say(message: str) -> None:
@@ -101,21 +127,13 @@ def build(verbose: bool = False) -> bool:
         try:
             if not SOURCE:
                 raise FileNotFoundError(f"cannot read the C++ source {SOURCE_PATH}")
-            logger = logging.getLogger("torch.utils.cpp_extension")  # its import logs "No CUDA runtime is found"
-            level = logger.level
-            logger.setLevel(logging.ERROR)
-            try:
-                from torch.utils.cpp_extension import load_inline
-            finally:
-                logger.setLevel(level)
             directory = build_directory()
             compiling = not os.path.isfile(os.path.join(directory, _NAME + ".so"))
             if compiling:
                 started = time.perf_counter()
                 os.makedirs(directory, exist_ok=True)
                 _say(f"compiling the fused CPU kernels once, about {BUILD_SECONDS} s (into {directory}) ...")
-            load_inline(name=_NAME, cpp_sources=[SOURCE], extra_cflags=_EXTRA_CFLAGS, build_directory=directory,
-                        is_python_module=False, verbose=verbose)
+            load_library(_NAME, SOURCE, _EXTRA_CFLAGS, directory, verbose)
             _ops().ff_fwd  # raises if the library did not register its ops
             _status["loaded"] = True
             if compiling:
