@@ -52,7 +52,7 @@ from tasks.cartpole.policy import (  # noqa: F401 (spread_time_constants: re-exp
     recurrent_layer_of,
     spread_time_constants,
 )
-from tasks.common.builders import build_encoder, build_neuron, find_setting, override_parameters  # noqa: F401
+from tasks.common.builders import build_encoder, build_neurons, find_setting, override_parameters  # noqa: F401
 from tasks.common.module import SpikingTask
 
 ALGORITHMS = ("ppo", "a2c", "reinforce")
@@ -106,14 +106,19 @@ class CartPoleTask(SpikingTask):
         self._solved = False
         self._started = time.perf_counter()
 
+    def neuron_layers(self) -> Dict[str, torch.nn.Module]:
+        spiking = self.policy.readout_kind == "spike_count"
+        return {"hidden": self.policy.hidden, **({"readout": self.policy.readout} if spiking else {})}
+
     @staticmethod
     def build_policy(model, encoder, env, net, coding) -> SpikingPolicy:
         """The policy of the configs: the ``net`` keys pass to :class:`SpikingPolicy` as they
-        are (a key left out keeps the constructor's default), except ``neuron`` (overrides of
-        the model's neuron parameters), ``li`` (the readout's parameters) and ``gain`` (times
-        the model's ``gain``)."""
+        are (a key left out keeps the constructor's default), except ``neuron`` and ``layers``
+        (overrides of the model's neuron parameters: every layer, one layer), ``li`` (the
+        readout's parameters) and ``gain`` (times the model's ``gain``)."""
         net = dict(net)
-        neuron, p = build_neuron(model, net.pop("neuron", None))
+        layers = ("hidden", "readout") if net.get("readout") == "spike_count" else ("hidden",)
+        neuron, layer_p = build_neurons(model, layers, net.pop("neuron", None), net.pop("layers", None))
         if "li" in net:
             net["readout_p"] = snn.LIParameters(**net.pop("li"))
         net["gain"] = float(net["gain"]) * float(model["gain"])
@@ -124,8 +129,8 @@ class CartPoleTask(SpikingTask):
         obs_size = len(observe) if observe is not None else 4
         coding = dict(coding)
         obs_scale = list(coding.pop("obs_scale"))
-        return SpikingPolicy(obs_size, 2, neuron, p, ObservationCoding(obs_scale, **coding),
-                             encoder=encoder_module, input_scale=scale, **net)
+        return SpikingPolicy(obs_size, 2, neuron, layer_p["hidden"], ObservationCoding(obs_scale, **coding),
+                             encoder=encoder_module, input_scale=scale, layer_p=layer_p, **net)
 
     # -- rollouts -> batches -----------------------------------------------------------------
     def training_batches(self, collector: RolloutCollector) -> Iterator[Dict[str, Any]]:
