@@ -25,6 +25,7 @@ from tasks.common.errors import ConfigError
 from tasks.common.validation import validate_config
 from tasks.cartpole.env import evaluate, make_envs
 from tasks.cartpole.policy import ObservationCoding, SpikingPolicy
+from tasks.cartpole.task import AlgoConfig, EvalSchedule
 from tasks.memory.data import StoreRecallDataModule, store_recall_batch
 from tasks.memory.task import MemoryNet, MemoryTask
 from tasks.mnist.data import MNISTDataModule
@@ -186,6 +187,15 @@ def test_an_overlay_differs_from_the_defaults_and_debug_still_shrinks_it():
     ("cartpole", "data.batch_size=16", ["full_key: data.batch_size", "not in 'CartPoleData'"]),
     ("cartpole", "data.num_envs=two", ["full_key: data.num_envs", "could not be converted to Integer"]),
     ("cartpole", "optimizer.lr=fast", ["full_key: optimizer.lr", "could not be converted to Float"]),
+    ("cartpole", "algo.nme=a2c", ["full_key: algo.nme", "not in 'AlgoConfig'"]),
+    ("cartpole", "algo.name=dqn", ["full_key: algo.name", "expected one of [ppo, a2c, reinforce]"]),
+    ("cartpole", "algo.gamma=high", ["full_key: algo.gamma", "could not be converted to Float"]),
+    ("cartpole", "eval.evry=3", ["full_key: eval.evry", "not in 'CartPoleEval'"]),
+    ("cartpole", "eval.keep_best=perhaps", ["full_key: eval.keep_best", "not a valid bool"]),
+    ("cartpole", "env.observ=[0,2]", ["full_key: env.observ", "not in 'CartPoleEnv'"]),
+    ("cartpole", "env.observe=[0,x]", ["full_key: env.observe", "Integer"]),
+    ("cartpole", "coding.name=binary", ["full_key: coding.name", "expected one of [signed, population]"]),
+    ("cartpole", "coding.sigmaa=2", ["full_key: coding.sigmaa", "not in 'CartPoleCoding'"]),
 ])
 def test_a_misspelled_or_mistyped_key_fails_at_composition(task, override, words):
     with pytest.raises(ConfigCompositionException) as info:
@@ -255,6 +265,8 @@ def test_config_values_equal_the_constructor_defaults():
         *_disagreements(MemoryTask, memory.task),
         *_disagreements(MemoryNet, memory.net),
         *_disagreements(CartPoleDataModule, cartpole.data),
+        *_disagreements(AlgoConfig, cartpole.algo),
+        *_disagreements(EvalSchedule, cartpole.eval),
     ]
     assert problems == []
     # the preset changes the environment, not the defaults of what it leaves alone
