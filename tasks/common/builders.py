@@ -97,14 +97,19 @@ def build_encoder(encoder: Mapping[str, Any]) -> Tuple[Optional[torch.nn.Module]
     return module, float(encoder.get("scale", 1.0))
 
 
-def find_setting(config: Mapping[str, Any], key: str, default: Any = None) -> Any:
-    """The first value of ``key`` in a nested config (e.g. the threshold ``method`` of a
-    model whose parameters nest, like ``LIFRefracParameters(lif=...)``)."""
-    if key in config:
-        return config[key]
-    for value in config.values():
-        if isinstance(value, Mapping):
-            found = find_setting(value, key)
-            if found is not None:
-                return found
+def find_setting(config: Any, key: str | Tuple[str, ...], default: Any = None) -> Any:
+    """The first value of ``key`` (or of the first of the names ``key`` found) in a nested
+    config mapping or parameter NamedTuple, depth first (e.g. the threshold ``method`` of a
+    model whose parameters nest, like ``LIFRefracParameters(lif=...)``); ``default`` if none."""
+    names = (key,) if isinstance(key, str) else key
+    items = config._asdict() if hasattr(config, "_fields") else config
+    if not isinstance(items, Mapping):
+        return default
+    for name in names:
+        if name in items:
+            return items[name]
+    for value in items.values():
+        found = find_setting(value, names)
+        if found is not None:
+            return found
     return default

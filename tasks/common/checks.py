@@ -12,6 +12,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from tasks.common.builders import find_setting
+
+
 class NonFiniteError(FloatingPointError):
     """Training produced a NaN or infinity (see :class:`NonFiniteCheck`)."""
 
@@ -186,30 +189,16 @@ class HealthWarning(UserWarning):
     surrogate's support (see :class:`HealthCheck`)."""
 
 
-def _field(value: Any, names: Tuple[str, ...]) -> Any:
-    """The first field named one of ``names`` in a (nested) named tuple, depth first; None if none."""
-    if not hasattr(value, "_fields"):
-        return None
-    for name in names:
-        if name in value._fields:
-            return getattr(value, name)
-    for item in value:
-        found = _field(item, names)
-        if found is not None:
-            return found
-    return None
-
-
 def _threshold_distance(module: nn.Module, state: Any) -> Optional[torch.Tensor]:
     """``v - v_th``, the argument of the layer's spike threshold (for LSNN layers ``v - b``,
     the adaptive threshold); None for a layer without a voltage or threshold."""
     from norse_core.module.lsnn import LSNNCell, LSNNRecurrentCell
 
-    v = _field(state, ("v",))
+    v = find_setting(state, "v")
     if isinstance(module, (LSNNCell, LSNNRecurrentCell)):
         v_th = state.b
     else:
-        v_th = _field(module.p, ("v_th", "v_thresh"))
+        v_th = find_setting(module.p, ("v_th", "v_thresh"))
     if not isinstance(v, torch.Tensor) or v_th is None:
         return None
     return v.detach() - (v_th.detach() if isinstance(v_th, torch.Tensor) else v_th)
@@ -309,7 +298,7 @@ class HealthCheck(pl.Callback):
             if id(module) in names:
                 self._names[name] = names[id(module)]
             p = module.p if isinstance(module, SNNCell) else None
-            method, alpha = _field(p, ("method",)), _field(p, ("alpha",))
+            method, alpha = find_setting(p, "method"), find_setting(p, "alpha")
             if isinstance(method, str) and alpha is not None:
                 stats = self._stats[name] = _LayerStats(module, method, alpha)
                 self._handles.append(module.register_forward_hook(self._hook(stats)))
