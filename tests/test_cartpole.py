@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 import norse_core as snn
@@ -386,9 +387,13 @@ def test_debug_config_runs(tmp_path):
 
 
 def test_unknown_algorithm_is_refused(tmp_path):
-    cfg = compose_task("cartpole", ["algo.name=dqn"], output_dir=tmp_path)
+    """At composition (the typed ``algo`` block) and by the task itself (a plain dict)."""
+    with pytest.raises(ConfigCompositionException, match="algo.name"):
+        compose_task("cartpole", ["algo.name=dqn"], output_dir=tmp_path)
+    cfg = compose_task("cartpole", output_dir=tmp_path)
     container = OmegaConf.to_container(cfg.task, resolve=True, enum_to_str=True)
     container.pop("_target_")
+    container["algo"]["name"] = "dqn"
     with pytest.raises(ValueError, match="algo.name must be one of"):
         CartPoleTask(**container)
 

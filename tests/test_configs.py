@@ -19,11 +19,13 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+import norse_core as snn
 from tasks.cartpole.data import CartPoleDataModule
 from tasks.common.errors import ConfigError
 from tasks.common.validation import validate_config
 from tasks.cartpole.env import evaluate, make_envs
 from tasks.cartpole.policy import ObservationCoding, SpikingPolicy
+from tasks.cartpole.task import AlgoConfig, EvalSchedule
 from tasks.memory.data import StoreRecallDataModule, store_recall_batch
 from tasks.memory.task import MemoryNet, MemoryTask
 from tasks.mnist.data import MNISTDataModule
@@ -163,7 +165,9 @@ def test_an_overlay_differs_from_the_defaults_and_debug_still_shrinks_it():
     ("memory", "net.n_regulr=3", ["full_key: net.n_regulr", "not in 'MemoryNetConfig'"]),
     ("memory", "net.n_adaptive=many", ["full_key: net.n_adaptive", "could not be converted to Integer"]),
     ("memory", "net.neuron.v_thresh=x", ["full_key: net.neuron.v_thresh", "could not be converted to Float"]),
-    ("memory", "net.neuron.vth=0.3", ["full_key: net.neuron.vth", "not in 'NeuronSettings'"]),
+    ("memory", "net.neuron.vth=0.3", ["full_key: net.neuron.vth", "not in 'NeuronSettings(tau_syn_inv, ", " v_th, "]),
+    ("memory", "net.layers.hidden.v_th=0.3", ["full_key: net.layers.hidden", "hidden.v_th=0.3",
+                                              "not in 'MemoryLayers(recurrent)'"]),
     ("memory", "data.period_step=40", ["full_key: data.period_step", "not in 'MemoryData'"]),
     ("memory", "data.max_delay=2.5", ["full_key: data.max_delay", "could not be converted to Integer"]),
     ("memory", "data.batch_size=2.5", ["full_key: data.batch_size", "could not be converted to Integer"]),
@@ -174,10 +178,24 @@ def test_an_overlay_differs_from_the_defaults_and_debug_still_shrinks_it():
     ("cartpole", "net.readout=spikes", ["full_key: net.readout", "expected one of [li, spike_count]"]),
     ("cartpole", "net.time_constants=[10,fast]", ["full_key: net.time_constants", "Float"]),
     ("cartpole", "net.li.tau_mem_inv=slow", ["full_key: net.li.tau_mem_inv", "Float"]),
-    ("cartpole", "net.neuron.tau_adapt=50", ["full_key: net.neuron.tau_adapt", "not in 'NeuronSettings'"]),
+    ("cartpole", "net.neuron.tau_adapt=50", ["full_key: net.neuron.tau_adapt", "not in 'NeuronSettings(", "tau_adapt_inv"]),
+    ("cartpole", "net.layers.hidden.vth=0.5", ["full_key: net.layers.hidden.vth", "vth=0.5", "not in 'NeuronSettings(",
+                                               " v_th, "]),
+    ("cartpole", "net.layers.output.v_th=0.5", ["full_key: net.layers.output", "not in 'CartPoleLayers(hidden, readout)'"]),
+    ("mnist", "net.layers.fc2.v_th=0.8", ["full_key: net.layers.fc2", "fc2.v_th=0.8", "not in 'MNISTLayers(conv1, conv2, fc1)'"]),
+    ("mnist", "net.layers.fc1.v_thr=0.8", ["full_key: net.layers.fc1.v_thr", "v_thr=0.8", "not in 'NeuronSettings(", " v_th, "]),
     ("cartpole", "data.batch_size=16", ["full_key: data.batch_size", "not in 'CartPoleData'"]),
     ("cartpole", "data.num_envs=two", ["full_key: data.num_envs", "could not be converted to Integer"]),
     ("cartpole", "optimizer.lr=fast", ["full_key: optimizer.lr", "could not be converted to Float"]),
+    ("cartpole", "algo.nme=a2c", ["full_key: algo.nme", "not in 'AlgoConfig'"]),
+    ("cartpole", "algo.name=dqn", ["full_key: algo.name", "expected one of [ppo, a2c, reinforce]"]),
+    ("cartpole", "algo.gamma=high", ["full_key: algo.gamma", "could not be converted to Float"]),
+    ("cartpole", "eval.evry=3", ["full_key: eval.evry", "not in 'CartPoleEval'"]),
+    ("cartpole", "eval.keep_best=perhaps", ["full_key: eval.keep_best", "not a valid bool"]),
+    ("cartpole", "env.observ=[0,2]", ["full_key: env.observ", "not in 'CartPoleEnv'"]),
+    ("cartpole", "env.observe=[0,x]", ["full_key: env.observe", "Integer"]),
+    ("cartpole", "coding.name=binary", ["full_key: coding.name", "expected one of [signed, population]"]),
+    ("cartpole", "coding.sigmaa=2", ["full_key: coding.sigmaa", "not in 'CartPoleCoding'"]),
 ])
 def test_a_misspelled_or_mistyped_key_fails_at_composition(task, override, words):
     with pytest.raises(ConfigCompositionException) as info:
@@ -247,6 +265,8 @@ def test_config_values_equal_the_constructor_defaults():
         *_disagreements(MemoryTask, memory.task),
         *_disagreements(MemoryNet, memory.net),
         *_disagreements(CartPoleDataModule, cartpole.data),
+        *_disagreements(AlgoConfig, cartpole.algo),
+        *_disagreements(EvalSchedule, cartpole.eval),
     ]
     assert problems == []
     # the preset changes the environment, not the defaults of what it leaves alone
@@ -435,3 +455,27 @@ def test_net_neuron_sets_every_spiking_layer_in_every_task(task, model):
     changed = _thresholds(_build(task, [f"model={model}", "net.neuron.v_th=0.75", "net.neuron.tau_adapt_inv=3.0"]))
     assert len(changed) >= 1 and len(changed) == len(default)
     assert changed == [0.75] * len(changed) and 0.75 not in default
+
+
+@pytest.mark.parametrize("task,overrides,layer", [
+    ("mnist", [], "conv1"), ("mnist", [], "fc1"), ("memory", [], "recurrent"), ("cartpole", [], "hidden"),
+    ("cartpole", ["net.readout=spike_count"], "readout"), ("cartpole", ["env=cartpole_masked"], "hidden"),
+])
+def test_net_layers_sets_one_layer_over_net_neuron(task, overrides, layer):
+    """``net.layers.<layer>.v_th`` reaches that layer's parameters and no other's, over
+    ``net.neuron.v_th``; ``neuron_layers()`` (the names the health warnings use) covers every
+    spiking layer of the network."""
+    built = _build(task, [*overrides, "net.neuron.v_th=0.75", f"net.layers.{layer}.v_th=0.6"])
+    thresholds = {name: float(module.p.v_th) for name, module in built.neuron_layers().items()}
+    assert layer in thresholds and thresholds == {name: 0.6 if name == layer else 0.75 for name in thresholds}
+    assert sorted(_thresholds(built)) == sorted(thresholds.values())
+
+
+def test_net_layers_refuses_a_layer_the_network_does_not_have():
+    """CartPole's readout spikes only with ``net.readout=spike_count``; with the leaky
+    integrator a setting for it would change nothing, so the build fails naming the key."""
+    with pytest.raises(ConfigError, match=r"net\.layers\.readout=\{'v_th': 0\.5\}: this network has no spiking "
+                                          r"layer 'readout'; its spiking layers: hidden$"):
+        _build("cartpole", ["net.layers.readout.v_th=0.5"])
+    with pytest.raises(ValueError, match=r"layer_p names no spiking layer: \['fc2'\]; the layers: conv1, conv2, fc1"):
+        ConvSNN(snn.LIF, snn.LIFParameters(), layer_p={"fc2": snn.LIFParameters()})

@@ -78,11 +78,31 @@ def test_silent_saturated_and_gradientless_layers_are_named_once_with_the_settin
     assert all(not layer._forward_hooks for layer in module.net.values())
 
 
+def test_a_layer_the_task_names_is_warned_about_by_that_name_with_its_own_setting():
+    """With ``neuron_layers()`` (a task's names of its spiking layers), a warning names the
+    layer as ``net.layers.<name>`` does and, while other layers are fine, suggests that key;
+    when every layer has a problem, the setting for all of them (``net.neuron.v_th``)."""
+    module = FourLayers()
+    module.neuron_layers = lambda: {f"l{i}": layer for i, layer in enumerate(module.net.values())}
+    by_layer = {m.split(" at ")[0]: m for m in _fit(module, HealthCheck())}
+    assert set(by_layer) == {"spiking layer 'l0' (net.silent, LIF)", "spiking layer 'l1' (net.saturated, IAF)",
+                             "spiking layer 'l2' (net.narrow, IAF)"}
+    assert "lower its threshold (net.layers.l0.v_th)" in by_layer["spiking layer 'l0' (net.silent, LIF)"]
+    assert "raise its threshold (net.layers.l1.v_th)" in by_layer["spiking layer 'l1' (net.saturated, IAF)"]
+    alone = FourLayers()
+    alone.net = nn.ModuleDict({"silent": snn.LIF()})
+    alone.forward = lambda x: alone.net["silent"](0 * x)[0].mean() * alone.scale
+    alone.neuron_layers = lambda: {"fc1": alone.net["silent"]}
+    (message,) = _fit(alone, HealthCheck())
+    assert message.startswith("spiking layer 'fc1' (net.silent, LIF)") and "lower its threshold (net.neuron.v_th)" in message
+
+
 def test_the_threshold_setting_is_named_by_the_layers_own_field():
     check = HealthCheck(threshold="model.p.v_th")
     silent = lambda module: SimpleNamespace(module=module, outputs=1000, spikes=0, voltages=0)  # noqa: E731
     assert "lower its threshold (model.p.v_thresh)" in check.problems(silent(snn.CobaLIFCell(2, 3)))[0]
     assert "lower its threshold (model.p.v_th)" in check.problems(silent(snn.LIFCell()))[0]
+    assert "lower its threshold (net.layers.fc1.v_thresh)" in check.problems(silent(snn.CobaLIFCell(2, 3)), "fc1")[0]
 
 
 def test_a_healthy_layer_and_a_task_without_validation_give_no_warning():

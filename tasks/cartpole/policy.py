@@ -21,7 +21,7 @@ next and resets them where an episode starts (``starts``).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -33,6 +33,7 @@ from tasks.common.builders import override_parameters
 CODINGS = ("signed", "population")
 READOUTS = ("li", "spike_count")
 DECODERS = ("max", "mean", "last")
+SPIKING_LAYERS = ("hidden", "readout")  # readout: with readout=spike_count
 
 
 class ObservationCoding(nn.Module):
@@ -100,7 +101,9 @@ def spread_time_constants(bounds: Sequence[float], hidden: int, dt: float) -> Di
 class SpikingPolicy(nn.Module):
     """Actor-critic spiking policy (see the module docstring). Its defaults are the values of
     conf/cartpole.yaml (the task passes the ``net`` keys through); ``time_constants``:
-    per-neuron time constants of the hidden layer (:func:`spread_time_constants`)."""
+    per-neuron time constants of the hidden layer (:func:`spread_time_constants`); ``layer_p``:
+    the parameters of one spiking layer (``hidden``, ``readout``: :data:`SPIKING_LAYERS`)
+    instead of ``neuron_p``."""
 
     def __init__(
         self,
@@ -126,6 +129,7 @@ class SpikingPolicy(nn.Module):
         gain: float = 1.0,
         value_scale: float = 10.0,
         time_constants: Optional[Sequence[float]] = None,
+        layer_p: Optional[Mapping[str, Any]] = None,
     ):
         super().__init__()
         if readout not in READOUTS:
@@ -138,8 +142,13 @@ class SpikingPolicy(nn.Module):
             raise ValueError(
                 f"coding.obs_scale has {coding.obs_scale.numel()} entries but the observations have {obs_size}"
             )
+        layer_p = dict(layer_p or {})
+        if set(layer_p) - set(SPIKING_LAYERS):
+            raise ValueError(f"layer_p names no spiking layer: {sorted(set(layer_p) - set(SPIKING_LAYERS))}; "
+                             f"the layers: {', '.join(SPIKING_LAYERS)}")
+        hidden_p = layer_p.get("hidden", neuron_p)
         if time_constants:
-            neuron_p = override_parameters(neuron_p, spread_time_constants(time_constants, hidden, dt))
+            hidden_p = override_parameters(hidden_p, spread_time_constants(time_constants, hidden, dt))
         self.coding = coding
         self.encoder = encoder
         self.input_scale = float(input_scale)
@@ -157,17 +166,17 @@ class SpikingPolicy(nn.Module):
             # the input layer feeds the recurrent cell through fixed identity input weights, so
             # that with recurrent_init=0 the policy starts as the feed-forward one plus memory
             layer = recurrent_layer or recurrent_layer_of(neuron)
-            self.hidden = layer(hidden, hidden, neuron_p, dt=dt, input_weights=torch.eye(hidden))
+            self.hidden = layer(hidden, hidden, hidden_p, dt=dt, input_weights=torch.eye(hidden))
             self.hidden.input_weights.requires_grad_(False)
             with torch.no_grad():
                 self.hidden.recurrent_weights.mul_(float(recurrent_init))
         else:
-            self.hidden = neuron(neuron_p, dt=dt)
+            self.hidden = neuron(hidden_p, dt=dt)
         self.readout_layer = nn.Linear(hidden, num_actions)
         if readout == "li":
             self.readout = snn.LI(readout_p, dt=dt)
         else:
-            self.readout = neuron(neuron_p, dt=dt)
+            self.readout = neuron(layer_p.get("readout", neuron_p), dt=dt)
         self.critic = nn.Linear(hidden, 1)
         self.predictor = nn.Linear(hidden, obs_size)  # the auxiliary prediction of the next observation change
 

@@ -26,6 +26,8 @@ probability ratio of the current and the collecting policy, which makes it exact
 from __future__ import annotations
 
 import copy
+import dataclasses
+import enum
 import math
 import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional
@@ -52,10 +54,57 @@ from tasks.cartpole.policy import (  # noqa: F401 (spread_time_constants: re-exp
     recurrent_layer_of,
     spread_time_constants,
 )
-from tasks.common.builders import build_encoder, build_neuron, find_setting, override_parameters  # noqa: F401
+from tasks.common.builders import build_encoder, build_neurons, find_setting, override_parameters  # noqa: F401
 from tasks.common.module import SpikingTask
 
 ALGORITHMS = ("ppo", "a2c", "reinforce")
+
+
+class _Choice(str, enum.Enum):
+    """A config choice that reads as its value where the config interpolates it (``--help``)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+Algorithm = _Choice("Algorithm", {k: k for k in ALGORITHMS})
+
+
+@dataclasses.dataclass
+class AlgoConfig:
+    """The ``algo`` block (its defaults: conf/cartpole.yaml's values). ``name``: ppo | a2c |
+    reinforce; per rollout ``rollout_steps`` steps of each of ``num_envs`` environments; ppo:
+    ``epochs`` passes of ``minibatches``, ratio clipped to ``1 +- clip``; advantages by GAE
+    (``gamma``, ``gae_lambda``); loss ``policy + vf_coef*value - ent_coef*entropy + aux_coef*aux``;
+    training stops after ``max_env_steps`` environment steps."""
+
+    name: Algorithm = "ppo"  # type: ignore[assignment]
+    num_envs: int = 8
+    rollout_steps: int = 64
+    epochs: int = 4
+    minibatches: int = 4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    aux_coef: float = 0.0
+    normalize_advantages: bool = True
+    max_env_steps: int = 500_000
+
+
+@dataclasses.dataclass
+class EvalSchedule:
+    """When the ``eval`` block evaluates (besides :func:`~tasks.cartpole.env.evaluate`'s
+    ``episodes`` and ``seed``): every ``every`` rollouts once the running average reaches
+    ``min_running_avg``; stop at the first solved evaluation (``stop_when_solved``); an unsolved
+    run keeps its best evaluated policy (``keep_best``); ``episode_figure``: a spike raster."""
+
+    every: int = 5
+    min_running_avg: float = 0.0
+    stop_when_solved: bool = True
+    keep_best: bool = True
+    episode_figure: bool = True
 PROGRESS_BAR = ("train/running_avg_return", "eval/avg_return_100")
 
 
@@ -106,14 +155,19 @@ class CartPoleTask(SpikingTask):
         self._solved = False
         self._started = time.perf_counter()
 
+    def neuron_layers(self) -> Dict[str, torch.nn.Module]:
+        spiking = self.policy.readout_kind == "spike_count"
+        return {"hidden": self.policy.hidden, **({"readout": self.policy.readout} if spiking else {})}
+
     @staticmethod
     def build_policy(model, encoder, env, net, coding) -> SpikingPolicy:
         """The policy of the configs: the ``net`` keys pass to :class:`SpikingPolicy` as they
-        are (a key left out keeps the constructor's default), except ``neuron`` (overrides of
-        the model's neuron parameters), ``li`` (the readout's parameters) and ``gain`` (times
-        the model's ``gain``)."""
+        are (a key left out keeps the constructor's default), except ``neuron`` and ``layers``
+        (overrides of the model's neuron parameters: every layer, one layer), ``li`` (the
+        readout's parameters) and ``gain`` (times the model's ``gain``)."""
         net = dict(net)
-        neuron, p = build_neuron(model, net.pop("neuron", None))
+        layers = ("hidden", "readout") if net.get("readout") == "spike_count" else ("hidden",)
+        neuron, layer_p = build_neurons(model, layers, net.pop("neuron", None), net.pop("layers", None))
         if "li" in net:
             net["readout_p"] = snn.LIParameters(**net.pop("li"))
         net["gain"] = float(net["gain"]) * float(model["gain"])
@@ -124,8 +178,8 @@ class CartPoleTask(SpikingTask):
         obs_size = len(observe) if observe is not None else 4
         coding = dict(coding)
         obs_scale = list(coding.pop("obs_scale"))
-        return SpikingPolicy(obs_size, 2, neuron, p, ObservationCoding(obs_scale, **coding),
-                             encoder=encoder_module, input_scale=scale, **net)
+        return SpikingPolicy(obs_size, 2, neuron, layer_p["hidden"], ObservationCoding(obs_scale, **coding),
+                             encoder=encoder_module, input_scale=scale, layer_p=layer_p, **net)
 
     # -- rollouts -> batches -----------------------------------------------------------------
     def training_batches(self, collector: RolloutCollector) -> Iterator[Dict[str, Any]]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from hydra.utils import get_class, instantiate
 
 import norse_core as snn
+
+from tasks.common.errors import ConfigError
 
 #: The neuron models of conf/model/ whose parameters ``net.neuron`` can set.
 NEURON_PARAMETERS = (snn.LIFParameters, snn.LSNNParameters, snn.LIFBoxParameters, snn.LIFExParameters,
@@ -20,13 +22,29 @@ def _numeric(hint: Any) -> bool:
     return hint is float or float in typing.get_args(hint)
 
 
+def _listing(kind: type, name: str) -> type:
+    """``kind`` named ``name(key, ...)``: Hydra reports a misspelled key as "Key 'x' not in
+    '<class name>'", so the name carries the allowed keys."""
+    kind.__name__ = kind.__qualname__ = f"{name}({', '.join(f.name for f in dataclasses.fields(kind))})"
+    return kind
+
+
 #: The ``net.neuron`` block: every numeric parameter of the models above, ``null`` (the model's
 #: value) unless set (the surrogate's ``alpha``: the ``surrogate`` group); a name the chosen model lacks is ignored, so that one setting (the LSNN's
 #: ``tau_adapt_inv``) can stay while ``model=`` changes. Typed: a misspelled name fails at composition.
-NeuronSettings = dataclasses.make_dataclass("NeuronSettings", [
+NeuronSettings = _listing(dataclasses.make_dataclass("NeuronSettings", [
     (name, Optional[float], dataclasses.field(default=None))
     for name in dict.fromkeys(n for c in NEURON_PARAMETERS for n, h in typing.get_type_hints(c).items() if _numeric(h) and n != "alpha")  # alpha: surrogate=
-])
+]), "NeuronSettings")
+
+
+def layer_settings(name: str, layers: Sequence[str]) -> type:
+    """The ``net.layers`` block of a network whose spiking layers are named ``layers``: one
+    :data:`NeuronSettings` per layer, set over ``net.neuron`` for that layer only
+    (``net.layers.fc1.v_th=0.8``). A misspelled layer or parameter fails at composition,
+    naming the key and the allowed ones."""
+    return _listing(dataclasses.make_dataclass(name, [
+        (layer, NeuronSettings, dataclasses.field(default_factory=NeuronSettings)) for layer in layers]), name)
 
 
 def override_parameters(p: Any, overrides: Mapping[str, Any]) -> Any:
@@ -45,14 +63,31 @@ def override_parameters(p: Any, overrides: Mapping[str, Any]) -> Any:
     return p._replace(**changes)
 
 
-def build_neuron(model: Mapping[str, Any], settings: Optional[Mapping[str, Any]] = None) -> Tuple[type, Any]:
-    """``(layer class, parameters)`` from a ``model/`` config (keys ``layer`` and ``p``), with
-    the task's ``net.neuron`` ``settings`` over ``p`` (:func:`override_parameters`)."""
+def _plain(settings: Any) -> Dict[str, Any]:
+    """A settings block (a dataclass or a mapping) as a dict of the values set (not ``None``)."""
+    values = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings or {})
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def build_neurons(model: Mapping[str, Any], layers: Sequence[str], neuron: Any = None,
+                  per_layer: Optional[Mapping[str, Any]] = None) -> Tuple[type, Dict[str, Any]]:
+    """``(layer class, {layer: parameters})`` for the spiking ``layers`` of a network, from a
+    ``model/`` config (keys ``layer`` and ``p``): ``p_layer = p <- net.neuron <- net.layers.<layer>``
+    (:func:`override_parameters`: ``neuron`` over every layer, ``per_layer[layer]`` over one).
+    A ``per_layer`` entry that sets something for a layer this network lacks is a
+    :class:`~tasks.common.errors.ConfigError` naming ``net.layers.<name>`` and the layers."""
     for key in ("layer", "p"):
         if key not in model:
             raise ValueError(f"model config needs a {key!r} entry, got keys {sorted(model)}")
-    layer = get_class(model["layer"])
-    return layer, override_parameters(instantiate(dict(model["p"])), dict(settings or {}))
+    if dataclasses.is_dataclass(per_layer):
+        per_layer = {f.name: getattr(per_layer, f.name) for f in dataclasses.fields(per_layer)}
+    per_layer = {name: _plain(values) for name, values in (per_layer or {}).items()}
+    unknown = [name for name, values in per_layer.items() if values and name not in layers]
+    if unknown:
+        raise ConfigError(f"net.layers.{unknown[0]}={per_layer[unknown[0]]}: this network has no spiking layer "
+                          f"{unknown[0]!r}; its spiking layers: {', '.join(layers)}")
+    p = override_parameters(instantiate(dict(model["p"])), _plain(neuron))
+    return get_class(model["layer"]), {name: override_parameters(p, per_layer.get(name, {})) for name in layers}
 
 
 def build_encoder(encoder: Mapping[str, Any]) -> Tuple[Optional[torch.nn.Module], float]:
@@ -62,14 +97,19 @@ def build_encoder(encoder: Mapping[str, Any]) -> Tuple[Optional[torch.nn.Module]
     return module, float(encoder.get("scale", 1.0))
 
 
-def find_setting(config: Mapping[str, Any], key: str, default: Any = None) -> Any:
-    """The first value of ``key`` in a nested config (e.g. the threshold ``method`` of a
-    model whose parameters nest, like ``LIFRefracParameters(lif=...)``)."""
-    if key in config:
-        return config[key]
-    for value in config.values():
-        if isinstance(value, Mapping):
-            found = find_setting(value, key)
-            if found is not None:
-                return found
+def find_setting(config: Any, key: str | Tuple[str, ...], default: Any = None) -> Any:
+    """The first value of ``key`` (or of the first of the names ``key`` found) in a nested
+    config mapping or parameter NamedTuple, depth first (e.g. the threshold ``method`` of a
+    model whose parameters nest, like ``LIFRefracParameters(lif=...)``); ``default`` if none."""
+    names = (key,) if isinstance(key, str) else key
+    items = config._asdict() if hasattr(config, "_fields") else config
+    if not isinstance(items, Mapping):
+        return default
+    for name in names:
+        if name in items:
+            return items[name]
+    for value in items.values():
+        found = find_setting(value, names)
+        if found is not None:
+            return found
     return default

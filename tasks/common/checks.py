@@ -12,6 +12,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from tasks.common.builders import find_setting
+
+
 class NonFiniteError(FloatingPointError):
     """Training produced a NaN or infinity (see :class:`NonFiniteCheck`)."""
 
@@ -186,30 +189,16 @@ class HealthWarning(UserWarning):
     surrogate's support (see :class:`HealthCheck`)."""
 
 
-def _field(value: Any, names: Tuple[str, ...]) -> Any:
-    """The first field named one of ``names`` in a (nested) named tuple, depth first; None if none."""
-    if not hasattr(value, "_fields"):
-        return None
-    for name in names:
-        if name in value._fields:
-            return getattr(value, name)
-    for item in value:
-        found = _field(item, names)
-        if found is not None:
-            return found
-    return None
-
-
 def _threshold_distance(module: nn.Module, state: Any) -> Optional[torch.Tensor]:
     """``v - v_th``, the argument of the layer's spike threshold (for LSNN layers ``v - b``,
     the adaptive threshold); None for a layer without a voltage or threshold."""
     from norse_core.module.lsnn import LSNNCell, LSNNRecurrentCell
 
-    v = _field(state, ("v",))
+    v = find_setting(state, "v")
     if isinstance(module, (LSNNCell, LSNNRecurrentCell)):
         v_th = state.b
     else:
-        v_th = _field(module.p, ("v_th", "v_thresh"))
+        v_th = find_setting(module.p, ("v_th", "v_thresh"))
     if not isinstance(v, torch.Tensor) or v_th is None:
         return None
     return v.detach() - (v_th.detach() if isinstance(v_th, torch.Tensor) else v_th)
@@ -272,20 +261,24 @@ class HealthCheck(pl.Callback):
       smaller ``surrogate.alpha``) or bring the voltages near the threshold. Voltages are the
       layer's returned state (for a layer over time: its last step's, after the reset).
 
-    ``gain`` and ``threshold`` name the task's settings the warning suggests."""
+    ``gain`` and ``threshold`` name the task's settings the warning suggests; a layer the task
+    names (``neuron_layers()`` of a :class:`~tasks.common.module.SpikingTask`: ``fc1``) is
+    warned about by that name, and when some layers are fine, its own threshold setting is
+    suggested (``<layers>.fc1.v_th``, ``net.layers.fc1.v_th``) instead of the one for all."""
 
     def __init__(self, silent: float = 0.001, saturated: float = 0.9, min_in_support: float = 0.01,
-                 gain: str = "net.gain", threshold: str = "net.neuron.v_th") -> None:
+                 gain: str = "net.gain", threshold: str = "net.neuron.v_th", layers: str = "net.layers") -> None:
         super().__init__()
         for name, value in (("silent", silent), ("saturated", saturated), ("min_in_support", min_in_support)):
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"HealthCheck: {name} must be a fraction in [0, 1], got {value!r}")
         self.silent, self.saturated, self.min_in_support = float(silent), float(saturated), float(min_in_support)
-        self.gain, self.threshold = str(gain), str(threshold)
+        self.gain, self.threshold, self.layers = str(gain), str(threshold), str(layers)
         self._done = False
         self._active = False
         self._handles: List[Any] = []
         self._stats: Dict[str, _LayerStats] = {}
+        self._names: Dict[str, str] = {}  # module name -> the task's name of the layer
 
     def _hook(self, stats: _LayerStats):
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
@@ -299,9 +292,13 @@ class HealthCheck(pl.Callback):
 
         if self._done or self._handles or trainer.sanity_checking or not trainer.is_global_zero:
             return
+        named = getattr(pl_module, "neuron_layers", dict)()
+        names = {id(module): name for name, module in named.items()}
         for name, module in pl_module.named_modules():
+            if id(module) in names:
+                self._names[name] = names[id(module)]
             p = module.p if isinstance(module, SNNCell) else None
-            method, alpha = _field(p, ("method",)), _field(p, ("alpha",))
+            method, alpha = find_setting(p, "method"), find_setting(p, "alpha")
             if isinstance(method, str) and alpha is not None:
                 stats = self._stats[name] = _LayerStats(module, method, alpha)
                 self._handles.append(module.register_forward_hook(self._hook(stats)))
@@ -315,19 +312,24 @@ class HealthCheck(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._handles:
             return
-        stats, self._stats = self._stats, {}
+        stats, names, self._stats = self._stats, self._names, {}
         self._remove()
         self._done = True
-        for name, layer in stats.items():
-            problems = self.problems(layer)
-            if problems:
-                warnings.warn(f"spiking layer {name!r} ({type(layer.module).__name__}) at the first validation: "
-                              + "; ".join(problems), HealthWarning)
+        flagged = [name for name, layer in stats.items() if self.problems(layer)]
+        alone = len(flagged) < len(stats)  # some layers are fine: suggest the flagged ones' own settings
+        for name in flagged:
+            layer, own = stats[name], names.get(name)
+            problems = self.problems(layer, own if alone else None)
+            title = f"{own!r} ({name}, {type(layer.module).__name__})" if own else f"{name!r} ({type(layer.module).__name__})"
+            warnings.warn(f"spiking layer {title} at the first validation: " + "; ".join(problems), HealthWarning)
 
-    def problems(self, layer: _LayerStats) -> List[str]:
-        """What is wrong with ``layer`` (empty when nothing is, or nothing was measured)."""
+    def problems(self, layer: _LayerStats, name: Optional[str] = None) -> List[str]:
+        """What is wrong with ``layer`` (empty when nothing is, or nothing was measured); the
+        threshold setting suggested is the layer's own (``net.layers.<name>.v_th``) given its ``name``."""
         found = []
         threshold = self._threshold_setting(layer)
+        if name is not None:
+            threshold = f"{self.layers}.{name}.{threshold.rsplit('.', 1)[-1]}"
         if layer.outputs:
             rate = float(layer.spikes) / layer.outputs
             if rate < self.silent:
@@ -359,7 +361,7 @@ class HealthCheck(pl.Callback):
     def _remove(self) -> None:
         for handle in self._handles:
             handle.remove()
-        self._handles, self._active = [], False
+        self._handles, self._active, self._names = [], False, {}
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         self._remove()

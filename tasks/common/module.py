@@ -64,6 +64,10 @@ class SpikingTask(pl.LightningModule):
         one batch, for the TensorBoard figures."""
         raise NotImplementedError
 
+    def neuron_layers(self) -> Dict[str, torch.nn.Module]:
+        """The spiking layers by the names ``net.layers.<name>`` sets (the health warnings use them)."""
+        return {}
+
     def dashboard_hparams(self) -> Dict[str, Any]:
         """The curated hyperparameters shown in TensorBoard's HParams dashboard."""
         return {}

@@ -21,9 +21,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["schema", "register", "plain_defaults"]
+__all__ = ["schema", "register", "plain_defaults", "REQUIRED"]
 
 _SCALARS = (bool, int, float, str)
+#: The default of an ``extra`` key the config must set (``???`` until then).
+REQUIRED = inspect.Parameter.empty
 
 
 def _config_type(hint: Any, owner: str, key: str) -> Any:

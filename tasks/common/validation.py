@@ -3,10 +3,9 @@ added to a typed block, and whether the requested accelerator exists on this mac
 
 A bad value (``trainer.max_epochs=abc``) would otherwise surface after the data preparation,
 deep inside Lightning. Every task's ``net``, ``data``, ``optimizer`` and ``scheduler`` blocks
-are typed (:mod:`tasks.common.schema`): their key names and types are checked at composition,
-their ranges in the constructors; the table covers the rest (Lightning's Trainer, the runner,
-the ranges no constructor checks, the untyped ``algo`` and ``eval`` blocks of CartPole). Keys
-a task's config does not have are skipped.
+(CartPole's ``env``, ``coding``, ``algo`` and ``eval`` too) are typed (:mod:`tasks.common.schema`):
+their key names and types are checked at composition, their ranges in the constructors; the table covers the rest (Lightning's Trainer, the runner,
+the ranges no constructor checks). Keys a task's config does not have are skipped.
 """
 
 from __future__ import annotations

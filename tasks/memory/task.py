@@ -17,7 +17,6 @@ running rate; validation and test are the same as for BPTT.
 
 from __future__ import annotations
 
-import dataclasses
 from types import MappingProxyType
 from typing import Any, Dict, Mapping, NamedTuple, Optional
 
@@ -25,19 +24,22 @@ import torch
 import torch.nn.functional as F
 
 import norse_core as snn
-from tasks.common.builders import NeuronSettings, build_neuron, find_setting
+from tasks.common.builders import NeuronSettings, build_neurons, find_setting, layer_settings
 from tasks.common.module import SpikingTask
 from tasks.memory.data import StoreRecallBatch
 
 RECURRENT = {"lsnn": snn.LSNNRecurrent, "lif": snn.LIFRecurrent}
 LEARNING = ("bptt", "eprop")
+SPIKING_LAYERS = ("recurrent",)
+MemoryLayers = layer_settings("MemoryLayers", SPIKING_LAYERS)
 
 
 class MemoryNet(NamedTuple):
     """The ``net`` block (the values of docs/results.md): ``n_regular + n_adaptive`` recurrent
     neurons, input and recurrent weights times ``input_scale``, ``recurrent_scale``; a readout
     with ``tau_mem_inv = readout_tau_mem_inv``; loss ``+ reg_weight * mean((rate - target_rate)^2)``;
-    ``neuron``: the model's parameters changed where it has them (20 ms membrane, 1.2 s adaptation)."""
+    ``neuron``: the model's parameters changed where it has them (20 ms membrane, 1.2 s adaptation);
+    ``layers``: the same per layer (one here: ``recurrent``)."""
 
     n_regular: int = 10
     n_adaptive: int = 10
@@ -48,6 +50,7 @@ class MemoryNet(NamedTuple):
     target_rate: float = 10.0
     reg_weight: float = 0.0001
     neuron: NeuronSettings = NeuronSettings(tau_mem_inv=50.0, tau_adapt_inv=0.8333, beta=1.8, v_th=0.5)
+    layers: MemoryLayers = MemoryLayers()
 
 
 class MemoryTask(SpikingTask):
@@ -77,8 +80,7 @@ class MemoryTask(SpikingTask):
         net = MemoryNet(**net)
         self.n_regular, self.n_adaptive = int(net.n_regular), int(net.n_adaptive)
         hidden = self.n_regular + self.n_adaptive
-        neuron = net.neuron if isinstance(net.neuron, Mapping) else dataclasses.asdict(net.neuron)
-        _, p = build_neuron(model, neuron)
+        p = build_neurons(model, SPIKING_LAYERS, net.neuron, net.layers)[1]["recurrent"]
         if name == "lsnn":  # only the adaptive neurons adapt
             beta = torch.cat([torch.zeros(self.n_regular), torch.full((self.n_adaptive,), float(p.beta))])
             p = p._replace(beta=beta)
@@ -99,6 +101,9 @@ class MemoryTask(SpikingTask):
                 update_every=learning["update_every"], on_update=self._online_update,
                 chunk_size=learning.get("chunk_size", 128),
             )
+
+    def neuron_layers(self) -> Dict[str, torch.nn.Module]:
+        return {"recurrent": self.recurrent}
 
     def forward(self, spikes: torch.Tensor):
         """Returns ``(readout voltages (T, B, 2), hidden spikes (T, B, hidden), final state)``."""

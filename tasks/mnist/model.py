@@ -17,7 +17,7 @@ to a neuron layer is multiplied by ``gain``.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -51,7 +51,8 @@ def _block(*layers: nn.Module, norm: Optional[nn.Module], pool: Optional[nn.Modu
 
 
 class ConvSNN(nn.Module):
-    """Conv SNN for 28x28 images; ``neuron`` is a norse_core layer class (e.g. ``snn.LIF``)."""
+    """Conv SNN for 28x28 images; ``neuron`` is a norse_core layer class (e.g. ``snn.LIF``) and
+    ``neuron_p`` its parameters, or those of one layer (``layer_p``, by name: :data:`SPIKING_LAYERS`)."""
 
     def __init__(
         self,
@@ -68,8 +69,14 @@ class ConvSNN(nn.Module):
         input_scale: float = 1.0,
         gain: float = 1.0,
         batch_norm: bool = True,
+        layer_p: Optional[Mapping[str, Any]] = None,
     ):
         super().__init__()
+        layer_p = dict(layer_p or {})
+        if set(layer_p) - set(SPIKING_LAYERS):
+            raise ValueError(f"layer_p names no spiking layer: {sorted(set(layer_p) - set(SPIKING_LAYERS))}; "
+                             f"the layers: {', '.join(SPIKING_LAYERS)}")
+        p = {name: layer_p.get(name, neuron_p) for name in SPIKING_LAYERS}
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
         if not isinstance(seq_length, int) or seq_length < 1:
@@ -85,15 +92,15 @@ class ConvSNN(nn.Module):
         norm1d = (lambda c: nn.BatchNorm1d(c)) if batch_norm else (lambda c: None)
         self.stem = _block(nn.Conv2d(1, c1, 5), norm=norm2d(c1), pool=nn.MaxPool2d(2), gain=gain)
         self.body = snn.SequentialState(
-            neuron(neuron_p, dt=dt),
+            neuron(p["conv1"], dt=dt),
             snn.Lift(_block(nn.Conv2d(c1, c2, 5), norm=norm2d(c2), pool=nn.MaxPool2d(2), gain=gain)),
-            neuron(neuron_p, dt=dt),
+            neuron(p["conv2"], dt=dt),
             snn.Lift(_block(nn.Flatten(), nn.Linear(c2 * 16, hidden), norm=norm1d(hidden), pool=None, gain=gain)),
-            neuron(neuron_p, dt=dt),
+            neuron(p["fc1"], dt=dt),
             snn.Lift(nn.Linear(hidden, num_classes)),
             snn.LI(readout_p, dt=dt),
         )
-        self._spiking_index = {"conv1": 0, "conv2": 2, "fc1": 4}
+        self._spiking_index = dict(zip(SPIKING_LAYERS, (0, 2, 4)))
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Input currents of the first neuron layer, ``(T, B, C1, 12, 12)``."""
@@ -129,3 +136,7 @@ class ConvSNN(nn.Module):
 
     def spiking_layers(self) -> List[str]:
         return list(self._spiking_index)
+
+    def layer(self, name: str) -> nn.Module:
+        """The spiking layer ``name`` (one of :data:`SPIKING_LAYERS`)."""
+        return self.body[self._spiking_index[name]]

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 import torchmetrics
 
 import norse_core as snn
-from tasks.common.builders import build_encoder, build_neuron, find_setting
+from tasks.common.builders import build_encoder, build_neurons, find_setting
 from tasks.common.module import SpikingTask
-from tasks.mnist.model import ConvSNN
+from tasks.mnist.model import SPIKING_LAYERS, ConvSNN
 
 
 class MNISTTask(SpikingTask):
@@ -30,19 +30,22 @@ class MNISTTask(SpikingTask):
     ):
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(logger=False)
-        net = dict(net)  # to ConvSNN as it is (a key left out keeps its default), except neuron, gain, readout
-        neuron, p = build_neuron(model, net.pop("neuron", None))
+        net = dict(net)  # to ConvSNN as it is (a key left out keeps its default), except neuron, layers, gain, readout
+        neuron, layer_p = build_neurons(model, SPIKING_LAYERS, net.pop("neuron", None), net.pop("layers", None))
         encoder_module, scale = build_encoder(encoder)
         net["gain"] = float(net["gain"]) * float(model["gain"])
         if "readout" in net:
             net["readout_p"] = snn.LIParameters(**net.pop("readout"))
-        self.net = ConvSNN(neuron, p, encoder=encoder_module, input_scale=scale, **net)
+        self.net = ConvSNN(neuron, layer_p["conv1"], encoder=encoder_module, input_scale=scale, layer_p=layer_p, **net)
         self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
         self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
         self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)[0]
+
+    def neuron_layers(self) -> Dict[str, torch.nn.Module]:
+        return {name: self.net.layer(name) for name in SPIKING_LAYERS}
 
     def training_step(self, batch, batch_idx):
         images, labels = batch
