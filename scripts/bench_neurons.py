@@ -1,7 +1,8 @@
 """Benchmark norse_core's neuron layers against Norse, snnTorch and SpikingJelly.
 
 Everything runs in ONE process with ``torch.set_num_threads(threads)``: candidates of a
-section are timed round robin (one iteration each, repeated), and medians are reported.
+section are timed round robin (one iteration each, repeated, in a new order each round), and
+medians are reported.
 
 1. Neuron dynamics alone, forward + backward, ``T=100, B=32, N=512``: current-based LIF
    (norse_core ``LIF`` against Norse ``LIF`` and snnTorch ``Synaptic``) and box LIF
@@ -43,6 +44,7 @@ import gc
 import importlib
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -80,10 +82,16 @@ def _fwd_bwd(forward: Callable[[], torch.Tensor], params: Sequence[torch.Tensor]
 
 
 def round_robin(cases: Dict[str, Step], repeats: int, warmup: int) -> Dict[str, Tuple[List[float], List[float]]]:
-    """Times every case once per round, ``repeats`` rounds after ``warmup`` rounds."""
+    """Times every case once per round, ``repeats`` rounds after ``warmup`` rounds, in a new
+    (seeded) order each round: the case that runs first after another one's allocations and
+    cache traffic pays for them (measured: about 0.9 ms more for the same LIF kernel in the
+    first place of every round than in the second), so no case may always hold that place."""
     times: Dict[str, Tuple[List[float], List[float]]] = {name: ([], []) for name in cases}
+    order, rng = list(cases), random.Random(0)
     for r in range(warmup + repeats):
-        for name, step in cases.items():
+        rng.shuffle(order)
+        for name in order:
+            step = cases[name]
             fwd, bwd = step()
             if r >= warmup:
                 times[name][0].append(fwd)
@@ -515,7 +523,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"- date: {now}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"- norse_core C++ fused loops: {'built' if built else 'unavailable'}",
-        "- method: one process, candidates of a section timed round robin (one iteration each per round), "
+        "- method: one process, candidates of a section timed round robin (one iteration each per round, in a new seeded order each round), "
         "medians over the rounds; every candidate runs forward and `out.sum().backward()` (input or weights require grad).",
         "",
     ]
@@ -612,7 +620,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         section += _table(["T x B, in -> hidden", "layer", "forward (ms)", "backward (ms)", "total (ms)"], rows)
         section += ["", "Fused: the whole sequence is one autograd node. The C++ loops (LIFRecurrent, LSNNRecurrent) "
                     "run the recurrent input as a sum of the columns of the neurons that spiked and the backward's "
-                    "transposed matmul row by row; the portable kernels keep one BLAS matmul per step. The default "
+                    "transposed matmul as a plain loop blocked over batch rows; the portable kernels keep one BLAS matmul per "
+                    "step. The default "
                     f"picks the C++ loop up to {loops.RECURRENT_CPP_MAX_NEURONS} hidden neurons, LSNNRecurrent up to "
                     f"{loops.RECURRENT_CPP_MAX_NEURONS_ADAPTIVE} (`norse_core.fused.loops.RECURRENT_CPP_MAX_NEURONS*`, "
                     "from the width sweep below) "
@@ -647,8 +656,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sweep_section += _table(["hidden", "layer", "C++ (ms)", "portable (ms)", "portable / C++", "faster"], rows)
             sweep_section += ["", "The automatic choice takes the C++ loop up to "
                               f"{loops.RECURRENT_CPP_MAX_NEURONS} hidden neurons (LIFRecurrent) and "
-                              f"{loops.RECURRENT_CPP_MAX_NEURONS_ADAPTIVE} (LSNNRecurrent), where it won clearly in idle runs; at "
-                              "the next width the two were within the runs' noise (`RECURRENT_CPP_MAX_NEURONS*` in "
+                              f"{loops.RECURRENT_CPP_MAX_NEURONS_ADAPTIVE} (LSNNRecurrent), the widths where it won in the "
+                              "sweep when the limits were set; above them BLAS wins (`RECURRENT_CPP_MAX_NEURONS*` in "
                               "norse_core.fused.loops).", ""]
             print("\n".join(sweep_section))
             lines += sweep_section

@@ -931,6 +931,22 @@ def test_two_installs_build_in_different_folders():
     assert len(names) == 3 and all(name.startswith("norse_core_fused_") for name in names), names
 
 
+def test_native_builds_are_named_per_cpu(monkeypatch):
+    """A ``-march=native`` build depends on the CPU: its folder name includes the CPU's
+    features (machines with other CPUs sharing a home folder keep one build each); a build
+    without it does not. On Linux the loops are built for the CPU's vector units."""
+    flags = ["-O3", "-march=native"]
+    monkeypatch.setattr(cpp, "cpu_features", lambda: "fpu sse2 avx512f")
+    first = cpp.library_name("x_", "source", flags)
+    portable_first = cpp.library_name("x_", "source", ["-O3"])
+    monkeypatch.setattr(cpp, "cpu_features", lambda: "fpu sse2")
+    assert cpp.library_name("x_", "source", flags) != first
+    assert cpp.library_name("x_", "source", ["-O3"]) == portable_first
+    if sys.platform.startswith("linux"):
+        assert "-march=native" in cpp._EXTRA_CFLAGS and "-ffp-contract=off" in cpp._EXTRA_CFLAGS
+        assert cpp.cpu_features()  # the flags line of /proc/cpuinfo
+
+
 def test_cpp_source_is_package_data():
     """The C++ source is a real file inside the package, listed as package data (a wheel
     ships it), and what the build compiles and hashes into the folder name."""

@@ -34,14 +34,13 @@ from norse_core.fused._common import (
 
 #: The dynamics of every model with a fused loop, by name (filled by :func:`fused_loop`).
 DYNAMICS: Dict[str, Dynamics] = {}
-#: The recurrent C++ loops run the backward's transposed recurrent matmul row by row; beyond
-#: this many hidden neurons the portable kernels' per-step BLAS matmuls are as fast or faster
-#: (docs/benchmarks.md section 4: the width sweep and the table above it; at the next width,
-#: 256 for LIF and 512 for LSNN, the two were within the runs' noise), so the automatic choice
-#: keeps them there.
-RECURRENT_CPP_MAX_NEURONS = 128
-#: The same limit for the adaptive (LSNN) loop.
-RECURRENT_CPP_MAX_NEURONS_ADAPTIVE = 256
+#: The recurrent C++ loops run the backward's transposed recurrent matmul as a plain loop
+#: (blocked over batch rows, no BLAS); beyond this many hidden neurons the portable kernels'
+#: per-step BLAS matmuls are faster (docs/benchmarks.md section 4, the width sweep: the C++
+#: LIF loop won at 256 hidden neurons and lost at 512), so the automatic choice keeps them there.
+RECURRENT_CPP_MAX_NEURONS = 256
+#: The same limit for the adaptive (LSNN) loop (won at 512, lost at 1024).
+RECURRENT_CPP_MAX_NEURONS_ADAPTIVE = 512
 
 
 def select_kernel(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> Any:

@@ -25,7 +25,7 @@
 
 namespace {
 
-constexpr int64_t CH = 256;
+constexpr int64_t CH = 512;
 
 // Surrogate derivatives s(x, alpha); ids as in norse_core.fused._common.NATIVE_METHODS.
 template <typename S, int M>
@@ -75,11 +75,12 @@ void dispatch_bool(bool value, F&& f) {
   if (value) f(std::true_type{}); else f(std::false_type{});
 }
 
-// Runs f(n0, len) over chunks (blocks of CH neurons, or CR batch rows) with torch.get_num_threads() threads: the
-// calling thread and (threads - 1) helper tasks on torch's inter-op pool take blocks from a
-// shared counter; the caller waits only for blocks in progress. Unlike a fork-join region
-// (OpenMP), a helper the OS has not scheduled yet (a busy machine) delays nothing: it finds
-// no blocks left and returns.
+// Runs f(n0, len) over chunks (blocks of CH neurons, or CR batch rows) with torch.get_num_threads()
+// threads taking blocks from a shared counter. Built with OpenMP (-fopenmp) the threads are
+// torch's own OpenMP team: after an OpenMP region of torch (e.g. out.sum()) its threads
+// spin-wait for the next one, so a pool of our own would compete with them for the cores
+// (about 1 ms of a 4 ms forward + backward on 2 cores). Without OpenMP: the calling thread and
+// helper tasks on torch's inter-op pool, the caller waiting only for blocks in progress.
 struct Work {
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
@@ -109,11 +110,16 @@ void for_chunks(int64_t total, int64_t chunk, const F& f) {
   auto work = std::make_shared<Work>();
   work->blocks = blocks;
   work->run = run;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+  drain(*work);
+#else
   for (int64_t h = 1; h < threads; ++h) {
     at::launch([work] { drain(*work); });
   }
   drain(*work);
   while (work->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
+#endif
 }
 
 // A gradient over the whole sequence: contiguous, or, when autograd hands over a broadcast
@@ -823,7 +829,7 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
   }
 }
 
-// Reverse time (reset with detached spikes, threshold jump with gradient), per row:
+// Reverse time (reset with detached spikes, threshold jump with gradient), per row and step:
 //   w = (gz_t + r + gb beta) s(diff_t);  u = gv (1 - z_t) + w;  gb = (1 - c)(gb - w)
 //   gj = a u + (1 - b) gi  (= dL/dxin_t);  gv = (1 - a) u;  gi = gj;  r = gj W
 // G: the parameter gradients, summed over the chunk's rows and time into GP (7, N), the rows of P:
@@ -837,20 +843,24 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
                   int64_t T, int64_t Bn, int64_t N, int64_t r0, int64_t rows, S AL, SurrogateRow<S> SUR) {
   const S *A = P, *C = P + 2 * N, *VTH = P + 4 * N, *BETA = P + 6 * N, *AP = P + 7 * N, *BP = P + 8 * N,
           *CP = P + 9 * N;
-  std::vector<S> buf(5 * N);
-  S *gv = buf.data(), *gi = gv + N, *gb = gi + N, *rr = gb + N, *sd = rr + N;
+  // the chunk's rows side by side (row r at r N): the transposed recurrent matmul r = gj W reads
+  // each row of W once per step for all of them (blocked over rows; the same sums in the same
+  // order as one row at a time)
+  const int64_t M_ = rows * N;
+  std::vector<S> buf(4 * M_ + N);
+  S *gv = buf.data(), *gi = gv + M_, *gb = gi + M_, *rr = gb + M_, *sd = rr + M_;
   std::vector<S> sums(G ? 7 * N : 0, S(0));
   S *ga = sums.data(), *gbs = ga + N, *gc = gbs + N, *gvl = gc + N, *gvth = gvl + N, *gvr = gvth + N,
     *gbeta = gvr + N;
-  for (int64_t r = r0; r < r0 + rows; ++r) {
-    for (int64_t k = 0; k < N; ++k) {
-      gv[k] = GVT[r * N + k];
-      gi[k] = GIT[r * N + k];
-      gb[k] = ADAPT ? GBT[r * N + k] : S(0);
-      rr[k] = GZT[r * N + k];
-    }
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t o = (t * Bn + r) * N;
+  for (int64_t q = 0; q < M_; ++q) {
+    gv[q] = GVT[r0 * N + q];
+    gi[q] = GIT[r0 * N + q];
+    gb[q] = ADAPT ? GBT[r0 * N + q] : S(0);
+    rr[q] = GZT[r0 * N + q];
+  }
+  for (int64_t t = T - 1; t >= 0; --t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t o = (t * Bn + r0 + r) * N;
       const S* R dft = DF + o;
       const S* R zt = Z + o;
       const S* R gzt = GZ + o;
@@ -858,50 +868,57 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
       const S* R jst = G ? JS + o : nullptr;
       const S* R tht = G && ADAPT ? TH + o : nullptr;
       S* R gxt = GX + o;
+      S* R gvrow = gv + r * N;
+      S* R girow = gi + r * N;
+      S* R gbrow = gb + r * N;
+      const S* R rrow = rr + r * N;
       if constexpr (M < 0) SUR(dft, sd, N, AL);
       for (int64_t k = 0; k < N; ++k) {
         S s;
         if constexpr (M < 0) s = sd[k]; else s = surrogate<S, M>(dft[k], AL);
         S w;
         if constexpr (ADAPT) {
-          w = ((gzt[k] + rr[k]) + gb[k] * BETA[k]) * s;
+          w = ((gzt[k] + rrow[k]) + gbrow[k] * BETA[k]) * s;
         } else {
-          w = (gzt[k] + rr[k]) * s;
+          w = (gzt[k] + rrow[k]) * s;
         }
-        const S u = (gv[k] - gv[k] * zt[k]) + w;  // gv (1 - z), as the portable kernel computes it
+        const S u = (gvrow[k] - gvrow[k] * zt[k]) + w;  // gv (1 - z), as the portable kernel computes it
         if constexpr (G) {
           ga[k] += u * drt[k];
-          gbs[k] -= gi[k] * jst[k];
+          gbs[k] -= girow[k] * jst[k];
           gvl[k] += u * A[k];
-          gvr[k] += gv[k] * zt[k];
+          gvr[k] += gvrow[k] * zt[k];
           if constexpr (ADAPT) {
-            const S gbd = gb[k] - w;
-            gbeta[k] += gb[k] * zt[k];
+            const S gbd = gbrow[k] - w;
+            gbeta[k] += gbrow[k] * zt[k];
             gc[k] += gbd * (VTH[k] - tht[k]);
             gvth[k] += gbd * C[k];
           } else {
             gvth[k] -= w;
           }
         }
-        if constexpr (ADAPT) gb[k] = (gb[k] - w) * CP[k];
-        const S gj = u * A[k] + gi[k] * BP[k];
+        if constexpr (ADAPT) gbrow[k] = (gbrow[k] - w) * CP[k];
+        const S gj = u * A[k] + girow[k] * BP[k];
         gxt[k] = gj;
-        gi[k] = gj;
-        gv[k] = u * AP[k];
-      }
-      for (int64_t m = 0; m < N; ++m) rr[m] = S(0);
-      for (int64_t k = 0; k < N; ++k) {
-        const S g = gi[k];
-        const S* R w = W + k * N;
-        for (int64_t m = 0; m < N; ++m) rr[m] += g * w[m];
+        girow[k] = gj;
+        gvrow[k] = u * AP[k];
       }
     }
+    for (int64_t q = 0; q < M_; ++q) rr[q] = S(0);
     for (int64_t k = 0; k < N; ++k) {
-      GZ0[r * N + k] = rr[k];
-      GV0[r * N + k] = gv[k];
-      GI0[r * N + k] = gi[k];
-      if constexpr (ADAPT) GB0[r * N + k] = gb[k];
+      const S* R w = W + k * N;
+      for (int64_t r = 0; r < rows; ++r) {
+        const S g = gi[r * N + k];
+        S* R rrr = rr + r * N;
+        for (int64_t m = 0; m < N; ++m) rrr[m] += g * w[m];
+      }
     }
+  }
+  for (int64_t q = 0; q < M_; ++q) {
+    GZ0[r0 * N + q] = rr[q];
+    GV0[r0 * N + q] = gv[q];
+    GI0[r0 * N + q] = gi[q];
+    if constexpr (ADAPT) GB0[r0 * N + q] = gb[q];
   }
   if constexpr (G) {
     S* R out = GP + (r0 / CR) * 7 * N;
