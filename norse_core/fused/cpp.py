@@ -57,15 +57,10 @@ except OSError:  # the build then fails with that reason: one warning, the porta
 
 
 def _cflags() -> List[str]:
-    """``-ffp-contract=off``: no fused multiply-adds (bitwise the reference arithmetic);
-    ``-fno-trapping-math``: floating-point operations may run speculatively (no FP exception
-    traps, changes no value), so loops with selects vectorise (the parameter gradients'). On
-    Linux also ``-march=native``: the vector units of the CPU that builds (and caches, under a
-    name that includes the CPU's features) the loops, with 512-bit vectors on x86-64 CPUs that
-    have them (AVX-512: the backward about twice as fast as with the baseline's SSE2; vectors
-    change no value, each neuron's arithmetic is the same sequence of IEEE operations); and
-    ``-fopenmp`` where torch runs OpenMP: the loops share torch's OpenMP threads
-    (``fused.cpp``, ``for_chunks``)."""
+    """No fused multiply-adds (bitwise the step loop's arithmetic); no FP traps, so loops with
+    selects vectorise. On Linux: code for this CPU's vector units (512-bit on x86-64 with
+    AVX-512; each neuron's arithmetic stays the same IEEE operations) and torch's OpenMP
+    threads (``fused.cpp``, ``for_chunks``), where torch has OpenMP."""
     cflags = ["-O3", "-ffp-contract=off", "-fno-trapping-math"]
     if sys.platform.startswith("linux"):
         cflags.append("-march=native")
@@ -80,16 +75,12 @@ _EXTRA_CFLAGS = _cflags()
 
 
 def cpu_features() -> str:
-    """The features of this CPU as the OS lists them (Linux: the ``flags`` line of
-    ``/proc/cpuinfo``), else the processor's name: what a ``-march=native`` build depends on."""
+    """This CPU's features (Linux: ``/proc/cpuinfo``'s flags), which a native build depends on."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
-            for line in file:
-                if line.split(":")[0].strip() in ("flags", "Features"):
-                    return line.split(":", 1)[1].strip()
+            return next((line for line in file if line.split(":")[0].strip() in ("flags", "Features")), "")
     except OSError:
-        pass
-    return f"{platform.machine()} {platform.processor()}"
+        return f"{platform.machine()} {platform.processor()}"
 
 
 #: One build folder per source, flags AND installation (Python prefix, torch's location and

@@ -853,35 +853,19 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
   S *ga = sums.data(), *gbs = ga + N, *gc = gbs + N, *gvl = gc + N, *gvth = gvl + N, *gvr = gvth + N,
     *gbeta = gvr + N;
   for (int64_t q = 0; q < M_; ++q) {
-    gv[q] = GVT[r0 * N + q];
-    gi[q] = GIT[r0 * N + q];
-    gb[q] = ADAPT ? GBT[r0 * N + q] : S(0);
-    rr[q] = GZT[r0 * N + q];
+    gv[q] = GVT[r0 * N + q], gi[q] = GIT[r0 * N + q], gb[q] = ADAPT ? GBT[r0 * N + q] : S(0), rr[q] = GZT[r0 * N + q];
   }
   for (int64_t t = T - 1; t >= 0; --t) {
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t o = (t * Bn + r0 + r) * N;
-      const S* R dft = DF + o;
-      const S* R zt = Z + o;
-      const S* R gzt = GZ + o;
-      const S* R drt = G ? DR + o : nullptr;
-      const S* R jst = G ? JS + o : nullptr;
-      const S* R tht = G && ADAPT ? TH + o : nullptr;
-      S* R gxt = GX + o;
-      S* R gvrow = gv + r * N;
-      S* R girow = gi + r * N;
-      S* R gbrow = gb + r * N;
-      const S* R rrow = rr + r * N;
+      const S *R dft = DF + o, *R zt = Z + o, *R gzt = GZ + o, *R rrow = rr + r * N;
+      const S *R drt = G ? DR + o : nullptr, *R jst = G ? JS + o : nullptr, *R tht = G && ADAPT ? TH + o : nullptr;
+      S *R gxt = GX + o, *R gvrow = gv + r * N, *R girow = gi + r * N, *R gbrow = gb + r * N;
       if constexpr (M < 0) SUR(dft, sd, N, AL);
       for (int64_t k = 0; k < N; ++k) {
         S s;
         if constexpr (M < 0) s = sd[k]; else s = surrogate<S, M>(dft[k], AL);
-        S w;
-        if constexpr (ADAPT) {
-          w = ((gzt[k] + rrow[k]) + gbrow[k] * BETA[k]) * s;
-        } else {
-          w = (gzt[k] + rrow[k]) * s;
-        }
+        const S w = ADAPT ? ((gzt[k] + rrow[k]) + gbrow[k] * BETA[k]) * s : (gzt[k] + rrow[k]) * s;
         const S u = (gvrow[k] - gvrow[k] * zt[k]) + w;  // gv (1 - z), as the portable kernel computes it
         if constexpr (G) {
           ga[k] += u * drt[k];
