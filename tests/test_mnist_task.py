@@ -165,6 +165,7 @@ def test_unknown_choice_fails_with_the_choices():
     ("net.readout.tau_mem_inv=fast", ["full_key: net.readout.tau_mem_inv", "Float"]),
     ("data.batch_sise=64", ["full_key: data.batch_sise", "not in 'MNISTData'"]),
     ("data.normalize=maybe", ["full_key: data.normalize", "not a valid bool"]),
+    ("data.shift=1.5", ["full_key: data.shift", "could not be converted to Integer"]),
     ("optimizer.name=adamx", ["full_key: optimizer.name", "expected one of [adam, adamw, sgd]"]),
     ("scheduler.step_size=1.5", ["full_key: scheduler.step_size", "Integer"]),
 ])
@@ -180,6 +181,7 @@ def test_a_misspelled_or_mistyped_key_fails_at_composition(override, words):
     ("data.eval_batch_size=0", "data.eval_batch_size must be an integer >= 1, got 0"),
     ("data.num_workers=-2", "data.num_workers must be an integer >= 0, got -2"),
     ("data.val_size=60000", "data.val_size must be an integer with 0 <= val_size <= 59999, got 60000"),
+    ("data.shift=-1", "data.shift must be an integer with 0 <= shift <= 27, got -1"),
     ("net.seq_length=0", "net.seq_length must be a positive int, got 0"),
     ("net.channels=[32]", "net.channels must have two entries (conv1, conv2), got [32]"),
     ("+net.hiden=3", "net.hiden: not a key of MNISTNet; allowed: batch_norm, channels, decoder, dt, gain, hidden"),
