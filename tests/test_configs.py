@@ -368,7 +368,8 @@ def test_mnist_net_defaults_build_the_same_network():
 #: (task, override) -> the clear error the build gives instead (combinations a task does not support).
 UNSUPPORTED = {
     **{("memory", f"model={m}"): "the memory task supports model=lsnn|lif"
-       for m in ("coba_lif", "iaf", "izhikevich", "lif_adex", "lif_ex", "lif_refrac", "lifbox")},
+       for m in ("coba_lif", "iaf", "izhikevich", "lif_adex", "lif_ex", "lif_refrac", "lifbox", "plif")},
+    ("cartpole", "model=plif"): "are not wired into the CartPole policy yet",
 }
 
 
