@@ -138,6 +138,20 @@ def test_multirun_two_jobs(tmp_path):
     assert "model=lifbox" in (tmp_path / "1" / ".hydra" / "overrides.yaml").read_text()
 
 
+@pytest.mark.slow
+def test_zoo_multirun_gives_one_row_per_model(tmp_path):
+    """The zoo command of docs/results.md (a glob over the model group) on a debug budget: every
+    run records its seconds per epoch, and results_table --zoo makes one row per model."""
+    result = _run(["-m", "model=glob(*lif,exclude=[coba_lif])", *QUICK, "callbacks=none", "logger=csv",
+                   f"hydra.sweep.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    summaries = [json.loads((tmp_path / job / "metrics.json").read_text()) for job in ("0", "1")]
+    assert sorted(s["model"] for s in summaries) == ["lif", "plif"]
+    assert all(len(s["epoch_seconds"]) == 1 and s["epoch_seconds"][0] > 0 for s in summaries)
+    table = results_table.zoo_rows(results_table._run_dirs([str(tmp_path)], zoo=True), ["test/acc"])
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| `lif`", "| `plif`"], table
+
+
 def test_optuna_search_returns_the_metric(tmp_path):
     result = _run(["-m", "hparams_search=mnist_optuna", *QUICK, "callbacks=none", "logger=csv",
                    "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1",
