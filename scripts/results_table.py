@@ -6,9 +6,12 @@ Usage::
     python scripts/results_table.py outputs/mnist/runs/2026-11-23_16-16-15 [more run dirs or globs]
     python scripts/results_table.py --metric test/acc --metric val/acc 'outputs/mnist/multirun/*/*'
     python scripts/results_table.py --seeds 'outputs/mnist/multirun/*/*'   # one row per config over seeds
+    python scripts/results_table.py --zoo outputs/mnist/multirun/<timestamp>  # the neuron zoo, one row per model
 
 ``--seeds`` groups runs whose commands differ only in ``seed=...`` and shows, per metric, the
 mean and the range (min to max) over the seeds, with the seeds and the mean and longest time.
+``--zoo`` takes sweep folders (their numbered runs) or runs and shows one row per model
+(``model=`` choice): every metric (mean over its runs) and the mean seconds per training epoch.
 """
 
 from __future__ import annotations
@@ -65,6 +68,36 @@ def seed_rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
     return lines
 
 
+def zoo_rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
+    """One row per neuron model: the mean of every metric and of the seconds per epoch."""
+    models: Dict[str, List[dict]] = {}
+    for summary in _summaries(run_dirs):
+        models.setdefault(summary.get("model") or "?", []).append(summary)
+    header = ["model", "runs", *metrics, "s / epoch", "epochs", "machine", "dates"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, runs in sorted(models.items()):
+        cells = []
+        for name in metrics:
+            values = [s["metrics"][name] for s in runs if s["metrics"].get(name) is not None]
+            cells.append("n/a" if not values else _format(name, statistics.mean(values)))
+        epochs = [t for s in runs for t in s.get("epoch_seconds", [])]
+        per_epoch = f"{statistics.mean(epochs):.1f}" if epochs else "n/a"
+        counts = sorted({len(s.get("epoch_seconds", [])) for s in runs})
+        dates = sorted({s["date"] for s in runs})
+        lines.append(f"| `{model}` | {len(runs)} | " + " | ".join(cells) + f" | {per_epoch} | "
+                     f"{', '.join(map(str, counts))} | {runs[0]['machine']} | {', '.join(dates)} |")
+    return lines
+
+
+def _run_dirs(patterns: List[str], zoo: bool) -> List[Path]:
+    """The run folders the patterns match; with ``zoo``, a sweep folder stands for its runs."""
+    found = {Path(p) for pattern in patterns for p in glob.glob(pattern)}
+    if zoo:
+        found = {run for path in found for run in ([path] if (path / "metrics.json").exists()
+                                                  else [d for d in path.iterdir() if d.is_dir()])}
+    return sorted(found)
+
+
 def rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
     """One row per run."""
     header = ["command", *metrics, "fit+test (s)", "machine", "date"]
@@ -85,11 +118,15 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", help="run directories (globs allowed)")
     parser.add_argument("--metric", action="append", help="metric to show (repeatable); default test/acc")
     parser.add_argument("--seeds", action="store_true", help="one row per command over its seeds (mean, min to max)")
+    parser.add_argument("--zoo", action="store_true", help="one row per model (test acc, seconds per epoch); "
+                        "accepts sweep folders")
     args = parser.parse_args(argv)
-    run_dirs = sorted({Path(p) for pattern in args.runs for p in glob.glob(pattern)})
+    if args.seeds and args.zoo:
+        parser.error("--seeds and --zoo: choose one")
+    run_dirs = _run_dirs(args.runs, args.zoo)
     if not run_dirs:
         parser.error(f"no run directory matches {args.runs}")
-    table = seed_rows if args.seeds else rows
+    table = seed_rows if args.seeds else zoo_rows if args.zoo else rows
     print("\n".join(table(run_dirs, args.metric or ["test/acc"])))
     return 0
 

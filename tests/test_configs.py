@@ -129,6 +129,18 @@ def _result_rows() -> List[Tuple[str, List[str], List[str]]]:
     return rows
 
 
+#: Overlays of configurations not run in full yet: their rows come with their results.
+CANDIDATES = {"mnist_plif_shift"}
+
+
+def test_a_candidate_overlay_composes_and_pins_its_choices():
+    cfg = compose_task("mnist", ["experiment=mnist_plif_shift"])
+    assert (cfg.model.name, cfg.data.shift, cfg.optimizer.neuron_lr, cfg.trainer.max_epochs) == ("plif", 2, 0.05, 15)
+    for name in CANDIDATES:
+        pinned = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
+        assert "seed" in pinned and any("override /model" in d for d in pinned.defaults), name
+
+
 def test_every_result_row_names_an_existing_overlay_of_its_task():
     rows = _result_rows()
     assert {task for task, _, _ in rows} == set(TASKS) and len(rows) >= 20
@@ -138,7 +150,8 @@ def test_every_result_row_names_an_existing_overlay_of_its_task():
         assert (CONF / "experiment" / f"{name}.yaml").exists(), name
         assert name == task or name.startswith(f"{task}_"), f"{name} is not an overlay of {task}"
     named = {o[0].split("=", 1)[1] for _, _, o in rows}
-    assert set(_options("experiment")) == named  # and no overlay without a row
+    assert set(_options("experiment")) - CANDIDATES == named  # and no overlay without a row
+    assert not CANDIDATES & named, "a candidate with a row: remove it from CANDIDATES"
 
 
 @pytest.mark.parametrize("task,command,overlay", _result_rows(), ids=lambda v: " ".join(v) if isinstance(v, list) else v)
@@ -368,7 +381,8 @@ def test_mnist_net_defaults_build_the_same_network():
 #: (task, override) -> the clear error the build gives instead (combinations a task does not support).
 UNSUPPORTED = {
     **{("memory", f"model={m}"): "the memory task supports model=lsnn|lif"
-       for m in ("coba_lif", "iaf", "izhikevich", "lif_adex", "lif_ex", "lif_refrac", "lifbox")},
+       for m in ("coba_lif", "iaf", "izhikevich", "lif_adex", "lif_ex", "lif_refrac", "lifbox", "plif")},
+    ("cartpole", "model=plif"): "are not wired into the CartPole policy yet",
 }
 
 

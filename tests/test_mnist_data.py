@@ -24,6 +24,7 @@ from tasks.mnist.data import (
     prepare_mnist,
     torchvision_source,
 )
+from tasks.common.data import shift_images
 
 N_TRAIN, N_TEST = 20, 8
 
@@ -374,6 +375,8 @@ def test_torchvision_source_is_quiet_and_keeps_only_verified_files(
         ({"pin_memory": 1}, ["pin_memory", "1", "True or False"]),
         ({"data_dir": ""}, ["data_dir", "non-empty"]),
         ({"data_dir": 42}, ["data_dir", "42"]),
+        ({"shift": -1}, ["shift", "-1", "0 <= shift <= 27"]),
+        ({"shift": 2.0}, ["shift", "2.0", "float"]),
     ],
 )
 def test_datamodule_argument_validation(kwargs: dict, pieces: list[str]) -> None:
@@ -452,3 +455,67 @@ def test_datamodule_setup_errors(tmp_path: Path, synth: dict[str, bytes]) -> Non
         MNISTDataModule(tmp_path, val_size=N_TRAIN).setup()
     with pytest.raises(RuntimeError, match="setup"):
         MNISTDataModule(tmp_path).train_dataloader()
+
+
+# --------------------------------------------------------------------------- shift augmentation
+def _shifted(image: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
+    """``image`` (C, H, W) moved down by ``dy`` and right by ``dx`` px, by slicing."""
+    out = torch.full_like(image, fill)
+    h, w = image.shape[-2:]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = image[:, max(-dy, 0):h - max(dy, 0),
+                                                                         max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+def _offset_of(shifted: torch.Tensor, original: torch.Tensor, max_shift: int, fill: float) -> tuple[int, int]:
+    found = [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)
+             if torch.equal(shifted, _shifted(original, dy, dx, fill))]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_shift_images_translates_each_image_by_its_own_offset() -> None:
+    g = torch.Generator().manual_seed(0)
+    images = torch.zeros(64, 2, 12, 10)
+    images[:, :, 3:9, 3:7] = torch.rand(64, 2, 6, 4, generator=g) + 0.5  # content 3 px from every edge
+    out = shift_images(images, 3, torch.Generator().manual_seed(5), fill=0.0)
+    assert out.shape == images.shape
+    offsets = [_offset_of(o, i, 3, 0.0) for o, i in zip(out, images)]
+    assert len(set(offsets)) > 10 and {dy for dy, _ in offsets} == set(range(-3, 4))  # all offsets occur
+    assert torch.allclose(out.sum((1, 2, 3)), images.sum((1, 2, 3)))  # content preserved
+    again = shift_images(images, 3, torch.Generator().manual_seed(5), fill=0.0)
+    assert torch.equal(out, again) and not torch.equal(out, shift_images(images, 3, torch.Generator().manual_seed(6)))
+    filled = shift_images(torch.ones(32, 1, 4, 4), 1, torch.Generator().manual_seed(1), fill=-2.0)
+    assert set(filled.unique().tolist()) == {-2.0, 1.0}  # the border takes the fill value
+    assert shift_images(images, 0, g) is images
+    with pytest.raises(ValueError, match=r"images must be \(batch, channels, height, width\), got \(12, 10\)"):
+        shift_images(images[0, 0], 1, g)
+
+
+def test_datamodule_shift_changes_training_batches_only_reproducibly(tmp_path: Path, synth: dict[str, bytes]) -> None:
+    install(tmp_path, synth)
+    plain = MNISTDataModule(tmp_path, batch_size=4, eval_batch_size=3, val_size=5, seed=7)
+    shifted = MNISTDataModule(tmp_path, batch_size=4, eval_batch_size=3, val_size=5, seed=7, shift=2)
+    for dm in (plain, shifted):
+        dm.setup()
+    black = -0.1307 / 0.3081
+    originals, moved = list(plain.train_dataloader()), list(shifted.train_dataloader())
+    offsets = []
+    for (x0, y0), (x1, y1) in zip(originals, moved):
+        assert torch.equal(y0, y1)  # same order as without shifts
+        offsets += [_offset_of(a, b, 2, black) for a, b in zip(x1, x0)]  # each a shift of its original
+    assert len(set(offsets)) > 3
+    # reproducible under the seed, also for a loader resumed mid-epoch, and another epoch differs
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(moved, shifted.train_dataloader()))
+    resumed = shifted.train_dataloader()
+    resumed.load_state_dict({"epoch": 0, "batches": 2})
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(moved[2:], resumed))
+    later = shifted.train_dataloader()
+    later.sampler.set_epoch(1)
+    plain_later = plain.train_dataloader()
+    plain_later.sampler.set_epoch(1)
+    assert [_offset_of(a, b, 2, black) for x1, x0 in zip(later, plain_later) for a, b in zip(x1[0], x0[0])] != offsets
+    # validation and test images are untouched
+    for dm_plain, dm_shift in ((plain.val_dataloader(), shifted.val_dataloader()),
+                               (plain.test_dataloader(), shifted.test_dataloader())):
+        assert all(torch.equal(a[0], b[0]) for a, b in zip(dm_plain, dm_shift))

@@ -138,6 +138,20 @@ def test_multirun_two_jobs(tmp_path):
     assert "model=lifbox" in (tmp_path / "1" / ".hydra" / "overrides.yaml").read_text()
 
 
+@pytest.mark.slow
+def test_zoo_multirun_gives_one_row_per_model(tmp_path):
+    """The zoo command of docs/results.md (a glob over the model group) on a debug budget: every
+    run records its seconds per epoch, and results_table --zoo makes one row per model."""
+    result = _run(["-m", "model=glob(*lif,exclude=[coba_lif])", *QUICK, "callbacks=none", "logger=csv",
+                   f"hydra.sweep.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    summaries = [json.loads((tmp_path / job / "metrics.json").read_text()) for job in ("0", "1")]
+    assert sorted(s["model"] for s in summaries) == ["lif", "plif"]
+    assert all(len(s["epoch_seconds"]) == 1 and s["epoch_seconds"][0] > 0 for s in summaries)
+    table = results_table.zoo_rows(results_table._run_dirs([str(tmp_path)], zoo=True), ["test/acc"])
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| `lif`", "| `plif`"], table
+
+
 def test_optuna_search_returns_the_metric(tmp_path):
     result = _run(["-m", "hparams_search=mnist_optuna", *QUICK, "callbacks=none", "logger=csv",
                    "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1",
@@ -165,6 +179,8 @@ def test_unknown_choice_fails_with_the_choices():
     ("net.readout.tau_mem_inv=fast", ["full_key: net.readout.tau_mem_inv", "Float"]),
     ("data.batch_sise=64", ["full_key: data.batch_sise", "not in 'MNISTData'"]),
     ("data.normalize=maybe", ["full_key: data.normalize", "not a valid bool"]),
+    ("data.shift=1.5", ["full_key: data.shift", "could not be converted to Integer"]),
+    ("net.trainable_per=pixel", ["full_key: net.trainable_per", "expected one of [layer, channel, neuron]"]),
     ("optimizer.name=adamx", ["full_key: optimizer.name", "expected one of [adam, adamw, sgd]"]),
     ("scheduler.step_size=1.5", ["full_key: scheduler.step_size", "Integer"]),
 ])
@@ -180,8 +196,11 @@ def test_a_misspelled_or_mistyped_key_fails_at_composition(override, words):
     ("data.eval_batch_size=0", "data.eval_batch_size must be an integer >= 1, got 0"),
     ("data.num_workers=-2", "data.num_workers must be an integer >= 0, got -2"),
     ("data.val_size=60000", "data.val_size must be an integer with 0 <= val_size <= 59999, got 60000"),
+    ("data.shift=-1", "data.shift must be an integer with 0 <= shift <= 27, got -1"),
     ("net.seq_length=0", "net.seq_length must be a positive int, got 0"),
     ("net.channels=[32]", "net.channels must have two entries (conv1, conv2), got [32]"),
+    ("net.trainable=[tau_mem]", "net.trainable must name numeric parameters of LIFParameters (tau_syn_inv, "
+                                "tau_mem_inv, v_leak, v_th, v_reset, alpha), got 'tau_mem'"),
     ("+net.hiden=3", "net.hiden: not a key of MNISTNet; allowed: batch_norm, channels, decoder, dt, gain, hidden"),
 ])
 def test_a_value_out_of_range_fails_before_any_data_work_naming_the_key(override, message, tmp_path):
@@ -190,6 +209,59 @@ def test_a_value_out_of_range_fails_before_any_data_work_naming_the_key(override
         train(cfg)
     assert message in str(info.value)
     assert not (tmp_path / "data").exists() and not (tmp_path / "run").exists()
+
+
+def test_plif_trains_its_time_constants_on_the_fused_path():
+    """model=plif: one trainable tau_mem_inv per spiking layer, in the optimizer, with a
+    gradient from the fused kernels (not the step loop), changed by a step."""
+    from norse_core.fused import record_kernels
+
+    torch.manual_seed(0)
+    task = build_block(compose_task("mnist", ["model=plif", "scheduler.name=none", "net.hidden=32",
+                                              "optimizer.neuron_lr=0.5", "optimizer.weight_decay=0.1"]), "task")
+    taus = {name: task.net.layer(name).p_tau_mem_inv for name in ("conv1", "conv2", "fc1")}
+    assert all(t.shape == () and float(t) == 100.0 for t in taus.values())
+    optimizer = task.configure_optimizers()
+    weights, neurons = optimizer.param_groups  # the time constants in a group of their own, no weight decay
+    assert {id(t) for t in taus.values()} == {id(p) for p in neurons["params"]}
+    assert (neurons["lr"], neurons["weight_decay"], weights["lr"], weights["weight_decay"]) == (0.5, 0.0, 0.002, 0.1)
+    assert len(weights["params"]) + 3 == len(list(task.parameters()))
+    images, labels = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0)), torch.arange(8)
+    with record_kernels() as calls:
+        torch.nn.functional.cross_entropy(task(images), labels).backward()
+    assert [c for c in calls if c.startswith("LIF")] and len([c for c in calls if c.startswith("LIF")]) == 3, calls
+    assert all(t.grad is not None and float(t.grad.abs()) > 0 for t in taus.values())
+    optimizer.step()
+    steps = [abs(float(t) - 100.0) for t in taus.values()]
+    assert all(0 < step <= 0.5 + 1e-4 for step in steps) and max(steps) > 0.2, steps  # Adam's first step: <= neuron_lr
+
+
+@pytest.mark.parametrize("per,shapes", [
+    ("channel", [(32, 1, 1), (64, 1, 1), (256,)]),
+    ("neuron", [(32, 12, 12), (64, 4, 4), (256,)]),
+])
+def test_trainable_neuron_parameters_per_channel_or_neuron(per, shapes):
+    task = build_block(compose_task("mnist", ["net.trainable=[tau_mem_inv,v_th]", f"net.trainable_per={per}"]), "task")
+    assert task.hparams.model["name"] == "lif"  # net.trainable works with any model
+    for name, shape in zip(("conv1", "conv2", "fc1"), shapes):
+        layer = task.net.layer(name)
+        assert layer.p_tau_mem_inv.shape == layer.p_v_th.shape == shape
+    # net.trainable=[] turns plif's off
+    plain = build_block(compose_task("mnist", ["model=plif", "net.trainable=[]"]), "task")
+    assert not [n for n, _ in plain.named_parameters() if ".p_" in n]
+
+
+def test_trainable_names_nested_parameters():
+    from tasks.common.builders import trainable_options
+    import norse_core as snn
+
+    options = trainable_options(snn.LIFRefracParameters(), ["tau_mem_inv", "rho_reset"], "channel", (4, 3))
+    assert options == {"trainable": ("lif.tau_mem_inv", "rho_reset"), "trainable_shape": (4, 1)}
+    layer = snn.LIFRefrac(snn.LIFRefracParameters(), **options)
+    assert layer.p_lif_tau_mem_inv.shape == (4, 1)
+    assert trainable_options(snn.LIFParameters(), [], "neuron", (4,)) == {}
+    with pytest.raises(ValueError, match="trainable_per must be one of layer, channel, neuron, got 'pixel'"):
+        trainable_options(snn.LIFParameters(), ["v_th"], "pixel", (4,))
 
 
 def test_typed_blocks_take_their_defaults_from_the_constructors(tmp_path):

@@ -65,3 +65,23 @@ def test_results_table_aggregates_seeds(tmp_path):
     assert len(table) == 4, table
     assert table[2].startswith("| `python -m tasks.mnist` | 1, 2, 3 | 99.30% (99.00% to 99.60%) | 610 / 610 |"), table[2]
     assert table[3].startswith("| `python -m tasks.mnist model=lifbox` | 1 | 98.00% (98.00% to 98.00%) |"), table[3]
+
+
+def test_results_table_zoo_has_one_row_per_model(tmp_path):
+    """``--zoo``: a sweep folder's runs become one row per model with the test accuracy and the
+    mean seconds per training epoch."""
+    import json
+
+    from scripts import results_table
+
+    runs = {"0": ("lif", 0.99, [60.0, 62.0]), "1": ("plif", 0.992, [70.0, 72.0]), "2": ("lif", 0.98, [64.0, 66.0])}
+    for name, (model, acc, epochs) in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({
+            "command": f"python -m tasks.mnist model={model}", "model": model, "metrics": {"test/acc": acc},
+            "fit_and_test_seconds": 200.0, "epoch_seconds": epochs, "machine": "x86_64, 2 CPUs, Linux",
+            "date": "2026-12-02"}))
+    (tmp_path / "multirun.yaml").write_text("")  # a sweep folder's other contents are not runs
+    table = results_table.zoo_rows(results_table._run_dirs([str(tmp_path)], zoo=True), ["test/acc"])
+    assert table[2:] == ["| `lif` | 2 | 98.50% | 63.0 | 2 | x86_64, 2 CPUs, Linux | 2026-12-02 |",
+                         "| `plif` | 1 | 99.20% | 71.0 | 2 | x86_64, 2 CPUs, Linux | 2026-12-02 |"], table

@@ -55,6 +55,7 @@ from tasks.cartpole.policy import (  # noqa: F401 (spread_time_constants: re-exp
     spread_time_constants,
 )
 from tasks.common.builders import build_encoder, build_neurons, find_setting, override_parameters  # noqa: F401
+from tasks.common.builders import trainable_names
 from tasks.common.module import SpikingTask
 
 ALGORITHMS = ("ppo", "a2c", "reinforce")
@@ -168,6 +169,9 @@ class CartPoleTask(SpikingTask):
         net = dict(net)
         layers = ("hidden", "readout") if net.get("readout") == "spike_count" else ("hidden",)
         neuron, layer_p = build_neurons(model, layers, net.pop("neuron", None), net.pop("layers", None))
+        if trainable_names(model, None):
+            raise ValueError(f"model={model.get('name')}: trainable neuron parameters {list(model['trainable'])} "
+                             "are not wired into the CartPole policy yet; use a model without them (model=lif)")
         if "li" in net:
             net["readout_p"] = snn.LIParameters(**net.pop("li"))
         net["gain"] = float(net["gain"]) * float(model["gain"])

@@ -90,6 +90,47 @@ def build_neurons(model: Mapping[str, Any], layers: Sequence[str], neuron: Any =
     return get_class(model["layer"]), {name: override_parameters(p, per_layer.get(name, {})) for name in layers}
 
 
+#: ``net.trainable_per``: one trained value per ``layer``, per ``channel`` (the first state
+#: dimension: a conv layer's channels, a dense layer's neurons) or per ``neuron``.
+TRAINABLE_PER = ("layer", "channel", "neuron")
+
+
+def _numeric_paths(p: Any, prefix: str = "") -> Dict[str, str]:
+    """Parameter name -> dotted path of every numeric field of ``p`` (nested ones too)."""
+    paths: Dict[str, str] = {}
+    for name, value in zip(p._fields, p):
+        if hasattr(value, "_fields"):
+            paths.update({k: v for k, v in _numeric_paths(value, f"{prefix}{name}.").items() if k not in paths})
+        elif isinstance(value, (int, float, torch.Tensor)) and not isinstance(value, bool):
+            paths.setdefault(name, prefix + name)
+    return paths
+
+
+def trainable_names(model: Mapping[str, Any], trainable: Optional[Sequence[str]]) -> Tuple[str, ...]:
+    """The neuron parameters a task trains: ``net.trainable`` when set, else the model's
+    ``trainable`` (``conf/model/plif.yaml``), else none."""
+    return tuple(model.get("trainable") or ()) if trainable is None else tuple(trainable)
+
+
+def trainable_options(p: Any, trainable: Sequence[str], per: str, shape: Sequence[int]) -> Dict[str, Any]:
+    """The ``trainable`` and ``trainable_shape`` arguments of a norse_core layer with parameters
+    ``p`` whose per-sample state has ``shape`` (channels first): the parameters named in
+    ``trainable`` (found also in nested parameters, e.g. ``lif.tau_mem_inv``) become
+    ``nn.Parameter``s, one per layer, per channel (``(C, 1, ..)``) or per neuron (``shape``)
+    as ``per`` says. A name ``p`` lacks raises a ValueError naming ``trainable`` and the allowed names."""
+    if per not in TRAINABLE_PER:
+        raise ValueError(f"trainable_per must be one of {', '.join(TRAINABLE_PER)}, got {per!r}")
+    paths = _numeric_paths(p)
+    unknown = [name for name in trainable if name not in paths]
+    if unknown:
+        raise ValueError(f"trainable must name numeric parameters of {type(p).__name__} "
+                         f"({', '.join(paths)}), got {unknown[0]!r}")
+    if not trainable:
+        return {}
+    sizes = {"layer": None, "channel": (shape[0], *(1,) * (len(shape) - 1)), "neuron": tuple(shape)}
+    return {"trainable": tuple(paths[name] for name in trainable), "trainable_shape": sizes[per]}
+
+
 def build_encoder(encoder: Mapping[str, Any]) -> Tuple[Optional[torch.nn.Module], float]:
     """``(encoder module or None for direct input, input scale)`` from an ``encoder/`` config."""
     module_cfg = encoder.get("module")

@@ -8,7 +8,9 @@ epoch it has handed out, and :class:`EpochShuffleSampler` draws each epoch's ord
 ``(seed, epoch)`` alone, so the resumed run skips exactly the batches the killed one had
 already trained on and then sees the same ones, in the same order, as a run that was never
 interrupted. Lightning calls ``set_epoch`` at the start of every epoch (the same hook as
-for ``DistributedSampler``).
+for ``DistributedSampler``). A ``transform`` (e.g. :func:`shift_images`, random shifts) gets
+each batch with a generator seeded by ``(seed, epoch, batch index)``: a resumed run draws the
+same random numbers for the same batch.
 
 :func:`writable_dir` and :func:`remove_file` turn a data folder that cannot be written into one
 line naming the folder and what to do (:class:`DataDirError`), not an ``OSError`` traceback.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sized
+from typing import Any, Callable, Dict, Iterator, Optional, Sized
 
 import torch
 from torch.utils.data import DataLoader, Sampler, SequentialSampler
@@ -66,6 +68,23 @@ def remove_file(path: str | os.PathLike[str]) -> None:
         raise _cannot(f"delete the bad file {path.name} in", path.parent, exc) from exc
 
 
+def shift_images(images: torch.Tensor, max_shift: int, generator: torch.Generator, fill: float = 0.0) -> torch.Tensor:
+    """Each image of ``images`` ``(B, C, H, W)`` translated by its own random integer offset
+    ``(dy, dx)``, each uniform in ``[-max_shift, max_shift]``:
+    ``out[b, :, i, j] = images[b, :, i - dy_b, j - dx_b]``, ``fill`` where that lies outside."""
+    if images.dim() != 4:
+        raise ValueError(f"images must be (batch, channels, height, width), got {tuple(images.shape)}")
+    if max_shift == 0:
+        return images
+    batch, _, height, width = images.shape
+    offsets = torch.randint(-max_shift, max_shift + 1, (batch, 2), generator=generator).to(images.device)
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4, value=fill)
+    rows = torch.arange(height, device=images.device) + max_shift - offsets[:, :1]  # (B, H)
+    cols = torch.arange(width, device=images.device) + max_shift - offsets[:, 1:]  # (B, W)
+    b = torch.arange(batch, device=images.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+
+
 class EpochShuffleSampler(Sampler[int]):
     """A random permutation of ``range(len(data_source))`` that depends only on ``seed`` and
     the epoch (``set_epoch``), optionally starting ``skip`` indices in (once)."""
@@ -105,11 +124,13 @@ class ResumableLoader(DataLoader):
     the epoch already handed out); after ``load_state_dict`` the next iteration skips them
     (by index with its own sampler; by drawing and dropping them with a sampler that
     Lightning put in, e.g. ``DistributedSamplerWrapper`` under DDP, which reshuffles by
-    ``seed + epoch`` itself)."""
+    ``seed + epoch`` itself). ``transform(batch, generator)`` changes each batch, drawing its
+    random numbers from ``generator``, seeded by ``(seed, epoch, batch index)`` alone."""
 
     def __init__(
         self, dataset: Any, batch_size: Optional[int] = 1, seed: int = 0, shuffle: bool = True,
-        sampler: Optional[Sampler] = None, **kwargs: Any,
+        sampler: Optional[Sampler] = None, transform: Optional[Callable[[Any, torch.Generator], Any]] = None,
+        **kwargs: Any,
     ):
         if kwargs.get("batch_sampler") is not None:
             raise ValueError("ResumableLoader batches with batch_size; do not pass batch_sampler")
@@ -119,6 +140,7 @@ class ResumableLoader(DataLoader):
         kwargs.setdefault("generator", torch.Generator().manual_seed(int(seed)))  # worker base seeds
         super().__init__(dataset, batch_size=batch_size, sampler=sampler, **kwargs)
         self.seed = int(seed)
+        self.transform = transform
         self._epoch = 0
         self._batches = 0
         self._skip_batches = 0
@@ -138,9 +160,16 @@ class ResumableLoader(DataLoader):
         if not own:
             for _ in range(skip):
                 next(iterator, None)
+        epoch = self._current_epoch()
         for batch in iterator:
+            if self.transform is not None:
+                batch = self.transform(batch, self.batch_generator(epoch, self._batches))
             self._batches += 1
             yield batch
+
+    def batch_generator(self, epoch: int, index: int) -> torch.Generator:
+        """The generator of batch ``index`` of epoch ``epoch`` (seeded by ``seed`` too)."""
+        return torch.Generator().manual_seed(((self.seed * 1_000_003 + epoch) * 1_000_003 + index) % (2**63))
 
     def state_dict(self) -> Dict[str, int]:
         return {"epoch": self._current_epoch(), "batches": self._batches}

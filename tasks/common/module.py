@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import pytorch_lightning as pl
 import torch
@@ -19,11 +19,19 @@ SCHEDULERS = ("none", "onecycle", "cosine", "step")
 
 @dataclass
 class OptimizerConfig:
-    """The ``optimizer`` block: ``OPTIMIZERS[name](parameters, lr=lr, weight_decay=weight_decay)``."""
+    """The ``optimizer`` block: ``OPTIMIZERS[name](parameters, lr=lr, weight_decay=weight_decay)``;
+    trainable neuron parameters (``net.trainable``) in a group of their own with ``lr=neuron_lr``
+    (``null``: ``lr``) and no weight decay (it would pull time constants to 0)."""
 
     name: enum.Enum("OptimizerName", {k: k for k in OPTIMIZERS}) = "adam"  # type: ignore[valid-type]
     lr: float = 0.001
     weight_decay: float = 0.0
+    neuron_lr: Optional[float] = None
+
+
+def neuron_parameters(module: torch.nn.Module) -> List[torch.nn.Parameter]:
+    """The trainable neuron parameters (``p_<name>``, from a layer's ``trainable=``) in ``module``."""
+    return [getattr(m, "p_" + path.replace(".", "_")) for m in module.modules() for path in getattr(m, "_trainable", ())]
 
 
 @dataclass
@@ -90,7 +98,13 @@ class SpikingTask(pl.LightningModule):
 
     def configure_optimizers(self):
         cfg = dict(self.optimizer_cfg)
-        optimizer = OPTIMIZERS[cfg.pop("name")](self.parameters(), **cfg)
+        kind, neuron_lr = OPTIMIZERS[cfg.pop("name")], cfg.pop("neuron_lr")
+        neuron = {id(p) for p in neuron_parameters(self)}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in neuron]}]
+        if neuron:
+            groups.append({"params": [p for p in self.parameters() if id(p) in neuron], "weight_decay": 0.0,
+                           "lr": cfg["lr"] if neuron_lr is None else neuron_lr})
+        optimizer = kind(groups, **cfg)
         sched = {k: v for k, v in self.scheduler_cfg.items() if v is not None}  # unset: the scheduler's default
         name = sched.pop("name")
         if name == "none":
@@ -98,7 +112,7 @@ class SpikingTask(pl.LightningModule):
         if name == "onecycle":
             total = int(self.trainer.estimated_stepping_batches)
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=optimizer.param_groups[0]["lr"], total_steps=total, **sched
+                optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=total, **sched
             )
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         if name == "cosine":

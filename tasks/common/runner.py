@@ -16,7 +16,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import hydra
 import pytorch_lightning as pl
@@ -77,16 +77,33 @@ def _command_line() -> str:
     return " ".join(["python -m", os.environ.get("NORSE_CORE_TASK_MODULE", "tasks.<task>"), *overrides])
 
 
-def write_run_summary(cfg: DictConfig, metrics: Dict[str, float], seconds: float) -> Path:
-    """Writes ``<output_dir>/metrics.json``: command, metrics, wall time, machine and date,
-    which ``scripts/results_table.py`` turns into the rows of docs/results.md."""
+class EpochTimer(pl.Callback):
+    """Wall seconds of every training epoch (its validation included), in ``seconds``."""
+
+    def __init__(self) -> None:
+        self.seconds: List[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def write_run_summary(cfg: DictConfig, metrics: Dict[str, float], seconds: float,
+                      epoch_seconds: Sequence[float] = ()) -> Path:
+    """Writes ``<output_dir>/metrics.json``: command, model, metrics, wall time (also per training
+    epoch), machine and date, which ``scripts/results_table.py`` turns into the rows of docs/results.md."""
     path = Path(cfg.paths.output_dir) / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     summary = {
         "task": cfg.get("task_name"),
         "command": _command_line(),
+        "model": (cfg.get("model") or {}).get("name"),
         "metrics": metrics,
         "fit_and_test_seconds": round(seconds, 1),
+        "epoch_seconds": [round(s, 1) for s in epoch_seconds],
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
         "accelerator": str(cfg.trainer.get("accelerator")),
@@ -136,7 +153,8 @@ def train(cfg: DictConfig) -> Optional[float]:
         torch.set_num_threads(int(cfg.threads))
     datamodule = build_block(cfg, "data")
     task = build_task(cfg)
-    callbacks = [*_instantiate_all(cfg.get("callbacks")), ReportOutputsOnFailure(cfg)]
+    timer = EpochTimer()
+    callbacks = [*_instantiate_all(cfg.get("callbacks")), ReportOutputsOnFailure(cfg), timer]
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
@@ -162,7 +180,7 @@ def train(cfg: DictConfig) -> Optional[float]:
     for key in sorted(summary):
         log.info("%s = %.4f", key, summary[key])
     if trainer.is_global_zero:
-        path = write_run_summary(cfg, summary, time.perf_counter() - started)
+        path = write_run_summary(cfg, summary, time.perf_counter() - started, timer.seconds)
         report_outputs(cfg, trainer.loggers, path)
     name = cfg.get("optimized_metric")
     if name and name in metrics:

@@ -138,6 +138,7 @@ RULES: Dict[str, Rule] = {
     # the tasks: ranges their constructors do not check
     "optimizer.lr": number(0.0, above=True),
     "optimizer.weight_decay": number(0.0),
+    "optimizer.neuron_lr": number(0.0, above=True, null=True),
     "net.dt": number(0.0, above=True),
     "net.hidden": integer(1),
     "algo.num_envs": integer(1),

@@ -32,7 +32,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from tasks.common.data import ResumableLoader, remove_file, writable_dir
+from tasks.common.data import ResumableLoader, remove_file, shift_images, writable_dir
 
 logger = logging.getLogger(__name__)
 
@@ -390,7 +390,10 @@ class MNISTDataModule(pl.LightningDataModule):
     """MNIST as in-memory ``TensorDataset``s of shape (N, 1, 28, 28), float32.
 
     ``val_size`` images of the 60k training set are held out for validation
-    (seeded random split); ``val_size=0`` validates on the 10k test set.
+    (seeded random split); ``val_size=0`` validates on the 10k test set. ``shift > 0``:
+    every training image is translated by a random integer offset in ``[-shift, shift]`` px
+    per axis, drawn per batch from ``(seed, epoch, batch)`` (:func:`~tasks.common.data.shift_images`;
+    the border filled with the value of a black pixel); validation and test images are not.
     """
 
     num_classes = 10
@@ -406,6 +409,7 @@ class MNISTDataModule(pl.LightningDataModule):
         seed: int = 0,
         normalize: bool = True,
         pin_memory: bool = False,
+        shift: int = 0,
     ) -> None:
         super().__init__()
         if not isinstance(data_dir, (str, os.PathLike)) or str(data_dir) == "":
@@ -418,6 +422,7 @@ class MNISTDataModule(pl.LightningDataModule):
         self.seed = _check_int("seed", seed, 0, 2**63 - 1)
         self.normalize = _check_bool("normalize", normalize)
         self.pin_memory = _check_bool("pin_memory", pin_memory)
+        self.shift = _check_int("shift", shift, 0, 27)
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None
@@ -469,9 +474,16 @@ class MNISTDataModule(pl.LightningDataModule):
             raise RuntimeError("MNISTDataModule.setup() must run before asking for a dataloader")
         options = dict(num_workers=self.num_workers, pin_memory=self.pin_memory,
                        persistent_workers=self.num_workers > 0)
-        if shuffle:  # an order fixed by (seed, epoch), resumable mid-epoch (tasks.common.data)
-            return ResumableLoader(dataset, batch_size=batch_size, seed=self.seed, shuffle=True, **options)
+        if shuffle:  # an order (and shifts) fixed by (seed, epoch), resumable mid-epoch (tasks.common.data)
+            transform = self._shift if self.shift else None
+            return ResumableLoader(dataset, batch_size=batch_size, seed=self.seed, shuffle=True,
+                                   transform=transform, **options)
         return DataLoader(dataset, batch_size=batch_size, shuffle=False, **options)
+
+    def _shift(self, batch: list, generator: torch.Generator) -> list:
+        images, labels = batch
+        black = -MNIST_MEAN / MNIST_STD if self.normalize else 0.0
+        return [shift_images(images, self.shift, generator, fill=black), labels]
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.batch_size, shuffle=True)

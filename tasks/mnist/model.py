@@ -12,7 +12,9 @@
     decode: max (or mean) of the readout voltage over time -> logits
 
 Stateless layers run with time folded into the batch (``snn.Lift``). Every input current
-to a neuron layer is multiplied by ``gain``.
+to a neuron layer is multiplied by ``gain``. ``trainable`` neuron parameters (PLIF:
+``("tau_mem_inv",)``) learn with the weights, one value per layer, channel or neuron
+(``trainable_per``, :func:`~tasks.common.builders.trainable_options`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 import norse_core as snn
+from tasks.common.builders import trainable_options
 
 DECODERS = ("max", "mean")
 SPIKING_LAYERS = ("conv1", "conv2", "fc1")
@@ -70,6 +73,8 @@ class ConvSNN(nn.Module):
         gain: float = 1.0,
         batch_norm: bool = True,
         layer_p: Optional[Mapping[str, Any]] = None,
+        trainable: Optional[Sequence[str]] = None,
+        trainable_per: str = "layer",
     ):
         super().__init__()
         layer_p = dict(layer_p or {})
@@ -90,13 +95,15 @@ class ConvSNN(nn.Module):
         self.input_scale = input_scale
         norm2d = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: None)
         norm1d = (lambda c: nn.BatchNorm1d(c)) if batch_norm else (lambda c: None)
+        shapes = {"conv1": (c1, 12, 12), "conv2": (c2, 4, 4), "fc1": (hidden,)}  # per sample, for 28x28 images
+        options = {name: trainable_options(p[name], trainable or (), trainable_per, shapes[name]) for name in SPIKING_LAYERS}
         self.stem = _block(nn.Conv2d(1, c1, 5), norm=norm2d(c1), pool=nn.MaxPool2d(2), gain=gain)
         self.body = snn.SequentialState(
-            neuron(p["conv1"], dt=dt),
+            neuron(p["conv1"], dt=dt, **options["conv1"]),
             snn.Lift(_block(nn.Conv2d(c1, c2, 5), norm=norm2d(c2), pool=nn.MaxPool2d(2), gain=gain)),
-            neuron(p["conv2"], dt=dt),
+            neuron(p["conv2"], dt=dt, **options["conv2"]),
             snn.Lift(_block(nn.Flatten(), nn.Linear(c2 * 16, hidden), norm=norm1d(hidden), pool=None, gain=gain)),
-            neuron(p["fc1"], dt=dt),
+            neuron(p["fc1"], dt=dt, **options["fc1"]),
             snn.Lift(nn.Linear(hidden, num_classes)),
             snn.LI(readout_p, dt=dt),
         )

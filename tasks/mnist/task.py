@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import torchmetrics
 
 import norse_core as snn
-from tasks.common.builders import build_encoder, build_neurons, find_setting
+from tasks.common.builders import build_encoder, build_neurons, find_setting, trainable_names
 from tasks.common.module import SpikingTask
 from tasks.mnist.model import SPIKING_LAYERS, ConvSNN
 
@@ -30,10 +30,12 @@ class MNISTTask(SpikingTask):
     ):
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(logger=False)
-        net = dict(net)  # to ConvSNN as it is (a key left out keeps its default), except neuron, layers, gain, readout
+        net = dict(net)  # to ConvSNN as it is (a key left out keeps its default), except neuron, layers, gain,
+        # readout and trainable (null: the model's)
         neuron, layer_p = build_neurons(model, SPIKING_LAYERS, net.pop("neuron", None), net.pop("layers", None))
         encoder_module, scale = build_encoder(encoder)
         net["gain"] = float(net["gain"]) * float(model["gain"])
+        net["trainable"] = trainable_names(model, net.get("trainable"))
         if "readout" in net:
             net["readout_p"] = snn.LIParameters(**net.pop("readout"))
         self.net = ConvSNN(neuron, layer_p["conv1"], encoder=encoder_module, input_scale=scale, layer_p=layer_p, **net)
