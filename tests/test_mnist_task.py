@@ -281,3 +281,20 @@ def test_cli_names_a_mistyped_key():
     result = _run(["net.hidden=abc"], timeout=120)
     assert result.returncode != 0
     assert "full_key: net.hidden" in result.stderr and "could not be converted to Integer" in result.stderr
+
+
+def test_conv_snn_takes_neuron_layers_without_norse_core_parameters():
+    """scripts/bench_neurons.py (section 6) builds the task's network with other libraries'
+    neuron layers and parameters ``None``; nothing asks those for trainable parameters."""
+    from tasks.mnist.model import ConvSNN
+
+    class Rectifier(torch.nn.Module):
+        def __init__(self, p, dt):
+            super().__init__()
+            assert p is None
+
+        def forward(self, x, state=None):
+            return torch.relu(x), state
+
+    logits, _ = ConvSNN(Rectifier, None, seq_length=2)(torch.rand(3, 1, 28, 28))
+    assert logits.shape == (3, 10)

@@ -120,13 +120,13 @@ def trainable_options(p: Any, trainable: Sequence[str], per: str, shape: Sequenc
     as ``per`` says. A name ``p`` lacks raises a ValueError naming ``trainable`` and the allowed names."""
     if per not in TRAINABLE_PER:
         raise ValueError(f"trainable_per must be one of {', '.join(TRAINABLE_PER)}, got {per!r}")
+    if not trainable:  # also for layers of other libraries (no parameters p; the benchmarks)
+        return {}
     paths = _numeric_paths(p)
     unknown = [name for name in trainable if name not in paths]
     if unknown:
         raise ValueError(f"trainable must name numeric parameters of {type(p).__name__} "
                          f"({', '.join(paths)}), got {unknown[0]!r}")
-    if not trainable:
-        return {}
     sizes = {"layer": None, "channel": (shape[0], *(1,) * (len(shape) - 1)), "neuron": tuple(shape)}
     return {"trainable": tuple(paths[name] for name in trainable), "trainable_shape": sizes[per]}
 
