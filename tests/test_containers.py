@@ -146,3 +146,17 @@ def test_lift_of_steps_without_batch():
     x = torch.rand(3, 4)
     torch.testing.assert_close(snn.Lift(linear)(x), torch.stack([linear(step) for step in x]))
     assert snn.Lift(linear)(torch.rand(0, 4)).shape == (0, 2)
+
+
+def test_broadcasts_to_agrees_with_torch():
+    """``broadcasts_to`` (the fused loops' cheap check) says what ``torch.broadcast_shapes``
+    does: broadcasts without enlarging the target."""
+    from norse_core.utils.state import broadcasts_to
+
+    target = (4, 3, 5)
+    for shape in [(), (5,), (1,), (3, 5), (3, 1), (4, 3, 5), (1, 1, 1), (2,), (3, 2), (1, 4, 3, 5), (4, 1, 5), (6, 3, 5)]:
+        try:
+            expected = torch.broadcast_shapes(shape, target) == target
+        except RuntimeError:
+            expected = False
+        assert broadcasts_to(shape, target) == expected, shape

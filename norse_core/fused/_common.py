@@ -23,6 +23,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from norse_core.functional.threshold import surrogate_derivative, threshold
+from norse_core.utils.state import broadcasts_to
 
 # the module, not the function the package re-exports under the same name
 _threshold_module = importlib.import_module("norse_core.functional.threshold")
@@ -88,10 +89,7 @@ def params_usable(p: Any, state_shape: torch.Size, dtype: torch.dtype) -> bool:
     needing a gradient, run on kernels that differentiate them: :func:`differentiable`.)"""
     for value in p:
         if isinstance(value, torch.Tensor):
-            try:
-                if value.dtype != dtype or torch.broadcast_shapes(value.shape, state_shape) != state_shape:
-                    return False
-            except RuntimeError:  # does not broadcast
+            if value.dtype != dtype or not broadcasts_to(value.shape, state_shape):
                 return False
         elif isinstance(value, tuple):  # a nested parameter tuple: not a model we fuse
             return False

@@ -26,7 +26,7 @@ from torch.utils._pytree import tree_map
 
 from norse_core.functional.dynamics import Dynamics
 from norse_core.functional.parameters import check_parameters
-from norse_core.utils.state import stack_states
+from norse_core.utils.state import broadcasts_to, stack_states
 
 
 InitialValue = Union[str, Callable[[torch.Tensor, Any], Any]]
@@ -204,11 +204,7 @@ class SNNCell(torch.nn.Module):
         parameter must broadcast *to* the state shape, e.g. one value per neuron)."""
         for field, value in _named_leaves(self.p):
             if isinstance(value, torch.Tensor) and value.dim() > 0:
-                try:
-                    fits = torch.broadcast_shapes(value.shape, state_shape) == state_shape
-                except RuntimeError:
-                    fits = False
-                if not fits:
+                if not broadcasts_to(value.shape, state_shape):
                     raise ValueError(
                         f"{type(self).__name__}: parameter {field} has shape {tuple(value.shape)}, which does "
                         f"not broadcast to the state shape {tuple(state_shape)} of this input without "

@@ -42,3 +42,12 @@ def clone_tensor(x: Any, device: Any = None) -> torch.Tensor:
     if given (Norse's ``utils.clone.clone_tensor``)."""
     tensor = x.detach().clone() if isinstance(x, torch.Tensor) else torch.as_tensor(x)
     return tensor if device is None else tensor.to(device)
+
+
+def broadcasts_to(shape: Sequence[int], target: Sequence[int]) -> bool:
+    """Whether a tensor of ``shape`` broadcasts to ``target`` without enlarging it (trailing
+    dimensions equal or 1); ``torch.broadcast_shapes(shape, target) == target`` without its
+    cost (tens of microseconds per call, on every fused call)."""
+    if len(shape) > len(target):
+        return False
+    return all(s == t or s == 1 for s, t in zip(reversed(shape), reversed(target)))
