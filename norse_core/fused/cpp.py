@@ -210,6 +210,7 @@ FLAGS = {"current": 1, "leak": 2, "spiking": 4, "adaptive": 8, "exponential": 16
 COMPILED_FLAGS = frozenset({7, 71, 6, 70, 4, 68, 3, 2, 15, 79, 23, 87, 55, 119, 135, 199, 183, 247})
 
 
+@functools.lru_cache(maxsize=None)
 def flags(dynamics: Dynamics, subtract: bool = False) -> int:
     """The compile-time flags of feed-forward ``dynamics`` (``subtract``: its subtract reset)."""
     terms = dynamics._asdict()
@@ -217,6 +218,7 @@ def flags(dynamics: Dynamics, subtract: bool = False) -> int:
     return sum(bit for term, bit in FLAGS.items() if terms[term])
 
 
+@functools.lru_cache(maxsize=None)
 def has_kernel(dynamics: Dynamics) -> bool:
     """Whether ``fused.cpp`` has a kernel for ``dynamics``: a feed-forward model whose terms
     (with either reset, if it has the choice) are compiled, or recurrent LIF and LSNN."""
