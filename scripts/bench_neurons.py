@@ -489,7 +489,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sections", default="123456", help="which sections to run, e.g. 12 (5 alone: 5)")
-    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--repeats", type=int, default=41)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--on-sizes", default="512,1024,2048")
     parser.add_argument("--on-repeats", type=int, default=3)
