@@ -16,15 +16,12 @@ runs the same loops in PyTorch, step by step, where the library is not loaded.
 from __future__ import annotations
 
 import os
-import sys
 import threading
-import time
-import warnings
 from typing import Any, Dict, Optional
 
 import torch
 
-from norse_core.fused.cpp import extension_directory, extension_disabled, library_name, load_library
+from norse_core.fused.cpp import build_once, extension_directory, extension_disabled, library_name
 
 #: Sequences with fewer neuron-steps do not trigger the one-time build (unit tests stay on the
 #: PyTorch loops).
@@ -62,35 +59,8 @@ def build_directory() -> str:
 def build(verbose: bool = False) -> bool:
     """Builds (or loads from the cache) the loops now; ``True`` when they are usable. A failure
     warns once and returns ``False`` (and ``False`` at every later call)."""
-    if _status["loaded"]:
-        return True
-    if _status["error"] is not None or disabled():
-        return False
-    with _lock:
-        if _status["loaded"] or _status["error"] is not None:
-            return _status["loaded"]
-        try:
-            if not SOURCE:
-                raise FileNotFoundError(f"cannot read the C++ source {SOURCE_PATH}")
-            directory = build_directory()
-            compiling = not os.path.isfile(os.path.join(directory, _NAME + ".so"))
-            if compiling:
-                started = time.perf_counter()
-                os.makedirs(directory, exist_ok=True)
-                print(f"norse_core: compiling the e-prop loops once, about a minute (into {directory}) ...",
-                      file=sys.stderr, flush=True)
-            load_library(_NAME, SOURCE, _EXTRA_CFLAGS, directory, verbose)
-            ops().adjoint  # raises if the library did not register its ops
-            _status["loaded"] = True
-            if compiling:
-                print(f"norse_core: compiled the e-prop loops in {time.perf_counter() - started:.0f} s",
-                      file=sys.stderr, flush=True)
-        except Exception as error:  # noqa: BLE001 - any failure means "use the PyTorch loops"
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            _status["error"] = f"{type(error).__name__}: {first}"
-            warnings.warn(f"norse_core: compiled e-prop loops unavailable ({_status['error']}); "
-                          "using the PyTorch loops", RuntimeWarning, stacklevel=2)
-    return _status["loaded"]
+    return build_once(_status, _lock, _NAME, SOURCE, SOURCE_PATH, _EXTRA_CFLAGS, lambda: ops().adjoint,
+                      "e-prop loops", "a minute", "", "e-prop loops", "PyTorch loops", verbose)
 
 
 def available() -> bool:

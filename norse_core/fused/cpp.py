@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -137,42 +137,43 @@ def build_directory() -> str:
     return extension_directory(_NAME)
 
 
-def load_library(name: str, source: str, cflags: Sequence[str], directory: str, verbose: bool) -> None:
-    """Compiles (or loads from ``directory``) the op library ``name`` from ``source``."""
-    _cpp_extension().load_inline(name=name, cpp_sources=[source], extra_cflags=list(cflags),
-                                 build_directory=directory, is_python_module=False, verbose=verbose)
-
-
-def _say(message: str) -> None:
-    print(f"norse_core: {message}", file=sys.stderr, flush=True)
-
-
-def build(verbose: bool = False) -> bool:
-    """Builds (or loads from the cache) the C++ loops now; ``True`` when they are usable.
-    A failure warns once and returns ``False`` (and ``False`` at every later call)."""
-    with _lock:
-        if _status["loaded"] or _status["error"] is not None or extension_disabled():
-            return bool(_status["loaded"])
+def build_once(status: Dict[str, Any], lock: threading.Lock, name: str, source: str, source_path: str,
+               cflags: Sequence[str], probe: Callable[[], Any], what: str, about: str, done: str,
+               unavailable: str, fallback: str, verbose: bool) -> bool:
+    """Builds (or loads from its cache folder) op library ``name`` once per process (the C++
+    loops here, the e-prop loops): a line when a compile starts and ends, ONE warning on any
+    failure; ``status`` keeps the outcome, ``probe()`` raises if no ops were registered."""
+    with lock:
+        if status["loaded"] or status["error"] is not None or extension_disabled():
+            return bool(status["loaded"])
         try:
-            if not SOURCE:
-                raise FileNotFoundError(f"cannot read the C++ source {SOURCE_PATH}")
-            directory = build_directory()
-            compiling = not os.path.isfile(os.path.join(directory, _NAME + ".so"))
+            if not source:
+                raise FileNotFoundError(f"cannot read the C++ source {source_path}")
+            directory = extension_directory(name)
+            compiling = not os.path.isfile(os.path.join(directory, name + ".so"))
             if compiling:
                 started = time.perf_counter()
                 os.makedirs(directory, exist_ok=True)
-                _say(f"compiling the fused CPU kernels once, about {BUILD_SECONDS} s (into {directory}) ...")
-            load_library(_NAME, SOURCE, _EXTRA_CFLAGS, directory, verbose)
-            _ops().ff_fwd  # raises if the library did not register its ops
-            _status["loaded"] = True
+                print(f"norse_core: compiling the {what} once, about {about} (into {directory}) ...", file=sys.stderr)
+            _cpp_extension().load_inline(name=name, cpp_sources=[source], extra_cflags=list(cflags),
+                                         build_directory=directory, is_python_module=False, verbose=verbose)
+            probe()
+            status["loaded"] = True
             if compiling:
-                _say(f"compiled the fused CPU kernels in {time.perf_counter() - started:.0f} s; later runs load them")
-        except Exception as error:  # noqa: BLE001 - any failure means "use the portable loop"
+                print(f"norse_core: compiled the {what} in {time.perf_counter() - started:.0f} s{done}", file=sys.stderr)
+        except Exception as error:  # noqa: BLE001 - any failure means "use the PyTorch loops"
             first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            _status["error"] = f"{type(error).__name__}: {first}"
-            warnings.warn(f"norse_core: compiled fused loops unavailable ({_status['error']}); using the portable "
-                          "PyTorch loops", RuntimeWarning, stacklevel=2)
-    return _status["loaded"]
+            status["error"] = f"{type(error).__name__}: {first}"
+            warnings.warn(f"norse_core: compiled {unavailable} unavailable ({status['error']}); using the {fallback}",
+                          RuntimeWarning, stacklevel=3)
+    return status["loaded"]
+
+
+def build(verbose: bool = False) -> bool:
+    """Builds (or loads from the cache) the C++ loops now (:func:`build_once`); ``True`` when usable."""
+    return build_once(_status, _lock, _NAME, SOURCE, SOURCE_PATH, _EXTRA_CFLAGS, lambda: _ops().ff_fwd,
+                      "fused CPU kernels", f"{BUILD_SECONDS} s", "; later runs load them",
+                      "fused loops", "portable PyTorch loops", verbose)
 
 
 def error() -> Optional[str]:
