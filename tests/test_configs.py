@@ -130,12 +130,14 @@ def _result_rows() -> List[Tuple[str, List[str], List[str]]]:
 
 
 #: Overlays of configurations not run in full yet: their rows come with their results.
-CANDIDATES: set = set()
+CANDIDATES: set = {"mnist_plif_affine"}
 
 
 def test_a_candidate_overlay_composes_and_pins_its_choices():
     cfg = compose_task("mnist", ["experiment=mnist_plif_shift"])
     assert (cfg.model.name, cfg.data.shift, cfg.optimizer.neuron_lr, cfg.trainer.max_epochs) == ("plif", 2, 0.05, 15)
+    cfg = compose_task("mnist", ["experiment=mnist_plif_affine"])
+    assert (cfg.data.rotate, cfg.data.scale, cfg.trainer.precision) == (10.0, 0.1, "bf16-mixed")
     for name in CANDIDATES:
         pinned = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
         assert "seed" in pinned and any("override /model" in d for d in pinned.defaults), name

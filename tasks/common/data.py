@@ -8,7 +8,8 @@ epoch it has handed out, and :class:`EpochShuffleSampler` draws each epoch's ord
 ``(seed, epoch)`` alone, so the resumed run skips exactly the batches the killed one had
 already trained on and then sees the same ones, in the same order, as a run that was never
 interrupted. Lightning calls ``set_epoch`` at the start of every epoch (the same hook as
-for ``DistributedSampler``). A ``transform`` (e.g. :func:`shift_images`, random shifts) gets
+for ``DistributedSampler``). A ``transform`` (e.g. :func:`shift_images`, random shifts, or
+:func:`affine_images`, random rotations, scalings and shifts) gets
 each batch with a generator seeded by ``(seed, epoch, batch index)``: a resumed run draws the
 same random numbers for the same batch.
 
@@ -83,6 +84,32 @@ def shift_images(images: torch.Tensor, max_shift: int, generator: torch.Generato
     cols = torch.arange(width, device=images.device) + max_shift - offsets[:, 1:]  # (B, W)
     b = torch.arange(batch, device=images.device)[:, None, None]
     return padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+
+
+def affine_images(images: torch.Tensor, generator: torch.Generator, degrees: float = 0.0, scale: float = 0.0,
+                  shift: float = 0.0, fill: float = 0.0) -> torch.Tensor:
+    """Each image of ``images`` ``(B, C, H, W)`` rotated by its own angle, uniform in
+    ``[-degrees, degrees]``, scaled by a factor uniform in ``[1 - scale, 1 + scale]`` (both about
+    the centre) and translated by ``(dy, dx)`` px, each uniform in ``[-shift, shift]``; bilinear,
+    ``fill`` where the source lies outside the image. Output pixel ``p`` (centred coordinates)
+    reads the input at ``R(angle)^-1 (p - d) / factor``."""
+    if images.dim() != 4:
+        raise ValueError(f"images must be (batch, channels, height, width), got {tuple(images.shape)}")
+    if degrees == 0 and scale == 0 and shift == 0:
+        return images
+    batch, _, height, width = images.shape
+    draws = torch.rand(batch, 4, generator=generator, dtype=torch.float64) * 2 - 1  # in [-1, 1)
+    angle = torch.deg2rad(draws[:, 0] * degrees)
+    factor = 1 + draws[:, 1] * scale
+    cos, sin = torch.cos(angle) / factor, torch.sin(angle) / factor
+    # affine_grid's coordinates run from -1 to 1 across the image: one px is 2 / size
+    dx, dy = draws[:, 2] * shift * 2 / width, draws[:, 3] * shift * 2 / height
+    theta = torch.stack([torch.stack([cos, sin, -(cos * dx + sin * dy)], 1),
+                         torch.stack([-sin, cos, -(-sin * dx + cos * dy)], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+    moved = torch.nn.functional.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros",
+                                            align_corners=False)
+    return moved + fill
 
 
 class EpochShuffleSampler(Sampler[int]):

@@ -32,7 +32,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from tasks.common.data import ResumableLoader, remove_file, shift_images, writable_dir
+from tasks.common.data import ResumableLoader, affine_images, remove_file, shift_images, writable_dir
 
 logger = logging.getLogger(__name__)
 
@@ -380,6 +380,15 @@ def _check_int(name: str, value: object, minimum: int, maximum: int | None = Non
     return value
 
 
+def _check_float(name: str, value: object, minimum: float, maximum: float) -> float:
+    allowed = f"a number with {minimum:g} <= {name} <= {maximum:g}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+    return float(value)
+
+
 def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
@@ -394,6 +403,10 @@ class MNISTDataModule(pl.LightningDataModule):
     every training image is translated by a random integer offset in ``[-shift, shift]`` px
     per axis, drawn per batch from ``(seed, epoch, batch)`` (:func:`~tasks.common.data.shift_images`;
     the border filled with the value of a black pixel); validation and test images are not.
+    ``rotate`` (degrees) or ``scale`` (a fraction) above 0: a random affine map per training
+    image instead (:func:`~tasks.common.data.affine_images`, bilinear): a rotation uniform in
+    ``[-rotate, rotate]``, a zoom uniform in ``[1 - scale, 1 + scale]`` and a translation uniform
+    in ``[-shift, shift]`` px per axis (not rounded to whole pixels).
     """
 
     num_classes = 10
@@ -410,6 +423,8 @@ class MNISTDataModule(pl.LightningDataModule):
         normalize: bool = True,
         pin_memory: bool = False,
         shift: int = 0,
+        rotate: float = 0.0,
+        scale: float = 0.0,
     ) -> None:
         super().__init__()
         if not isinstance(data_dir, (str, os.PathLike)) or str(data_dir) == "":
@@ -423,6 +438,8 @@ class MNISTDataModule(pl.LightningDataModule):
         self.normalize = _check_bool("normalize", normalize)
         self.pin_memory = _check_bool("pin_memory", pin_memory)
         self.shift = _check_int("shift", shift, 0, 27)
+        self.rotate = _check_float("rotate", rotate, 0.0, 180.0)
+        self.scale = _check_float("scale", scale, 0.0, 0.5)
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None
@@ -475,14 +492,16 @@ class MNISTDataModule(pl.LightningDataModule):
         options = dict(num_workers=self.num_workers, pin_memory=self.pin_memory,
                        persistent_workers=self.num_workers > 0)
         if shuffle:  # an order (and shifts) fixed by (seed, epoch), resumable mid-epoch (tasks.common.data)
-            transform = self._shift if self.shift else None
+            transform = self._augment if (self.shift or self.rotate or self.scale) else None
             return ResumableLoader(dataset, batch_size=batch_size, seed=self.seed, shuffle=True,
                                    transform=transform, **options)
         return DataLoader(dataset, batch_size=batch_size, shuffle=False, **options)
 
-    def _shift(self, batch: list, generator: torch.Generator) -> list:
+    def _augment(self, batch: list, generator: torch.Generator) -> list:
         images, labels = batch
         black = -MNIST_MEAN / MNIST_STD if self.normalize else 0.0
+        if self.rotate or self.scale:
+            return [affine_images(images, generator, self.rotate, self.scale, self.shift, fill=black), labels]
         return [shift_images(images, self.shift, generator, fill=black), labels]
 
     def train_dataloader(self) -> DataLoader:
