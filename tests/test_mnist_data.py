@@ -24,7 +24,7 @@ from tasks.mnist.data import (
     prepare_mnist,
     torchvision_source,
 )
-from tasks.common.data import shift_images
+from tasks.common.data import affine_images, shift_images, warp_images
 
 N_TRAIN, N_TEST = 20, 8
 
@@ -519,3 +519,60 @@ def test_datamodule_shift_changes_training_batches_only_reproducibly(tmp_path: P
     for dm_plain, dm_shift in ((plain.val_dataloader(), shifted.val_dataloader()),
                                (plain.test_dataloader(), shifted.test_dataloader())):
         assert all(torch.equal(a[0], b[0]) for a, b in zip(dm_plain, dm_shift))
+
+
+# --------------------------------------------------------------------------- affine augmentation
+def test_warp_images_rotates_scales_and_translates_about_the_centre() -> None:
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 2, 28, 28, generator=g)
+    one, zero = torch.ones(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    assert torch.allclose(warp_images(images, zero, one, zero, zero), images, atol=1e-5)  # the identity
+    # a quarter turn maps the pixel grid onto itself: torch.rot90 (clockwise as displayed, rows down)
+    assert torch.allclose(warp_images(images, 90 * one, one, zero, zero), torch.rot90(images, -1, (2, 3)), atol=1e-5)
+    # whole-pixel translations equal the slicing of the shift augmentation, the border filled
+    dy, dx = torch.tensor([1.0, -2.0, 0.0], dtype=torch.float64), torch.tensor([2.0, 0.0, -3.0], dtype=torch.float64)
+    moved = warp_images(images, zero, one, dy, dx, fill=-0.5)
+    for out, image, a, b in zip(moved, images, dy.tolist(), dx.tolist()):
+        assert torch.allclose(out, _shifted(image, int(a), int(b), -0.5), atol=1e-5)
+    # a zoom by 2 about the centre: the centre pixel's neighbourhood spreads, the border is fill
+    dot = torch.zeros(1, 1, 28, 28)
+    dot[0, 0, 13:15, 13:15] = 1.0
+    zoomed = warp_images(dot, torch.zeros(1), torch.full((1,), 2.0), torch.zeros(1), torch.zeros(1))
+    assert zoomed.sum().item() == pytest.approx(4 * dot.sum().item(), rel=1e-5) and zoomed[0, 0, 12:16, 12:16].min() > 0
+
+
+def test_affine_images_draws_one_map_per_image_reproducibly() -> None:
+    images = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    out = affine_images(images, torch.Generator().manual_seed(5), degrees=10.0, scale=0.1, shift=2.0, fill=-0.4)
+    assert out.shape == images.shape and not torch.allclose(out, images)
+    assert torch.equal(out, affine_images(images, torch.Generator().manual_seed(5), 10.0, 0.1, 2.0, fill=-0.4))
+    assert not torch.equal(out, affine_images(images, torch.Generator().manual_seed(6), 10.0, 0.1, 2.0, fill=-0.4))
+    assert affine_images(images, torch.Generator(), 0.0, 0.0, 0.0) is images
+    rotated_only = affine_images(torch.full((8, 1, 28, 28), -0.4), torch.Generator().manual_seed(2), degrees=30.0,
+                                 fill=-0.4)
+    assert torch.allclose(rotated_only, torch.full_like(rotated_only, -0.4), atol=1e-6)  # black stays black
+    with pytest.raises(ValueError, match=r"images must be \(batch, channels, height, width\), got \(28, 28\)"):
+        affine_images(images[0, 0], torch.Generator(), 10.0)
+
+
+def test_datamodule_affine_changes_training_batches_only_and_checks_its_arguments(
+        tmp_path: Path, synth: dict[str, bytes]) -> None:
+    install(tmp_path, synth)
+    plain = MNISTDataModule(tmp_path, batch_size=4, eval_batch_size=3, val_size=5, seed=7)
+    warped = MNISTDataModule(tmp_path, batch_size=4, eval_batch_size=3, val_size=5, seed=7, rotate=15.0, scale=0.1,
+                             shift=1)
+    for dm in (plain, warped):
+        dm.setup()
+    originals, moved = list(plain.train_dataloader()), list(warped.train_dataloader())
+    assert all(torch.equal(y0, y1) for (_, y0), (_, y1) in zip(originals, moved))  # the same order
+    assert not any(torch.allclose(x0, x1) for (x0, _), (x1, _) in zip(originals, moved))
+    resumed = warped.train_dataloader()
+    resumed.load_state_dict({"epoch": 0, "batches": 1})
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(moved[1:], resumed))  # the same maps after resuming
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(plain.val_dataloader(), warped.val_dataloader()))
+    for kwargs, words in (({"rotate": -1.0}, ["rotate", "-1.0", "0 <= rotate <= 180"]),
+                          ({"scale": 0.6}, ["scale", "0.6", "0 <= scale <= 0.5"]),
+                          ({"rotate": "10"}, ["rotate", "'10'", "str"])):
+        with pytest.raises(ValueError) as error:
+            MNISTDataModule(tmp_path, **kwargs)
+        assert all(word in str(error.value) for word in words), str(error.value)

@@ -232,11 +232,20 @@ def has_kernel(dynamics: Dynamics) -> bool:
 _NUMBER = torch.empty(0)  # in ``per``: this parameter is the number in ``p``
 
 
+@functools.lru_cache(maxsize=256)
+def _numbers(cfg: Any) -> List[float]:
+    """Every field of :data:`PARAMETER_FIELDS` of a config of numbers only (0 where it has none),
+    once per config (the ops only read the list)."""
+    return [float(getattr(cfg, name, 0.0)) for name in PARAMETER_FIELDS]
+
+
 def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor]]:
     """``(p, per)`` for the ops: ``p`` every field of :data:`PARAMETER_FIELDS` as a number
     (0 where the config has none); ``per`` empty when all are numbers (or one-element tensors)
     and no gradient is needed (the fast path), else one tensor per field: empty (the number in
     ``p`` applies) or the parameter expanded to the state's shape, contiguous."""
+    if not params and not any(isinstance(value, torch.Tensor) for value in cfg):
+        return _numbers(cfg), []
     p: List[float] = []
     per: List[torch.Tensor] = []
     for name in PARAMETER_FIELDS:

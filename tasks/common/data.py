@@ -86,30 +86,38 @@ def shift_images(images: torch.Tensor, max_shift: int, generator: torch.Generato
     return padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
-def affine_images(images: torch.Tensor, generator: torch.Generator, degrees: float = 0.0, scale: float = 0.0,
-                  shift: float = 0.0, fill: float = 0.0) -> torch.Tensor:
-    """Each image of ``images`` ``(B, C, H, W)`` rotated by its own angle, uniform in
-    ``[-degrees, degrees]``, scaled by a factor uniform in ``[1 - scale, 1 + scale]`` (both about
-    the centre) and translated by ``(dy, dx)`` px, each uniform in ``[-shift, shift]``; bilinear,
-    ``fill`` where the source lies outside the image. Output pixel ``p`` (centred coordinates)
-    reads the input at ``R(angle)^-1 (p - d) / factor``."""
+def warp_images(images: torch.Tensor, degrees: torch.Tensor, factor: torch.Tensor, dy: torch.Tensor,
+                dx: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
+    """Image ``b`` of ``images`` ``(B, C, H, W)`` rotated by ``degrees[b]`` and scaled by
+    ``factor[b]`` about its centre, then translated by ``(dy[b], dx[b])`` px (rows down, columns
+    right); bilinear, ``fill`` where the source lies outside. With ``p`` a pixel's offset from
+    the centre, the output at ``p`` reads the input at ``R(degrees)^-1 (p - d) / factor``."""
     if images.dim() != 4:
         raise ValueError(f"images must be (batch, channels, height, width), got {tuple(images.shape)}")
-    if degrees == 0 and scale == 0 and shift == 0:
-        return images
-    batch, _, height, width = images.shape
-    draws = torch.rand(batch, 4, generator=generator, dtype=torch.float64) * 2 - 1  # in [-1, 1)
-    angle = torch.deg2rad(draws[:, 0] * degrees)
-    factor = 1 + draws[:, 1] * scale
+    _, _, height, width = images.shape
+    angle = torch.deg2rad(degrees.to(torch.float64))
     cos, sin = torch.cos(angle) / factor, torch.sin(angle) / factor
-    # affine_grid's coordinates run from -1 to 1 across the image: one px is 2 / size
-    dx, dy = draws[:, 2] * shift * 2 / width, draws[:, 3] * shift * 2 / height
-    theta = torch.stack([torch.stack([cos, sin, -(cos * dx + sin * dy)], 1),
-                         torch.stack([-sin, cos, -(-sin * dx + cos * dy)], 1)], 1)
+    tx, ty = dx * 2 / width, dy * 2 / height  # affine_grid's coordinates run from -1 to 1: one px is 2 / size
+    theta = torch.stack([torch.stack([cos, sin, -(cos * tx + sin * ty)], 1),
+                         torch.stack([-sin, cos, sin * tx - cos * ty], 1)], 1)
     grid = torch.nn.functional.affine_grid(theta.to(images), list(images.shape), align_corners=False)
     moved = torch.nn.functional.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros",
                                             align_corners=False)
     return moved + fill
+
+
+def affine_images(images: torch.Tensor, generator: torch.Generator, degrees: float = 0.0, scale: float = 0.0,
+                  shift: float = 0.0, fill: float = 0.0) -> torch.Tensor:
+    """:func:`warp_images` with random maps, one per image: an angle uniform in
+    ``[-degrees, degrees]``, a factor uniform in ``[1 - scale, 1 + scale]`` and a translation
+    uniform in ``[-shift, shift]`` px per axis, drawn from ``generator``."""
+    if images.dim() != 4:
+        raise ValueError(f"images must be (batch, channels, height, width), got {tuple(images.shape)}")
+    if degrees == 0 and scale == 0 and shift == 0:
+        return images
+    draws = torch.rand(images.shape[0], 4, generator=generator, dtype=torch.float64) * 2 - 1  # in [-1, 1)
+    return warp_images(images, draws[:, 0] * degrees, 1 + draws[:, 1] * scale, draws[:, 3] * shift,
+                       draws[:, 2] * shift, fill)
 
 
 class EpochShuffleSampler(Sampler[int]):
