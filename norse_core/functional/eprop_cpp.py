@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from norse_core.fused.cpp import build_once, extension_directory, extension_disabled, library_name
+from norse_core.utils.native import build_once, extension_directory, extension_disabled, library_name, read_source
 
 #: Sequences with fewer neuron-steps do not trigger the one-time build (unit tests stay on the
 #: PyTorch loops).
@@ -30,15 +30,7 @@ SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "
 _EXTRA_CFLAGS = ["-O3", "-fno-trapping-math"]
 
 
-def _read_source() -> str:
-    try:
-        with open(SOURCE_PATH, encoding="utf-8") as file:
-            return file.read()
-    except OSError:
-        return ""
-
-
-SOURCE = _read_source()
+SOURCE = read_source(SOURCE_PATH)
 _NAME = library_name("norse_core_eprop_", SOURCE, _EXTRA_CFLAGS)
 _lock = threading.Lock()
 _status: Dict[str, Any] = {"loaded": False, "error": None}
@@ -52,7 +44,7 @@ def ops() -> Any:
 
 
 def build_directory() -> str:
-    """Where the library is built and cached (:func:`~norse_core.fused.cpp.extension_directory`)."""
+    """Where the library is built and cached (:func:`~norse_core.utils.native.extension_directory`)."""
     return extension_directory(_NAME)
 
 

@@ -26,15 +26,11 @@ describes the loops: threads, blocks, and the backward that re-runs each block's
 from __future__ import annotations
 
 import functools
-import hashlib
-import logging
 import os
 import platform
 import sys
 import threading
-import time
-import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -42,6 +38,7 @@ from norse_core.functional.dynamics import Dynamics
 from norse_core.functional.lif import LIF_DYNAMICS
 from norse_core.functional.lsnn import LSNN_DYNAMICS
 from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, _recurrent_weight_grad, kernel as portable_kernel
+from norse_core.utils.native import build_once, extension_directory, extension_disabled, library_name, read_source
 
 #: Calls with fewer input elements (T x neurons) do not trigger the one-time build (nor the
 #: load of a cached build): small workloads, such as unit tests, stay on the portable loops.
@@ -49,11 +46,7 @@ MIN_NUMEL_TO_BUILD = 1 << 20
 
 #: The C++ source, shipped as package data next to this module (``csrc/fused.cpp``).
 SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "fused.cpp")
-try:
-    with open(SOURCE_PATH, encoding="utf-8") as _file:
-        SOURCE = _file.read()
-except OSError:  # the build then fails with that reason: one warning, the portable loops
-    SOURCE = ""
+SOURCE = read_source(SOURCE_PATH)
 
 
 def _cflags() -> List[str]:
@@ -74,28 +67,6 @@ def _cflags() -> List[str]:
 _EXTRA_CFLAGS = _cflags()
 
 
-def cpu_features() -> str:
-    """This CPU's features (Linux: ``/proc/cpuinfo``'s flags), which a native build depends on."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
-            return next((line for line in file if line.split(":")[0].strip() in ("flags", "Features")), "")
-    except OSError:
-        return f"{platform.machine()} {platform.processor()}"
-
-
-#: One build folder per source, flags AND installation (Python prefix, torch's location and
-#: version): two installs on one machine share none, so neither rebuilds over the other (the
-#: build commands name each install's torch headers, so a shared folder rebuilt every time).
-def library_name(prefix: str, source: str, cflags: Sequence[str]) -> str:
-    """``prefix`` + a hash of the source, the flags and the installation (and the CPU's features
-    for a ``-march=native`` build: a home folder shared by machines with other CPUs keeps one
-    build per CPU): one build folder each."""
-    parts = [source, repr(list(cflags)), sys.prefix, os.path.dirname(torch.__file__), torch.__version__]
-    if "-march=native" in cflags:
-        parts.append(cpu_features())
-    return prefix + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
-
-
 _NAME = library_name("norse_core_fused_", SOURCE, _EXTRA_CFLAGS)
 #: What one build takes on a 2-core machine (measured: 83 to 100 s), for the message at its start.
 BUILD_SECONDS = 100
@@ -104,69 +75,13 @@ _lock = threading.Lock()
 _status: Dict[str, Any] = {"loaded": False, "error": None}
 
 
-def extension_disabled() -> bool:
-    """``NORSE_CORE_NO_EXTENSION=1`` turns the compiled C++ loops off."""
-    return os.environ.get("NORSE_CORE_NO_EXTENSION", "").strip() not in ("", "0", "false", "False")
-
-
 def _ops() -> Any:
     return torch.ops.norse_core_fused
-
-
-def _cpp_extension() -> Any:
-    """``torch.utils.cpp_extension``, imported without its "No CUDA runtime is found" log line."""
-    logger = logging.getLogger("torch.utils.cpp_extension")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        import torch.utils.cpp_extension as cpp_extension
-    finally:
-        logger.setLevel(level)
-    return cpp_extension
-
-
-def extension_directory(name: str) -> str:
-    """Where library ``name`` is built and cached: ``<torch extensions root>/<name>``; the root
-    is ``TORCH_EXTENSIONS_DIR`` or torch's default (``~/.cache/torch_extensions``)."""
-    root = os.environ.get("TORCH_EXTENSIONS_DIR") or _cpp_extension().get_default_build_root()
-    return os.path.join(root, name)
 
 
 def build_directory() -> str:
     """Where the fused loops are built and cached (:func:`extension_directory`)."""
     return extension_directory(_NAME)
-
-
-def build_once(status: Dict[str, Any], lock: threading.Lock, name: str, source: str, source_path: str,
-               cflags: Sequence[str], probe: Callable[[], Any], what: str, about: str, done: str,
-               unavailable: str, fallback: str, verbose: bool) -> bool:
-    """Builds (or loads from its cache folder) op library ``name`` once per process (the C++
-    loops here, the e-prop loops): a line when a compile starts and ends, ONE warning on any
-    failure; ``status`` keeps the outcome, ``probe()`` raises if no ops were registered."""
-    with lock:
-        if status["loaded"] or status["error"] is not None or extension_disabled():
-            return bool(status["loaded"])
-        try:
-            if not source:
-                raise FileNotFoundError(f"cannot read the C++ source {source_path}")
-            directory = extension_directory(name)
-            compiling = not os.path.isfile(os.path.join(directory, name + ".so"))
-            if compiling:
-                started = time.perf_counter()
-                os.makedirs(directory, exist_ok=True)
-                print(f"norse_core: compiling the {what} once, about {about} (into {directory}) ...", file=sys.stderr)
-            _cpp_extension().load_inline(name=name, cpp_sources=[source], extra_cflags=list(cflags),
-                                         build_directory=directory, is_python_module=False, verbose=verbose)
-            probe()
-            status["loaded"] = True
-            if compiling:
-                print(f"norse_core: compiled the {what} in {time.perf_counter() - started:.0f} s{done}", file=sys.stderr)
-        except Exception as error:  # noqa: BLE001 - any failure means "use the PyTorch loops"
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            status["error"] = f"{type(error).__name__}: {first}"
-            warnings.warn(f"norse_core: compiled {unavailable} unavailable ({status['error']}); using the {fallback}",
-                          RuntimeWarning, stacklevel=3)
-    return status["loaded"]
 
 
 def build(verbose: bool = False) -> bool:
