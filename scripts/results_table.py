@@ -8,6 +8,7 @@ Usage::
     python scripts/results_table.py --seeds 'outputs/mnist/multirun/*/*'   # one row per config over seeds
     python scripts/results_table.py --zoo outputs/mnist/multirun/<timestamp>  # the neuron zoo, one row per model
 
+Rows start with the command and its overlay (``experiment=... [seed=N]`` as in the command).
 ``--seeds`` groups runs whose commands differ only in ``seed=...`` and shows, per metric, the
 mean and the range (min to max) over the seeds, with the seeds and the mean and longest time.
 ``--zoo`` takes sweep folders (their numbered runs) or runs and shows one row per model
@@ -42,6 +43,16 @@ def _summaries(run_dirs: List[Path]) -> List[dict]:
 
 
 _SEED = re.compile(r"\s*\bseed=(\S+)")
+_OVERLAY = re.compile(r"\b(?:experiment|seed)=\S+")
+
+
+def overlay(command: str, seed: bool = True) -> str:
+    """The overlay cell of a row: the command's ``experiment=... [seed=N]`` (docs/results.md's
+    tests compose both and compare), empty when it names no experiment."""
+    if "experiment=" not in command:
+        return ""
+    tokens = [t for t in _OVERLAY.findall(command) if seed or not t.startswith("seed=")]
+    return f"`{' '.join(tokens)}`"
 
 
 def seed_rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
@@ -51,7 +62,7 @@ def seed_rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
         match = _SEED.search(summary["command"])
         command = _SEED.sub("", summary["command"]).strip()
         groups.setdefault(command, []).append((match.group(1) if match else "default", summary))
-    header = ["command", "seeds", *metrics, "fit+test (s), mean / max", "machine", "dates"]
+    header = ["command", "overlay", "seeds", *metrics, "fit+test (s), mean / max", "machine", "dates"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for command, runs in groups.items():
         cells = []
@@ -62,7 +73,8 @@ def seed_rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
         seconds = [s["fit_and_test_seconds"] for _, s in runs]
         dates = sorted({s["date"] for _, s in runs})
         lines.append(
-            f"| `{command}` | {', '.join(sorted(seed for seed, _ in runs))} | " + " | ".join(cells)
+            f"| `{command}` | {overlay(command, seed=False)} | {', '.join(sorted(seed for seed, _ in runs))} | "
+            + " | ".join(cells)
             + f" | {statistics.mean(seconds):.0f} / {max(seconds):.0f} | {runs[0][1]['machine']} | {', '.join(dates)} |"
         )
     return lines
@@ -100,14 +112,14 @@ def _run_dirs(patterns: List[str], zoo: bool) -> List[Path]:
 
 def rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
     """One row per run."""
-    header = ["command", *metrics, "fit+test (s)", "machine", "date"]
+    header = ["command", "overlay", *metrics, "fit+test (s)", "machine", "date"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for summary in _summaries(run_dirs):
         values = [
             "n/a" if summary["metrics"].get(name) is None else _format(name, summary["metrics"][name]) for name in metrics
         ]
         lines.append(
-            f"| `{summary['command']}` | " + " | ".join(values)
+            f"| `{summary['command']}` | {overlay(summary['command'])} | " + " | ".join(values)
             + f" | {summary['fit_and_test_seconds']:.0f} | {summary['machine']} | {summary['date']} |"
         )
     return lines

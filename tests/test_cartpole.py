@@ -339,7 +339,7 @@ def test_short_run_logs_and_evaluates(tmp_path):
     assert summary["metrics"]["eval/avg_return_100"] == pytest.approx(value)
     assert summary["metrics"]["eval/solved"] in (0.0, 1.0)
     table = results_table.rows([tmp_path / "run"], ["eval/avg_return_100", "eval/solved"])
-    assert table[0].startswith("| command | eval/avg_return_100 | eval/solved |")
+    assert table[0].startswith("| command | overlay | eval/avg_return_100 | eval/solved |")
     # eval_only: the saved policy, evaluated again, gives the same (deterministic) result
     again = compose_task("cartpole", ["eval_only=true", f"ckpt_path={ckpt}", "eval.episodes=10"],
                          output_dir=tmp_path / "eval")

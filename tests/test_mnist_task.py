@@ -88,7 +88,7 @@ def test_short_run_logs_everything(model, tmp_path):
     assert summary["metrics"]["val/acc"] == pytest.approx(value)  # the optimised metric returned
     assert 0.0 <= summary["metrics"]["test/acc"] <= 1.0 and summary["date"] and "CPUs" in summary["machine"]
     table = results_table.rows([tmp_path], ["test/acc", "val/acc"])
-    assert table[0].startswith("| command | test/acc | val/acc |")
+    assert table[0].startswith("| command | overlay | test/acc | val/acc |")
     assert f"{100 * summary['metrics']['test/acc']:.2f}%" in table[2]
 
 

@@ -55,7 +55,7 @@ def test_results_table_aggregates_seeds(tmp_path):
     from scripts import results_table
 
     runs = {"a": ("python -m tasks.mnist seed=1", 0.990), "b": ("python -m tasks.mnist seed=2", 0.996),
-            "c": ("python -m tasks.mnist seed=3", 0.993), "d": ("python -m tasks.mnist model=lifbox seed=1", 0.98)}
+            "c": ("python -m tasks.mnist seed=3", 0.993), "d": ("python -m tasks.mnist experiment=mnist_lifbox seed=1", 0.98)}
     for name, (command, acc) in runs.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "metrics.json").write_text(json.dumps({
@@ -63,8 +63,11 @@ def test_results_table_aggregates_seeds(tmp_path):
             "machine": "x86_64, 2 CPUs, Linux", "date": "2026-12-01"}))
     table = results_table.seed_rows(sorted(tmp_path.iterdir()), ["test/acc"])
     assert len(table) == 4, table
-    assert table[2].startswith("| `python -m tasks.mnist` | 1, 2, 3 | 99.30% (99.00% to 99.60%) | 610 / 610 |"), table[2]
-    assert table[3].startswith("| `python -m tasks.mnist model=lifbox` | 1 | 98.00% (98.00% to 98.00%) |"), table[3]
+    assert table[2].startswith("| `python -m tasks.mnist` |  | 1, 2, 3 | 99.30% (99.00% to 99.60%) | 610 / 610 |"), table[2]
+    assert table[3].startswith("| `python -m tasks.mnist experiment=mnist_lifbox` | `experiment=mnist_lifbox` | 1 | "
+                               "98.00% (98.00% to 98.00%) |"), table[3]
+    row = results_table.rows([tmp_path / "d"], ["test/acc"])[2]
+    assert row.startswith("| `python -m tasks.mnist experiment=mnist_lifbox seed=1` | `experiment=mnist_lifbox seed=1` | 98.00% |")
 
 
 def test_results_table_zoo_has_one_row_per_model(tmp_path):
