@@ -8,7 +8,7 @@ Usage::
     python scripts/results_table.py --seeds 'outputs/mnist/multirun/*/*'   # one row per config over seeds
     python scripts/results_table.py --zoo outputs/mnist/multirun/<timestamp>  # the neuron zoo, one row per model
 
-Rows start with the command and its overlay (``experiment=... [seed=N]`` as in the command).
+Rows start with the command and its overlay cell (the command's overrides, ``experiment=...`` first).
 ``--seeds`` groups runs whose commands differ only in ``seed=...`` and shows, per metric, the
 mean and the range (min to max) over the seeds, with the seeds and the mean and longest time.
 ``--zoo`` takes sweep folders (their numbered runs) or runs and shows one row per model
@@ -43,16 +43,15 @@ def _summaries(run_dirs: List[Path]) -> List[dict]:
 
 
 _SEED = re.compile(r"\s*\bseed=(\S+)")
-_OVERLAY = re.compile(r"\b(?:experiment|seed)=\S+")
-
-
 def overlay(command: str, seed: bool = True) -> str:
-    """The overlay cell of a row: the command's ``experiment=... [seed=N]`` (docs/results.md's
-    tests compose both and compare), empty when it names no experiment."""
-    if "experiment=" not in command:
+    """The overlay cell of a row: the command's overrides, ``experiment=...`` first (docs/results.md's
+    tests compose both and compare), without ``seed=`` if not ``seed``; empty when it names no
+    experiment."""
+    overrides = command.split()[3:]  # after "python -m tasks.<task>"
+    if not any(o.startswith("experiment=") for o in overrides):
         return ""
-    tokens = [t for t in _OVERLAY.findall(command) if seed or not t.startswith("seed=")]
-    return f"`{' '.join(tokens)}`"
+    overrides.sort(key=lambda o: not o.startswith("experiment="))
+    return f"`{' '.join(o for o in overrides if seed or not o.startswith('seed='))}`"
 
 
 def seed_rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
