@@ -180,33 +180,38 @@ struct BlockCache final : c10::Allocator {
   std::unordered_map<size_t, std::vector<Block*>> idle;
   size_t cached = 0, live = 0;
   static BlockCache& get() { static auto* cache = new BlockCache(); return *cache; }  // never destroyed
+  // Reports an allocation (bytes > 0) or release to the profiler with the totals after it.
+  static void report(void* data, int64_t bytes, size_t live, size_t cached) {
+    if (c10::memoryProfilingEnabled()) c10::reportMemoryUsageToProfiler(data, bytes, live, live + cached, c10::Device(c10::kCPU));
+  }
   c10::DataPtr allocate(size_t n) override {
     Block* b = nullptr;
     {
       std::lock_guard<std::mutex> g(lock);
       auto& list = idle[n];
       if (!list.empty()) b = list.back(), list.pop_back(), cached -= n;
-      live += n;
     }
-    if (!b) {
-      b = new Block{c10::alloc_cpu(n), n};
+    if (!b) b = new Block{c10::alloc_cpu(n), n};  // may throw (out of memory): nothing counted yet
+    size_t now_live, now_cached;
+    {
+      std::lock_guard<std::mutex> g(lock);
+      now_live = live += n, now_cached = cached;
     }
-    if (c10::memoryProfilingEnabled()) c10::reportMemoryUsageToProfiler(b->data, int64_t(n), live, live + cached, c10::Device(c10::kCPU));
+    report(b->data, int64_t(n), now_live, now_cached);
     return {b->data, b, &release, c10::Device(c10::kCPU)};
   }
   static void release(void* ctx) {
     auto* b = static_cast<Block*>(ctx);
     auto& c = get();
     bool keep;
-    size_t live, cached;
+    size_t now_live, now_cached;
     {
       std::lock_guard<std::mutex> g(c.lock);
-      c.live -= b->n;
       keep = c.cached + b->n <= CACHE_BYTES;
       if (keep) c.idle[b->n].push_back(b), c.cached += b->n;
-      live = c.live, cached = c.cached;
+      now_live = c.live -= b->n, now_cached = c.cached;
     }
-    if (c10::memoryProfilingEnabled()) c10::reportMemoryUsageToProfiler(b->data, -int64_t(b->n), live, live + cached, c10::Device(c10::kCPU));
+    report(b->data, -int64_t(b->n), now_live, now_cached);
     if (!keep) c10::free_cpu(b->data), delete b;
   }
   void copy_data(void* dest, const void* src, size_t count) const override { std::memcpy(dest, src, count); }
