@@ -864,6 +864,25 @@ def test_cpp_all_parameters_trainable_match_reference_float64(cpp_loops, model, 
             assert grad.shape == (TRAINABLE_SHAPE[-1],) and grad.abs().sum() > 0, field
 
 
+@pytest.mark.parametrize("v_th", ["per_neuron", "per_element"])
+@pytest.mark.parametrize("model", sorted(CPP_TRAINABLE))
+def test_cpp_trainable_time_constant_beside_fixed_tensor_threshold(cpp_loops, model, v_th):
+    """PLIF with a fixed tensor threshold: the kernel that keeps only ``a`` per element cannot
+    take it, so the backward that reads every parameter per element runs; the threshold's
+    values must reach it (the gradient of ``tau_mem_inv`` is the step loop's)."""
+    cls, make_p, scale, offset = FEED_FORWARD[model]
+    x = _input(TRAINABLE_SHAPE, scale, offset, seed=4)
+    n = TRAINABLE_SHAPE[-1]
+    shape = (n,) if v_th == "per_neuron" else TRAINABLE_SHAPE[1:]
+    threshold = 0.5 + 0.3 * torch.rand(shape, dtype=F64, generator=torch.Generator().manual_seed(5))
+    p = make_p("super")._replace(v_th=threshold)
+    with use_backend("cpp"):
+        out, grads = _compare(lambda f: cls(p, trainable=("tau_mem_inv",), trainable_shape=(n,), fused=f).to(F64), x,
+                              seed=4)
+    assert 0.02 < out.mean().item() < 0.95
+    assert grads[-1].shape == (n,) and grads[-1].abs().sum() > 0
+
+
 @pytest.mark.parametrize("model", sorted(CPP_TRAINABLE))
 def test_cpp_tensor_parameters_match_reference_float64(cpp_loops, model):
     """Fixed (not trainable) tensor parameters: one value per neuron, a 0-dim tensor, and one

@@ -358,8 +358,8 @@ struct Param {
   S v;
 };
 
-// The values of a parameter for the neurons of a block: one register (PER false: every
-// parameter is one number, the fast path) or a local array of the block (PER true).
+// The values of a parameter for the neurons of a block: one register (PER false: one number,
+// the fast path) or a local array of the block (PER true).
 template <typename S, bool PER>
 struct Vals {
   S x;
@@ -399,9 +399,15 @@ struct Seqs {
   int64_t T, N;
 };
 
-// Every parameter the flags F use: a register each (PER false) or a block array (PER true);
+// Where the parameters of a call live: every one a number (P_NONE), only a per element (P_A: a
+// trainable membrane time constant; one block array, the others registers), or any (P_ALL).
+constexpr int P_NONE = 0, P_A = 1, P_ALL = 2;
+template <int F, int PER>
+constexpr bool per_element(int f) { return uses<F>(f) && (PER == P_ALL || (PER == P_A && f == FA)); }
+
+// Every parameter the flags F use: a register (a number) or a block array (per_element);
 // unused ones are a register that no code reads.
-#define NC_PARAM(name, f) const Vals<S, PER && uses<F>(f)> name(q.prm[f], n0, len)
+#define NC_PARAM(name, f) const Vals<S, per_element<F, PER>(f)> name(q.prm[f], n0, len)
 #define NC_PARAMS                                                                                         \
   NC_PARAM(A, FA); NC_PARAM(B, FB); NC_PARAM(C, FC); NC_PARAM(D, FD); NC_PARAM(DT, FDT); NC_PARAM(AC, FAC); \
   NC_PARAM(AS, FAS); NC_PARAM(VL, FVL); NC_PARAM(VTH, FVTH); NC_PARAM(VR, FVR); NC_PARAM(BETA, FBETA);      \
@@ -420,7 +426,7 @@ struct Seqs {
 
 // RECOMPUTE false: writes outputs and final states (the forward). RECOMPUTE true: writes only
 // the scratch rows Rows<F, G, ROW> (the backward's re-run).
-template <typename S, int F, bool PER, bool RECOMPUTE, int G, bool ROW = false>
+template <typename S, int F, int PER, bool RECOMPUTE, int G, bool ROW = false>
 void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int64_t n0, int64_t len) {
   using RW = Rows<F, G, ROW>;
   const int64_t T = q.T, N = q.N;
@@ -515,7 +521,7 @@ void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int
 // The reverse-time loop over a block's scratch (module comment above); writes the gradients of
 // the input and the initial state, and GP rows (f N + n) of the parameter gradients G. M: the
 // surrogate method, or -1: the derivatives of a step come from q.sur (ROW).
-template <typename S, int M, int F, bool PER, int G>
+template <typename S, int M, int F, int PER, int G>
 void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const S*), int64_t n0, int64_t len) {
   using RW = Rows<F, G, (M < 0)>;
   const int64_t T = q.T, N = q.N;
@@ -665,6 +671,16 @@ void set_params(Seqs<S>& q, Seq sq, at::ArrayRef<double> p, at::TensorList per) 
   }
 }
 
+// The parameter mode of per: P_NONE (empty: numbers only), P_A (no tensor but a's; a's may be a
+// number too) or P_ALL.
+int per_mode(at::TensorList per) {
+  if (per.empty()) return P_NONE;
+  for (size_t f = 0; f < per.size(); ++f) {
+    if (f != FA && per[f].numel()) return P_ALL;
+  }
+  return P_A;
+}
+
 // The state tensors of flags F in the order of Dynamics.slots: v, (i), (b or w), (rho); at[kind]
 // is the place of a kind in that list (-1: absent).
 struct Slots {
@@ -705,22 +721,26 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
     sl.fill<const S, S>(q.S0, state);
     sl.fill<S, S>(q.ST, finals);
     dispatch_flags(flags, [&](auto f_c) {
-      dispatch_bool(!per.empty(), [&](auto per_c) {
-        constexpr int F = decltype(f_c)::value;
-        constexpr bool PER = decltype(per_c)::value;
+      constexpr int F = decltype(f_c)::value;
+      auto run = [&](auto per_c) {
         for_chunks(q.N, CH, [&](int64_t n0, int64_t len) {
-          ff_fwd_block<S, F, PER, false, 0>(q, q.X, q.Z, NC_NO_ROWS, n0, len);
+          ff_fwd_block<S, F, decltype(per_c)::value, false, 0>(q, q.X, q.Z, NC_NO_ROWS, n0, len);
         });
-      });
+      };
+      switch (per_mode(per)) {
+        case P_NONE: run(std::integral_constant<int, P_NONE>{}); break;
+        case P_A: run(std::integral_constant<int, P_A>{}); break;
+        default: run(std::integral_constant<int, P_ALL>{});
+      }
     }, Compiled{});
   });
   finals.insert(finals.begin(), out);
   return finals;
 }
 
-// grads: 0 none, G_A (a's only) or G_ALL. Returns [gx, the gradients of the initial state,
-// (the (NFIELDS, N) parameter gradients if grads: the rows of the fields G wants; the others
-// are not written)].
+// grads: 0 none, G_A (a's only; all when another parameter is per element) or G_ALL. Returns
+// [gx, the gradients of the initial state, (the (NFIELDS, N) parameter gradients if grads: the
+// rows of the fields G wants; the others are not written)].
 std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, const at::Tensor& x_,
                                at::TensorList state_, int64_t flags, at::ArrayRef<double> p, at::TensorList per,
                                int64_t method, double alpha, int64_t grads) {
@@ -762,8 +782,7 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
     dispatch_flags(flags, [&](auto f_c) {
       constexpr int F = decltype(f_c)::value;
       auto run = [&](auto m_c, auto per_c, auto g_c) {
-        constexpr int M = decltype(m_c)::value, G = decltype(g_c)::value;
-        constexpr bool PER = decltype(per_c)::value;
+        constexpr int M = decltype(m_c)::value, G = decltype(g_c)::value, PER = decltype(per_c)::value;
         using RW = Rows<F, G, (M < 0)>;
         TORCH_CHECK(RW::count == 0 || inputs, "norse_core_fused: this backward needs the input and initial state");
         for_chunks(q.N, CH, [&](int64_t n0, int64_t len) {
@@ -784,16 +803,18 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
         if constexpr (inline_surrogate<F>()) dispatch_method(method, [&](auto m_c) { run(m_c, per_c, g_c); });
         else run(std::integral_constant<int, -1>{}, per_c, g_c);
       };
-      // (PER, G): numbers; per-element values; and a's gradient; and all gradients
-      if (grads == G_ALL) {
-        surrogate_variants(std::true_type{}, std::integral_constant<int, G_ALL>{});
+      // (PER, G): numbers; any per-element values; a's gradient, only a per element (PLIF: the
+      // other parameters in registers), else all gradients; all gradients
+      using Mode = std::integral_constant<int, P_ALL>;
+      if (grads == G_ALL || (grads == G_A && per_mode(per) == P_ALL)) {
+        surrogate_variants(Mode{}, std::integral_constant<int, G_ALL>{});
       } else if (grads == G_A) {
-        if constexpr (bool(F & LEAK)) surrogate_variants(std::true_type{}, std::integral_constant<int, G_A>{});
+        if constexpr (bool(F & LEAK)) surrogate_variants(std::integral_constant<int, P_A>{}, std::integral_constant<int, G_A>{});
         else TORCH_CHECK(false, "norse_core_fused: this model has no time constant a");
       } else if (!per.empty()) {
-        surrogate_variants(std::true_type{}, std::integral_constant<int, 0>{});
+        surrogate_variants(Mode{}, std::integral_constant<int, 0>{});
       } else {
-        surrogate_variants(std::false_type{}, std::integral_constant<int, 0>{});
+        surrogate_variants(std::integral_constant<int, P_NONE>{}, std::integral_constant<int, 0>{});
       }
     }, Compiled{});
   });
