@@ -138,6 +138,9 @@ def test_a_candidate_overlay_composes_and_pins_its_choices():
     assert (cfg.model.name, cfg.data.shift, cfg.optimizer.neuron_lr, cfg.trainer.max_epochs) == ("plif", 2, 0.05, 15)
     cfg = compose_task("mnist", ["experiment=mnist_plif_affine"])
     assert (cfg.data.rotate, cfg.data.scale, cfg.trainer.precision) == (10.0, 0.1, "bf16-mixed")
+    cfg = compose_task("mnist", ["experiment=mnist_plif_wide"])
+    assert (list(cfg.net.channels), cfg.net.hidden, cfg.net.seq_length, cfg.trainer.max_epochs) == ([48, 96], 512, 6, 16)
+    assert (cfg.model.name, cfg.data.rotate, cfg.trainer.precision) == ("plif", 10.0, "bf16-mixed")
     for name in CANDIDATES:
         pinned = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
         assert "seed" in pinned and any("override /model" in d for d in pinned.defaults), name

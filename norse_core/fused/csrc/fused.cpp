@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_map>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 // Sequences are contiguous (T, N) with N neurons; a block of CH neurons keeps its state in
@@ -61,19 +62,18 @@ inline S surrogate(S x, S alpha) {
   }
 }
 
+template <int V> using Int = std::integral_constant<int, V>;
+
+// Calls fn(Int<V>{}) with the V of the list Vs equal to value (what: the value's name in the error).
+template <typename Fn, int... Vs>
+void dispatch_in(int64_t value, Fn&& fn, std::integer_sequence<int, Vs...>, const char* what) {
+  const bool hit = ((value == Vs ? (fn(Int<Vs>{}), true) : false) || ...);
+  TORCH_CHECK(hit, "norse_core_fused: no compiled kernel for ", what, " ", value);
+}
+
 template <typename F>
 void dispatch_method(int64_t method, F&& f) {
-  switch (method) {
-    case 0: f(std::integral_constant<int, 0>{}); break;
-    case 1: f(std::integral_constant<int, 1>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    case 3: f(std::integral_constant<int, 3>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 5: f(std::integral_constant<int, 5>{}); break;
-    case 6: f(std::integral_constant<int, 6>{}); break;
-    case 7: f(std::integral_constant<int, 7>{}); break;
-    default: TORCH_CHECK(false, "norse_core_fused: unknown surrogate id ", method);
-  }
+  dispatch_in(method, f, std::make_integer_sequence<int, 8>{}, "the surrogate id");
 }
 
 template <typename F>
@@ -269,8 +269,7 @@ constexpr int G_A = 1, G_ALL = 2;
 enum Field { FA, FB, FC, FD, FDT, FAC, FAS, FVL, FVTH, FVR, FBETA, FRHO, NFIELDS };
 
 // The flag sets compiled here: the built-in feed-forward models (cpp.py asks for this list).
-template <int... Fs> struct FlagSets {};
-using Compiled = FlagSets<
+using Compiled = std::integer_sequence<int,
     SPIKE | LEAK | CUR,                          // LIF
     SPIKE | LEAK, SPIKE | LEAK | SUB,            // LIFBox (value, subtract reset)
     SPIKE,                                       // IAF
@@ -284,13 +283,10 @@ using Compiled = FlagSets<
     SPIKE | LEAK | CUR | EXPO | ADCUR | SUB, SPIKE | LEAK | CUR | REFRAC | SUB, SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC | SUB>;  // subtract reset
 
 template <int... Fs>
-std::vector<int64_t> flag_list(FlagSets<Fs...>) { return {Fs...}; }  // the ff_flags op
+std::vector<int64_t> flag_list(std::integer_sequence<int, Fs...>) { return {Fs...}; }  // the ff_flags op
 
-template <typename Fn, int... Fs>
-void dispatch_flags(int64_t flags, Fn&& fn, FlagSets<Fs...>) {
-  const bool hit = ((flags == Fs ? (fn(std::integral_constant<int, Fs>{}), true) : false) || ...);
-  TORCH_CHECK(hit, "norse_core_fused: no compiled kernel for the terms ", flags);
-}
+template <typename Fn>
+void dispatch_flags(int64_t flags, Fn&& fn, Compiled list) { dispatch_in(flags, fn, list, "the terms"); }
 
 template <int F>
 constexpr bool uses(int f) {
@@ -671,14 +667,10 @@ void set_params(Seqs<S>& q, Seq sq, at::ArrayRef<double> p, at::TensorList per) 
   }
 }
 
-// The parameter mode of per: P_NONE (empty: numbers only), P_A (no tensor but a's; a's may be a
-// number too) or P_ALL.
+// The parameter mode of per: P_NONE (empty), P_A (no tensor but a's, if any) or P_ALL.
 int per_mode(at::TensorList per) {
-  if (per.empty()) return P_NONE;
-  for (size_t f = 0; f < per.size(); ++f) {
-    if (f != FA && per[f].numel()) return P_ALL;
-  }
-  return P_A;
+  for (size_t f = 0; f < per.size(); ++f) if (f != FA && per[f].numel()) return P_ALL;
+  return per.empty() ? P_NONE : P_A;
 }
 
 // The state tensors of flags F in the order of Dynamics.slots: v, (i), (b or w), (rho); at[kind]
@@ -727,11 +719,8 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
           ff_fwd_block<S, F, decltype(per_c)::value, false, 0>(q, q.X, q.Z, NC_NO_ROWS, n0, len);
         });
       };
-      switch (per_mode(per)) {
-        case P_NONE: run(std::integral_constant<int, P_NONE>{}); break;
-        case P_A: run(std::integral_constant<int, P_A>{}); break;
-        default: run(std::integral_constant<int, P_ALL>{});
-      }
+      const int mode = per_mode(per);
+      if (mode == P_ALL) run(Int<P_ALL>{}); else if (mode == P_A) run(Int<P_A>{}); else run(Int<P_NONE>{});
     }, Compiled{});
   });
   finals.insert(finals.begin(), out);
@@ -801,20 +790,17 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
       if constexpr (!inline_surrogate<F>() && bool(F & SPIKE)) q.sur = surrogate_row_of<S>(method);
       auto surrogate_variants = [&](auto per_c, auto g_c) {
         if constexpr (inline_surrogate<F>()) dispatch_method(method, [&](auto m_c) { run(m_c, per_c, g_c); });
-        else run(std::integral_constant<int, -1>{}, per_c, g_c);
+        else run(Int<-1>{}, per_c, g_c);
       };
       // (PER, G): numbers; any per-element values; a's gradient, only a per element (PLIF: the
       // other parameters in registers), else all gradients; all gradients
-      using Mode = std::integral_constant<int, P_ALL>;
       if (grads == G_ALL || (grads == G_A && per_mode(per) == P_ALL)) {
-        surrogate_variants(Mode{}, std::integral_constant<int, G_ALL>{});
+        surrogate_variants(Int<P_ALL>{}, Int<G_ALL>{});
       } else if (grads == G_A) {
-        if constexpr (bool(F & LEAK)) surrogate_variants(std::integral_constant<int, P_A>{}, std::integral_constant<int, G_A>{});
+        if constexpr (bool(F & LEAK)) surrogate_variants(Int<P_A>{}, Int<G_A>{});
         else TORCH_CHECK(false, "norse_core_fused: this model has no time constant a");
-      } else if (!per.empty()) {
-        surrogate_variants(Mode{}, std::integral_constant<int, 0>{});
       } else {
-        surrogate_variants(std::integral_constant<int, P_NONE>{}, std::integral_constant<int, 0>{});
+        per.empty() ? surrogate_variants(Int<P_NONE>{}, Int<0>{}) : surrogate_variants(Int<P_ALL>{}, Int<0>{});
       }
     }, Compiled{});
   });
@@ -1088,7 +1074,7 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, at::TensorList gstate_, c
         });
       });
     };
-    if (grads) run(std::integral_constant<int, -1>{}, std::true_type{});
+    if (grads) run(Int<-1>{}, std::true_type{});
     else dispatch_method(method, [&](auto m) { run(m, std::false_type{}); });
   });
   if (!adaptive) out.pop_back();
