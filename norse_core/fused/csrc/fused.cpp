@@ -230,11 +230,15 @@ template <typename S> const S* cptr(const at::Tensor& t) { return t.data_ptr<S>(
 // Spiking models save nothing per step: the backward pass of a block first re-runs the block's
 // forward (bitwise the same arithmetic) into a thread-local (T, CH) scratch of pre-reset
 // voltages, which stays in cache, then runs the reverse-time loop over it.
+// Its rows start on a page and lie ROW_GAP elements further apart than their length, so that
+// the same neuron's values in two rows never share their address's low 12 bits.
+constexpr int64_t ROW_GAP = 32;
 template <typename S>
 S* scratch(int64_t n) {
   thread_local std::vector<S> buffer;
-  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(n);
-  return buffer.data();
+  const int64_t page = 4096 / sizeof(S);
+  if (static_cast<int64_t>(buffer.size()) < n + page) buffer.resize(n + page);
+  return buffer.data() + ((-reinterpret_cast<std::uintptr_t>(buffer.data())) & 4095) / sizeof(S);
 }
 
 // ---------------------------------------------------------------------------- feed-forward models
@@ -775,8 +779,9 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
         using RW = Rows<F, G, (M < 0)>;
         TORCH_CHECK(RW::count == 0 || inputs, "norse_core_fused: this backward needs the input and initial state");
         for_chunks(q.N, CH, [&](int64_t n0, int64_t len) {
-          S* SC = RW::count ? scratch<S>(RW::count * q.T * CH) : nullptr;
-          const auto row = [&](int r, bool present) { return present ? SC + r * q.T * CH : nullptr; };
+          const int64_t stride = q.T * CH + ROW_GAP;
+          S* SC = RW::count ? scratch<S>(RW::count * stride) : nullptr;
+          const auto row = [&](int r, bool present) { return present ? SC + r * stride : nullptr; };
           S *SVD = row(RW::vd, RW::has_vd), *SDF = row(RW::df, RW::has_df), *SEX = row(RW::ex, RW::has_ex);
           S *SDR = row(RW::dr, RW::has_dr), *SJ = row(RW::j, RW::has_j), *STW = row(RW::tw, RW::has_tw);
           S *SVP = row(RW::vp, RW::has_vp), *SRH = row(RW::rho, RW::has_rho);
