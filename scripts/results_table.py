@@ -43,6 +43,8 @@ def _summaries(run_dirs: List[Path]) -> List[dict]:
 
 
 _SEED = re.compile(r"\s*\bseed=(\S+)")
+
+
 def overlay(command: str, seed: bool = True) -> str:
     """The overlay cell of a row: the command's overrides, ``experiment=...`` first (docs/results.md's
     tests compose both and compare), without ``seed=`` if not ``seed``; empty when it names no
