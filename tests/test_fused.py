@@ -883,6 +883,32 @@ def test_cpp_trainable_time_constant_beside_fixed_tensor_threshold(cpp_loops, mo
     assert grads[-1].shape == (n,) and grads[-1].abs().sum() > 0
 
 
+#: (time, batch, channels, height, width): a conv layer's state, two and a half blocks of neurons.
+CONV_SHAPE = (20, 2, 5, 8, 8)
+
+
+@pytest.mark.parametrize("tau_shape, v_th_shape", [
+    ((), ()), ((1,), (5, 1, 1)), ((5, 1, 1), (8, 8)), ((5, 8, 8), (8,)), ((5, 1, 1), None), ((1, 8, 1), None),
+], ids=str)
+def test_cpp_trainable_parameters_spanning_trailing_dimensions(cpp_loops, tau_shape, v_th_shape):
+    """Trainable parameters of a conv layer, one value, per channel, per position...: the C++
+    loop reads each one's values repeating over the leading state dimensions and sums the
+    gradients over them; ``v_th_shape`` None: only ``tau_mem_inv`` trains (the cheaper
+    backward), the threshold a fixed number."""
+    g = torch.Generator().manual_seed(7)
+    tau = 250.0 + 100.0 * torch.rand(tau_shape, dtype=F64, generator=g)
+    fields = ("tau_mem_inv",) if v_th_shape is None else ("tau_mem_inv", "v_th")
+    v_th = 0.6 if v_th_shape is None else 0.5 + 0.2 * torch.rand(v_th_shape, dtype=F64, generator=g)
+    p = snn.LIFParameters(tau_mem_inv=tau, v_th=v_th, method="super", alpha=8.0)
+    x = _input(CONV_SHAPE, 3.0, 0.6, seed=7)
+    with use_backend("cpp"):
+        out, grads = _compare(lambda f: snn.LIF(p, trainable=fields, fused=f).to(F64), x, seed=7)
+    assert 0.02 < out.mean().item() < 0.95
+    shapes = (tau_shape,) if v_th_shape is None else (tau_shape, v_th_shape)
+    for grad, shape in zip(grads[-len(fields):], shapes):
+        assert grad.shape == shape and grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("model", sorted(CPP_TRAINABLE))
 def test_cpp_tensor_parameters_match_reference_float64(cpp_loops, model):
     """Fixed (not trainable) tensor parameters: one value per neuron, a 0-dim tensor, and one

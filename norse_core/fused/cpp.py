@@ -13,10 +13,10 @@ processes load the cached library.
 Feed-forward models run ONE generic block code whose terms are compile-time flags
 (:func:`flags`); ``fused.cpp`` compiles the flag sets of the built-in models
 (:data:`COMPILED_FLAGS`) and a model declared elsewhere with the same terms runs them too.
-Parameters are numbers or tensors broadcasting to the state, expanded to one value per state
-element, and all trainable (``PARAMS``, as the portable kernel). LIFRecurrent and LSNNRecurrent
-have loops of their own (per-neuron parameters, trainable too;
-reset to a value: with the subtract reset they run the portable kernel). float32/float64 and the
+Parameters are numbers or tensors broadcasting to the state, read as values repeating over its
+leading dimensions (one per neuron: no copy), and all trainable (``PARAMS``, as the portable
+kernel). LIFRecurrent and LSNNRecurrent have loops of their own (per-neuron parameters, trainable
+too; reset to a value: with the subtract reset they run the portable kernel). float32/float64 and the
 built-in Heaviside-forward surrogates; everything else runs the portable kernels. Built with
 ``-ffp-contract=off`` (no fused multiply-adds), the forward is bitwise the step loop's except
 that ``std::exp`` (LIFEx, LIFAdEx) may differ from torch's in the last bit. ``fused.cpp``
@@ -65,8 +65,6 @@ def _cflags() -> List[str]:
 
 
 _EXTRA_CFLAGS = _cflags()
-
-
 _NAME = library_name("norse_core_fused_", SOURCE, _EXTRA_CFLAGS)
 #: What one build takes on a 2-core machine (measured: 83 to 100 s), for the message at its start.
 BUILD_SECONDS = 100
@@ -154,26 +152,37 @@ def _numbers(cfg: Any) -> List[float]:
     return [float(getattr(cfg, name, 0.0)) for name in PARAMETER_FIELDS]
 
 
-def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor]]:
-    """``(p, per)`` for the ops: ``p`` every field of :data:`PARAMETER_FIELDS` as a number
+def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor], torch.Size]:
+    """``(p, per, tail)`` for the ops: ``p`` every field of :data:`PARAMETER_FIELDS` as a number
     (0 where the config has none); ``per`` empty when all are numbers (or one-element tensors)
     and no gradient is needed (the fast path), else one tensor per field: empty (the number in
-    ``p`` applies) or the parameter expanded to the state's shape, contiguous."""
+    ``p`` applies) or the parameter expanded to the trailing dimensions of the state it spans
+    (one value per neuron: no copy), contiguous; ``tail`` the longest of those shapes, the shape
+    of the parameter gradients from ``ff_bwd`` (summed over the leading dimensions)."""
     if not params and not any(isinstance(value, torch.Tensor) for value in cfg):
-        return _numbers(cfg), []
+        return _numbers(cfg), [], like.shape[:0]
     p: List[float] = []
     per: List[torch.Tensor] = []
+    tail = like.shape[:0]
     for name in PARAMETER_FIELDS:
         value = getattr(cfg, name, 0.0)
         if isinstance(value, torch.Tensor) and value.numel() > 1:
+            dims = value.dim() - next(d for d, size in enumerate(value.shape) if size != 1)  # but leading 1s
+            shape = like.shape[like.dim() - dims:]
+            tail = max(tail, shape, key=len)
             p.append(0.0)
-            per.append(value.expand(like.shape).contiguous())
+            per.append(value.reshape(value.shape[-dims:]).expand(shape).contiguous())
         else:
             p.append(float(value))
             per.append(_NUMBER)
     if not params and all(t is _NUMBER for t in per):
         per = []
-    return p, per
+    return p, per, tail
+
+
+def _shaped(grad: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """A parameter's gradient in the parameter's shape (summed over the dimensions it spans once)."""
+    return grad.reshape((1,) * (value.dim() - grad.dim()) + grad.shape).sum_to_size(value.shape)
 
 
 @functools.lru_cache(maxsize=None)
@@ -195,7 +204,7 @@ def cpp_kernel(dynamics: Dynamics) -> Any:
         @staticmethod
         def forward(cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):
             x, *state = inputs
-            p, per = _parameters(cfg, state[0], params)
+            p, per, _ = _parameters(cfg, state[0], params)
             outputs = _ops().ff_fwd(x, state, _flags(cfg), p, per)
             keep = save and (dynamics.spiking or bool(params))  # what backward re-runs the forward from
             return tuple(outputs), (inputs if keep else ())
@@ -204,16 +213,15 @@ def cpp_kernel(dynamics: Dynamics) -> Any:
         def backward(cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
             gout, *gstate = grads
             x, *state = saved if saved else (_NUMBER,) * (1 + len(gstate))
-            p, per = _parameters(cfg, gstate[0], params)
+            p, per, tail = _parameters(cfg, gstate[0], params)
             sur = getattr(cfg, "sur", None)
             method, alpha = (sur.native_id, float(sur.alpha)) if sur is not None else (0, 0.0)
             # the parameter gradients: 0 none, 1 only a's (a trainable membrane time constant: cheaper), 2 all
             grads = 0 if not params else 1 if tuple(params) == ("a",) else 2
             out = _ops().ff_bwd(gout, gstate, x, state, _flags(cfg), p, per, method, alpha, grads)
-            n = 1 + len(gstate)
-            unused = ("v_reset",) if getattr(cfg, "subtract", False) else ()  # no row: no gradient, as portable
-            rows = [PARAMETER_FIELDS.index(name) for name in params]
-            param_grads = [None if name in unused else out[n][k].view(gstate[0].shape) for name, k in zip(params, rows)]
+            n, unused = 1 + len(gstate), ("v_reset",) if getattr(cfg, "subtract", False) else ()  # as portable
+            rows = [out[n][PARAMETER_FIELDS.index(name)].view(tail) for name in params]
+            param_grads = [None if name in unused else _shaped(g, getattr(cfg, name)) for name, g in zip(params, rows)]
             return (*out[:n], *param_grads)
 
     kernel = _RecurrentCpp if dynamics.recurrent else _Cpp
@@ -261,8 +269,6 @@ class _RecurrentCpp:
         gx, *gstate0, gp = _ops().rec_bwd(gz, gstate, diff, z, W, p, cfg.sur.native_id, float(cfg.sur.alpha), per_step)
         gw = _recurrent_weight_grad(gx, z, z0) if needs[-1] else None
         per_neuron = gp.sum(0) if params else None  # (7, N): summed over the chunks of rows
-        values = [getattr(cfg, name) for name in params]  # tensors of one value per neuron, or one
-        param_grads = [per_neuron[_RECURRENT_FIELDS.index(name)] for name in params]
-        param_grads = [g.reshape(v.shape) if g.numel() == v.numel() else g.sum().reshape(v.shape)
-                       for g, v in zip(param_grads, values)]
+        # parameters of one value per neuron, or one
+        param_grads = [_shaped(per_neuron[_RECURRENT_FIELDS.index(name)], getattr(cfg, name)) for name in params]
         return (gx, *gstate0, gw, *param_grads)

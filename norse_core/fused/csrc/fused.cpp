@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <thread>
 #include <unordered_map>
 #include <type_traits>
@@ -72,14 +73,9 @@ void dispatch_in(int64_t value, Fn&& fn, std::integer_sequence<int, Vs...>, cons
 }
 
 template <typename F>
-void dispatch_method(int64_t method, F&& f) {
-  dispatch_in(method, f, std::make_integer_sequence<int, 8>{}, "the surrogate id");
-}
-
+void dispatch_method(int64_t method, F&& f) { dispatch_in(method, f, std::make_integer_sequence<int, 8>{}, "the surrogate id"); }
 template <typename F>
-void dispatch_bool(bool value, F&& f) {
-  if (value) f(std::true_type{}); else f(std::false_type{});
-}
+void dispatch_bool(bool value, F&& f) { if (value) f(std::true_type{}); else f(std::false_type{}); }
 
 // Runs f(n0, len) over chunks (blocks of CH neurons, or CR batch rows) with torch.get_num_threads()
 // threads taking blocks from a shared counter. Built with OpenMP (-fopenmp) the threads are
@@ -274,15 +270,9 @@ enum Field { FA, FB, FC, FD, FDT, FAC, FAS, FVL, FVTH, FVR, FBETA, FRHO, NFIELDS
 
 // The flag sets compiled here: the built-in feed-forward models (cpp.py asks for this list).
 using Compiled = std::integer_sequence<int,
-    SPIKE | LEAK | CUR,                          // LIF
-    SPIKE | LEAK, SPIKE | LEAK | SUB,            // LIFBox (value, subtract reset)
-    SPIKE,                                       // IAF
-    LEAK | CUR, LEAK,                            // LI, LIBox
-    SPIKE | LEAK | CUR | ADAPT,                  // LSNN
-    SPIKE | LEAK | CUR | EXPO,                   // LIFEx
-    SPIKE | LEAK | CUR | EXPO | ADCUR,           // LIFAdEx
-    SPIKE | LEAK | CUR | REFRAC,                 // LIFRefrac
-    SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC,  // LIFAdExRefrac
+    SPIKE | LEAK | CUR, SPIKE | LEAK, SPIKE | LEAK | SUB, SPIKE, LEAK | CUR, LEAK,  // LIF, LIFBox (either reset), IAF, LI, LIBox
+    SPIKE | LEAK | CUR | ADAPT, SPIKE | LEAK | CUR | EXPO, SPIKE | LEAK | CUR | EXPO | ADCUR,  // LSNN, LIFEx, LIFAdEx
+    SPIKE | LEAK | CUR | REFRAC, SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC,  // LIFRefrac, LIFAdExRefrac
     SPIKE | LEAK | CUR | SUB, SPIKE | SUB, SPIKE | LEAK | CUR | ADAPT | SUB, SPIKE | LEAK | CUR | EXPO | SUB,  // ... with the
     SPIKE | LEAK | CUR | EXPO | ADCUR | SUB, SPIKE | LEAK | CUR | REFRAC | SUB, SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC | SUB>;  // subtract reset
 
@@ -350,12 +340,13 @@ struct Rows {
                        tw = j + has_j, vp = tw + has_tw, rho = vp + has_vp, count = rho + has_rho;
 };
 
-// A neuron parameter: one value v for all neurons (p == nullptr), or one per state element p[n]
-// (the Python side expands a tensor parameter to the state's shape).
+// A neuron parameter: one value v for all neurons (p == nullptr), or p[n % m] for state element n
+// (m values repeating over the leading dimensions, e.g. one per neuron for every batch row).
 template <typename S>
 struct Param {
   const S* p;
   S v;
+  int64_t m;
 };
 
 // The values of a parameter for the neurons of a block: one register (PER false: one number,
@@ -374,7 +365,7 @@ struct Vals<S, true> {
   S x[CH];
   Vals() = default;
   Vals(const Param<S>& q, int64_t n0, int64_t len) {
-    for (int64_t k = 0; k < len; ++k) x[k] = q.p ? q.p[n0 + k] : q.v;
+    for (int64_t k = 0, n = q.p ? n0 % q.m : 0; k < len; ++k, n = n + 1 == q.m ? 0 : n + 1) x[k] = q.p ? q.p[n] : q.v;
   }
   S operator[](int64_t k) const { return x[k]; }
   Vals one_minus(int64_t len) const {
@@ -653,22 +644,24 @@ void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const 
 #undef NC_PARAMS
 
 // The sizes, and the parameters from p (NFIELDS numbers) and per = [] (all numbers) or NFIELDS
-// tensors: empty (use the number) or N contiguous values (one per state element).
+// tensors: empty (use the number) or m contiguous values repeating over the N state elements
+// (m divides N). Returns their least common multiple (1 without tensors).
 template <typename S>
-void set_params(Seqs<S>& q, Seq sq, at::ArrayRef<double> p, at::TensorList per) {
+int64_t set_params(Seqs<S>& q, Seq sq, at::ArrayRef<double> p, at::TensorList per) {
   q.T = sq.T;
   q.N = sq.N;
   TORCH_CHECK(p.size() == NFIELDS && (per.empty() || per.size() == NFIELDS),
               "norse_core_fused: the kernels take ", int(NFIELDS), " parameters");
+  int64_t period = 1;
   for (size_t f = 0; f < NFIELDS; ++f) {
-    q.prm[f] = Param<S>{nullptr, S(p[f])};
-    if (!per.empty() && per[f].numel()) {
-      TORCH_CHECK(per[f].numel() == q.N && per[f].is_contiguous() && per[f].device().is_cpu() &&
-                  per[f].scalar_type() == c10::CppTypeToScalarType<S>::value,
-                  "norse_core_fused: a parameter tensor must hold one value per state element");
-      q.prm[f].p = per[f].data_ptr<S>();
-    }
+    const int64_t m = per.empty() ? 0 : per[f].numel();
+    TORCH_CHECK(!m || (q.N % m == 0 && per[f].is_contiguous() && per[f].device().is_cpu() &&
+                       per[f].scalar_type() == c10::CppTypeToScalarType<S>::value),
+                "norse_core_fused: a parameter tensor must hold values repeating over the state elements");
+    q.prm[f] = Param<S>{m ? per[f].data_ptr<S>() : nullptr, S(p[f]), m};
+    period = m ? std::lcm(period, m) : period;  // divides N
   }
+  return period;
 }
 
 // The parameter mode of per: P_NONE (empty), P_A (no tensor but a's, if any) or P_ALL.
@@ -732,8 +725,9 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
 }
 
 // grads: 0 none, G_A (a's only; all when another parameter is per element) or G_ALL. Returns
-// [gx, the gradients of the initial state, (the (NFIELDS, N) parameter gradients if grads: the
-// rows of the fields G wants; the others are not written)].
+// [gx, the gradients of the initial state, (if grads: the parameter gradients summed over time and
+// the repeats of the parameter period m (set_params), (NFIELDS, m) with only the rows G wants
+// computed, or (1, m): a's, for G_A when only a is a tensor)].
 std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, const at::Tensor& x_,
                                at::TensorList state_, int64_t flags, at::ArrayRef<double> p, at::TensorList per,
                                int64_t method, double alpha, int64_t grads) {
@@ -756,11 +750,12 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
   auto gx = seq_empty(gout.sizes(), gstate[0]);
   std::vector<at::Tensor> results{gx};
   for (const auto& g : gstate) results.push_back(at::empty_like(g));
-  auto gp = grads ? at::empty({int64_t(NFIELDS), sq.N}, gx.options()) : at::Tensor();
+  const bool only_a = grads == G_A && per_mode(per) != P_ALL;  // one row: a's (FA, row 0 either way)
+  auto gp = grads ? at::empty({only_a ? 1 : int64_t(NFIELDS), sq.N}, gx.options()) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "ff_bwd", [&] {
     using S = scalar_t;
     Seqs<S> q{};
-    set_params(q, sq, p, per);
+    const int64_t m = set_params(q, sq, p, per);
     q.alpha = S(alpha);
     at::Tensor gz_hold;
     q.GZ = seq_grad<S>(gout, gz_hold, q.GZC);
@@ -799,17 +794,17 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
       };
       // (PER, G): numbers; any per-element values; a's gradient, only a per element (PLIF: the
       // other parameters in registers), else all gradients; all gradients
-      if (grads == G_ALL || (grads == G_A && per_mode(per) == P_ALL)) {
+      if (grads && !only_a) {
         surrogate_variants(Int<P_ALL>{}, Int<G_ALL>{});
-      } else if (grads == G_A) {
+      } else if (grads) {
         if constexpr (bool(F & LEAK)) surrogate_variants(Int<P_A>{}, Int<G_A>{});
         else TORCH_CHECK(false, "norse_core_fused: this model has no time constant a");
       } else {
         per.empty() ? surrogate_variants(Int<P_NONE>{}, Int<0>{}) : surrogate_variants(Int<P_ALL>{}, Int<0>{});
       }
     }, Compiled{});
+    if (grads) results.push_back(gp.view({gp.size(0), sq.N / m, m}).sum(1));
   });
-  if (grads) results.push_back(gp);
   return results;
 }
 
