@@ -153,12 +153,10 @@ def _numbers(cfg: Any) -> List[float]:
 
 
 def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor], torch.Size]:
-    """``(p, per, tail)`` for the ops: ``p`` every field of :data:`PARAMETER_FIELDS` as a number
-    (0 where the config has none); ``per`` empty when all are numbers (or one-element tensors)
-    and no gradient is needed (the fast path), else one tensor per field: empty (the number in
-    ``p`` applies) or the parameter expanded to the trailing dimensions of the state it spans
-    (one value per neuron: no copy), contiguous; ``tail`` the longest of those shapes, the shape
-    of the parameter gradients from ``ff_bwd`` (summed over the leading dimensions)."""
+    """``(p, per, tail)`` for the ops: ``p`` every field of :data:`PARAMETER_FIELDS` as a number (0
+    where absent); ``per`` empty when all are numbers (or one-element tensors) and no gradient is
+    needed, else per field: empty (the number applies) or the parameter over the trailing state
+    dimensions it spans, contiguous; ``tail`` the longest of those shapes (the gradients' shape)."""
     if not params and not any(isinstance(value, torch.Tensor) for value in cfg):
         return _numbers(cfg), [], like.shape[:0]
     p: List[float] = []
@@ -171,17 +169,19 @@ def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[Li
             shape = like.shape[like.dim() - dims:]
             tail = max(tail, shape, key=len)
             p.append(0.0)
-            per.append(value.reshape(value.shape[-dims:]).expand(shape).contiguous())
+            fits = value.shape == shape and value.is_contiguous()  # e.g. one value per neuron: as it is
+            per.append(value if fits else value.reshape(value.shape[-dims:]).expand(shape).contiguous())
         else:
             p.append(float(value))
             per.append(_NUMBER)
-    if not params and all(t is _NUMBER for t in per):
-        per = []
-    return p, per, tail
+    return p, [] if not params and all(t is _NUMBER for t in per) else per, tail
 
 
-def _shaped(grad: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """A parameter's gradient in the parameter's shape (summed over the dimensions it spans once)."""
+def _shaped(grad: torch.Tensor, value: torch.Tensor, tail: Optional[torch.Size] = None) -> torch.Tensor:
+    """A parameter's gradient (shaped ``tail``) in the parameter's shape, summed where it repeats."""
+    if grad.shape == value.shape:
+        return grad
+    grad = grad if tail is None else grad.view(tail)
     return grad.reshape((1,) * (value.dim() - grad.dim()) + grad.shape).sum_to_size(value.shape)
 
 
@@ -220,8 +220,8 @@ def cpp_kernel(dynamics: Dynamics) -> Any:
             grads = 0 if not params else 1 if tuple(params) == ("a",) else 2
             out = _ops().ff_bwd(gout, gstate, x, state, _flags(cfg), p, per, method, alpha, grads)
             n, unused = 1 + len(gstate), ("v_reset",) if getattr(cfg, "subtract", False) else ()  # as portable
-            rows = [out[n][PARAMETER_FIELDS.index(name)].view(tail) for name in params]
-            param_grads = [None if name in unused else _shaped(g, getattr(cfg, name)) for name, g in zip(params, rows)]
+            rows = [out[n][PARAMETER_FIELDS.index(name)] for name in params]
+            param_grads = [None if name in unused else _shaped(g, getattr(cfg, name), tail) for name, g in zip(params, rows)]
             return (*out[:n], *param_grads)
 
     kernel = _RecurrentCpp if dynamics.recurrent else _Cpp
