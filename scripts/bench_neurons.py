@@ -750,6 +750,15 @@ NOTES = """## Notes
   LIF forward 0.40 to 0.48 ms, backward (forward recompute included) 0.65 to 0.80 ms; the rest
   of the row is the loss's `sum` (about 0.25 ms), the layer's Python and autograd (about
   0.25 ms each way), and the caches and fresh memory left by the candidate run before it.
+- The PLIF ratio (section 5) depends on the sections that ran before it in the process (the
+  cause is not found): three full runs of the same code on 2026-12-02 (13:45 to
+  14:00 UTC, idle machine) gave 1.26x, 1.36x and 1.38x; section 5 alone gave 1.22x to 1.25x,
+  and sections 2 + 5 1.35x. The difference lies in the forward (1.64 to 1.85 ms against 1.18
+  to 1.29 ms), where both layers run the same forward kernel: after section 2, timings inside
+  the bench process put the layer's Python around it (parameter checks, `dt * tau_mem_inv`,
+  the autograd edge to the parameter) at about 0.3 ms more than the fixed-parameter layer's,
+  and the forward kernel with the per-neuron array at 0.85 against 0.71 ms; run alone, with
+  warm caches, the two differ by 0.07 ms and not at all.
 """
 
 
