@@ -883,7 +883,7 @@ def test_cpp_trainable_time_constant_beside_fixed_tensor_threshold(cpp_loops, mo
     assert grads[-1].shape == (n,) and grads[-1].abs().sum() > 0
 
 
-#: (time, batch, channels, height, width): a conv layer's state, two and a half blocks of neurons.
+#: (time, batch, channels, height, width): a conv layer's state, 640 elements (a block of 512 and part of one).
 CONV_SHAPE = (20, 2, 5, 8, 8)
 
 
