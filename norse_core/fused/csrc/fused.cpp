@@ -716,8 +716,7 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
           ff_fwd_block<S, F, decltype(per_c)::value, false, 0>(q, q.X, q.Z, NC_NO_ROWS, n0, len);
         });
       };
-      const int mode = per_mode(per);
-      if (mode == P_ALL) run(Int<P_ALL>{}); else if (mode == P_A) run(Int<P_A>{}); else run(Int<P_NONE>{});
+      dispatch_in(per_mode(per), run, std::integer_sequence<int, P_NONE, P_A, P_ALL>{}, "the parameter mode");
     }, Compiled{});
   });
   finals.insert(finals.begin(), out);
