@@ -303,9 +303,88 @@ def test_no_grad_forward_saves_nothing_and_matches():
 
 def test_fused_is_one_autograd_node():
     x = _input((50, 2, 3), 2.0, 0.5)
-    out, state = snn.LIF()(x)
+    with use_backend("torch"):  # the C++ loops' node: test_cpp_backward_is_not_differentiable
+        out, state = snn.LIF()(x)
     assert type(out.grad_fn).__name__ == "FusedFunctionBackward"
     assert out.grad_fn is state.v.grad_fn
+
+
+def test_layer_plan_reused_until_its_signature_changes(monkeypatch):
+    """A layer's fused calls from the initial state with the same signature (input shape, dtype,
+    grad mode, parameters, dt, backend...) choose the kernel once (the layer's plan); outputs,
+    states and gradients equal the step loop's on every call, and any change of the signature
+    (or of a trainable parameter's value) shows in the result."""
+    from norse_core.module.snn import _PLANS
+
+    chosen = []
+    real = loops.select_kernel
+    monkeypatch.setattr(loops, "select_kernel", lambda *args: chosen.append(args[0]) or real(*args))
+    p = snn.LIFParameters(tau_mem_inv=300.0, v_leak=0.1, v_th=0.6, method="super", alpha=8.0)
+    layer, x = snn.LIF(p), _input((30, 2, 5), 3.0, 0.6)
+
+    def check(make_reference, x=x, backend="torch"):
+        with use_backend(backend), record_kernels() as calls:
+            out, state = layer(x)
+        assert calls == ["LIF" + KERNEL_SUFFIX[backend]]
+        ref_out, ref_state = make_reference()(x)
+        assert torch.equal(out, ref_out) and torch.equal(state.v, ref_state.v) and torch.equal(state.i, ref_state.i)
+        if x.requires_grad and torch.is_grad_enabled():
+            params = [x, *layer.parameters()]
+            got = torch.autograd.grad(out.sum() + state.v.sum(), params)
+            want = torch.autograd.grad(ref_out.sum() + ref_state.v.sum(), [x, *make_reference().parameters()])
+            for a, b in zip(got, want):
+                torch.testing.assert_close(a, b)
+
+    check(lambda: snn.LIF(p, fused=False))
+    assert len(chosen) == 2 and _PLANS[layer].kernel is not None  # the plan's choice and the call's
+    check(lambda: snn.LIF(p, fused=False))
+    check(lambda: snn.LIF(p, fused=False))
+    assert len(chosen) == 2  # planned
+    x32 = x.detach().float()
+    changes = [  # each a new plan (one more choice): what changed, the reference
+        (lambda: setattr(layer, "p", p._replace(v_th=0.5)), lambda: snn.LIF(p._replace(v_th=0.5), fused=False), x),
+        (lambda: setattr(layer, "dt", 0.0005), lambda: snn.LIF(p._replace(v_th=0.5), dt=0.0005, fused=False), x),
+        (lambda: layer.float(), lambda: snn.LIF(p._replace(v_th=0.5), dt=0.0005, fused=False), x32),
+    ]
+    for change, reference, inputs in changes:
+        change()
+        before = len(chosen)
+        check(reference, inputs)
+        check(reference, inputs)
+        assert len(chosen) == before + 2
+    with torch.no_grad():
+        check(lambda: snn.LIF(p._replace(v_th=0.5), dt=0.0005, fused=False), x32)
+    if cpp.loaded():
+        check(lambda: snn.LIF(p._replace(v_th=0.5), dt=0.0005, fused=False), x32, backend="cpp")
+    # a trainable time constant per neuron: the config follows the parameter's value
+    plif = snn.LIF(p, trainable=("tau_mem_inv",), trainable_shape=(5,)).to(F64)
+    ref = snn.LIF(p, trainable=("tau_mem_inv",), trainable_shape=(5,), fused=False).to(F64)
+    for _ in range(3):
+        with use_backend("torch"):
+            out, _ = plif(x)
+        grad = torch.autograd.grad(out.sum(), plif.p_tau_mem_inv)[0]
+        ref_out, _ = ref(x)
+        torch.testing.assert_close(grad, torch.autograd.grad(ref_out.sum(), ref.p_tau_mem_inv)[0])
+        assert torch.equal(out, ref_out) and grad.abs().sum() > 0
+        with torch.no_grad():
+            for layer_ in (plif, ref):
+                layer_.p_tau_mem_inv.sub_(2e4 * grad)  # in place: the same signature, new values
+
+
+def test_layer_plan_none_for_recurrent_layers_and_given_states():
+    """Recurrent layers and calls with a state take the full path (no plan) and stay correct."""
+    from norse_core.module.snn import _PLANS
+
+    x = _input((20, 2, 3), 2.0, 0.5)
+    rec = snn.LIFRecurrent(3, 4).to(F64)
+    for _ in range(2):
+        with use_backend("torch"), record_kernels() as calls:
+            out, _ = rec(x)
+        assert calls == ["LIFRecurrentTorch"] and _PLANS[rec].kernel is None
+    layer = snn.LIF()
+    state = snn.LIFFeedForwardState(v=torch.full((2, 3), 0.3, dtype=F64), i=torch.zeros(2, 3, dtype=F64))
+    out, _ = layer(x, state)
+    assert layer not in _PLANS and torch.equal(out, snn.LIF(fused=False)(x, state)[0])
 
 
 # -- fallbacks -----------------------------------------------------------------------------------
@@ -907,6 +986,46 @@ def test_cpp_trainable_parameters_spanning_trailing_dimensions(cpp_loops, tau_sh
     shapes = (tau_shape,) if v_th_shape is None else (tau_shape, v_th_shape)
     for grad, shape in zip(grads[-len(fields):], shapes):
         assert grad.shape == shape and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kind", ["fixed", "tau_per_neuron", "tau_scalar"])
+@pytest.mark.parametrize("model", ["lif", "lif_box_value", "lsnn"])
+def test_cpp_wide_blocks_match_portable_float32(cpp_loops, model, kind):
+    """Layers wide enough for the C++ forward's blocks of 2048 neurons and the backward's of 1024
+    (at least two blocks per thread) with a ragged tail: spikes and states equal the portable
+    kernel's, gradients (the time constant's included) close."""
+    cls, make_p, scale, offset = FEED_FORWARD[model]
+    n = 2300
+    x = _input((12, 4 * torch.get_num_threads() + 1, n), scale, offset, dtype=torch.float32)  # > 2 x 2048 per thread
+    options = {"fixed": {}, "tau_per_neuron": {"trainable": ("tau_mem_inv",), "trainable_shape": (n,)},
+               "tau_scalar": {"trainable": ("tau_mem_inv",)}}[kind]
+    layer = cls(make_p("super"), **options)
+    results = {}
+    for backend in ("torch", "cpp"):
+        with use_backend(backend), record_kernels() as calls:
+            out, final = layer(x)
+            loss = (out * torch.linspace(-1, 1, n)).sum() + tree_flatten(final)[0][0].sum()
+            grads = torch.autograd.grad(loss, [x, *layer.parameters()])
+            assert_fused_ran(calls)
+        results[backend] = (out, tree_flatten(final)[0], grads)
+    (o_t, s_t, g_t), (o_c, s_c, g_c) = results["torch"], results["cpp"]
+    assert torch.equal(o_c, o_t) and 0.02 < o_c.mean().item() < 0.9
+    assert all(torch.equal(a, b) for a, b in zip(s_c, s_t))
+    assert len(g_c) == 1 + bool(options)
+    for a, b in zip(g_c, g_t):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4 * float(b.abs().max()))
+
+
+def test_cpp_backward_is_not_differentiable(cpp_loops):
+    """The C++ loops' autograd node (one for outputs and final state) says so when asked for a
+    differentiable backward (create_graph=True) instead of returning a gradient without a graph."""
+    x = _input((20, 4, 8), 2.0, 0.5)
+    with use_backend("cpp"):
+        out, state = snn.LIF()(x)
+    assert out.grad_fn is state.v.grad_fn and type(out.grad_fn).__name__ == "CppFunction"
+    with pytest.raises(RuntimeError, match="fused loops' backward is not differentiable.*fused=False"):
+        torch.autograd.grad(out.sum(), x, create_graph=True)
+    assert torch.autograd.grad(out.sum(), x)[0].shape == x.shape
 
 
 @pytest.mark.parametrize("model", sorted(CPP_TRAINABLE))

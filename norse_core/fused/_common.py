@@ -1,7 +1,8 @@
 """Shared pieces of the fused time loops: surrogate dispatch, applicability checks, the one
 autograd Function that runs every fused kernel, and the backend switch.
 
-A *kernel* is a class with two static methods::
+A *kernel* is a class with two static methods (or ``forward`` and ``train(cfg, inputs, params)
+-> outputs``, which builds its own autograd node: the C++ kernels)::
 
     forward(cfg, inputs, save, params)          -> (outputs, saved)
     backward(cfg, saved, grads, needs, params)  -> input gradients (None where not needed),
@@ -179,6 +180,8 @@ def run_kernel(kernel: Any, cfg: Any, *inputs: torch.Tensor) -> Tuple[torch.Tens
         calls.append(kernel.__name__)
     params = trainable_fields(cfg)
     if params or (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
+        if hasattr(kernel, "train"):
+            return kernel.train(cfg, inputs, params)
         return FusedFunction.apply(kernel, cfg, params, *inputs, *(getattr(cfg, name) for name in params))
     with torch.no_grad():
         outputs, _ = kernel.forward(cfg, inputs, False, ())

@@ -1,26 +1,13 @@
-"""Compiled fused loops for CPU: the C++ source ``csrc/fused.cpp`` (package data; installing
-never compiles), built with :func:`torch.utils.cpp_extension.load_inline` the first time they
-are worth it, into torch's extension cache (``TORCH_EXTENSIONS_DIR``, default
-``~/.cache/torch_extensions``), one folder per installation (:func:`build_directory`); later
-processes load the cached library.
-
-* Nothing is compiled at import. The build starts at the first CPU call with at least
-  :data:`MIN_NUMEL_TO_BUILD` input elements (or :func:`build`, or ``use_backend("cpp")``),
-  printing one line when it starts and one when it ends; smaller calls use the portable loops.
-* No compiler, no ninja, any build or load error: ONE warning, then the portable loops.
-* ``NORSE_CORE_NO_EXTENSION=1`` disables it.
-
-Feed-forward models run ONE generic block code whose terms are compile-time flags
-(:func:`flags`); ``fused.cpp`` compiles the flag sets of the built-in models
-(:data:`COMPILED_FLAGS`) and a model declared elsewhere with the same terms runs them too.
-Parameters are numbers or tensors broadcasting to the state, read as values repeating over its
-leading dimensions (one per neuron: no copy), and all trainable (``PARAMS``, as the portable
-kernel). LIFRecurrent and LSNNRecurrent have loops of their own (per-neuron parameters, trainable
-too; reset to a value: with the subtract reset they run the portable kernel). float32/float64 and the
-built-in Heaviside-forward surrogates; everything else runs the portable kernels. Built with
-``-ffp-contract=off`` (no fused multiply-adds), the forward is bitwise the step loop's except
-that ``std::exp`` (LIFEx, LIFAdEx) may differ from torch's in the last bit. ``fused.cpp``
-describes the loops: threads, blocks, and the backward that re-runs each block's forward.
+"""Compiled fused loops for CPU: ``csrc/fused.cpp`` (package data), built with
+:func:`torch.utils.cpp_extension.load_inline` at the first CPU call with at least
+:data:`MIN_NUMEL_TO_BUILD` input elements (or :func:`build`, ``use_backend("cpp")``) into torch's
+extension cache, one folder per installation (:func:`build_directory`); later processes load it.
+Any build or load error: ONE warning, then the portable loops; ``NORSE_CORE_NO_EXTENSION=1``
+disables it. Feed-forward models run ONE generic block code specialised by compile-time flags
+(:func:`flags`, :data:`COMPILED_FLAGS`) with its own autograd node (``ff_train``); LIFRecurrent
+and LSNNRecurrent have loops of their own. Parameters: numbers or tensors over trailing state
+dimensions, all trainable (``PARAMS``). Built with ``-ffp-contract=off``, the forward is bitwise
+the step loop's (``std::exp`` of LIFEx/LIFAdEx may differ in the last bit). docs/fused.md has the rest.
 """
 
 from __future__ import annotations
@@ -89,6 +76,11 @@ def build(verbose: bool = False) -> bool:
                       "fused loops", "portable PyTorch loops", verbose)
 
 
+def loaded() -> bool:
+    """Whether the C++ loops are loaded (built or found in the cache) in this process."""
+    return bool(_status["loaded"])
+
+
 def error() -> Optional[str]:
     """The build/load error, if one happened."""
     return _status["error"]
@@ -152,36 +144,36 @@ def _numbers(cfg: Any) -> List[float]:
     return [float(getattr(cfg, name, 0.0)) for name in PARAMETER_FIELDS]
 
 
-def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor], torch.Size]:
-    """``(p, per, tail)`` for the ops: ``p`` every field of :data:`PARAMETER_FIELDS` as a number (0
-    where absent); ``per`` empty when all are numbers (or one-element tensors) and no gradient is
-    needed, else per field: empty (the number applies) or the parameter over the trailing state
-    dimensions it spans, contiguous; ``tail`` the longest of those shapes (the gradients' shape)."""
+def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor]]:
+    """``(p, per)`` for the ops: ``p`` every field of :data:`PARAMETER_FIELDS` as a number (0 where
+    absent); ``per`` empty when all are numbers (or one-element tensors) and no gradient is needed,
+    else per field: empty (the number applies) or the parameter over the trailing state dimensions
+    it spans, contiguous (a trainable one-element tensor too: ``ff_train`` returns its gradient)."""
     if not params and not any(isinstance(value, torch.Tensor) for value in cfg):
-        return _numbers(cfg), [], like.shape[:0]
+        return _numbers(cfg), []
     p: List[float] = []
     per: List[torch.Tensor] = []
-    tail = like.shape[:0]
     for name in PARAMETER_FIELDS:
         value = getattr(cfg, name, 0.0)
-        if isinstance(value, torch.Tensor) and value.numel() > 1:
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and name in params:
+            p.append(0.0)
+            per.append(value.reshape(1))
+        elif isinstance(value, torch.Tensor) and value.numel() > 1:
             dims = value.dim() - next(d for d, size in enumerate(value.shape) if size != 1)  # but leading 1s
             shape = like.shape[like.dim() - dims:]
-            tail = max(tail, shape, key=len)
             p.append(0.0)
             fits = value.shape == shape and value.is_contiguous()  # e.g. one value per neuron: as it is
             per.append(value if fits else value.reshape(value.shape[-dims:]).expand(shape).contiguous())
         else:
             p.append(float(value))
             per.append(_NUMBER)
-    return p, [] if not params and all(t is _NUMBER for t in per) else per, tail
+    return p, [] if not params and all(t is _NUMBER for t in per) else per
 
 
-def _shaped(grad: torch.Tensor, value: torch.Tensor, tail: Optional[torch.Size] = None) -> torch.Tensor:
-    """A parameter's gradient (shaped ``tail``) in the parameter's shape, summed where it repeats."""
+def _shaped(grad: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """A parameter's gradient in the parameter's shape, summed where it repeats."""
     if grad.shape == value.shape:
         return grad
-    grad = grad if tail is None else grad.view(tail)
     return grad.reshape((1,) * (value.dim() - grad.dim()) + grad.shape).sum_to_size(value.shape)
 
 
@@ -201,28 +193,22 @@ def cpp_kernel(dynamics: Dynamics) -> Any:
         return by_reset[bool(getattr(cfg, "subtract", False))]
 
     class _Cpp:
+        """``forward`` without a gradient; ``train`` (instead of ``backward``): the forward as an
+        autograd node built in C++, whose backward runs no Python (``ff_train``)."""
+
         @staticmethod
         def forward(cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):
             x, *state = inputs
-            p, per, _ = _parameters(cfg, state[0], params)
-            outputs = _ops().ff_fwd(x, state, _flags(cfg), p, per)
-            keep = save and (dynamics.spiking or bool(params))  # what backward re-runs the forward from
-            return tuple(outputs), (inputs if keep else ())
+            return tuple(_ops().ff_fwd(x, state, _flags(cfg), *_parameters(cfg, state[0], params))), ()
 
         @staticmethod
-        def backward(cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
-            gout, *gstate = grads
-            x, *state = saved if saved else (_NUMBER,) * (1 + len(gstate))
-            p, per, tail = _parameters(cfg, gstate[0], params)
+        def train(cfg: Any, inputs: Tensors, params: Sequence[str]) -> Tensors:
+            x, *state = inputs
+            p, per = _parameters(cfg, state[0], params)
             sur = getattr(cfg, "sur", None)
             method, alpha = (sur.native_id, float(sur.alpha)) if sur is not None else (0, 0.0)
-            # the parameter gradients: 0 none, 1 only a's (a trainable membrane time constant: cheaper), 2 all
-            grads = 0 if not params else 1 if tuple(params) == ("a",) else 2
-            out = _ops().ff_bwd(gout, gstate, x, state, _flags(cfg), p, per, method, alpha, grads)
-            n, unused = 1 + len(gstate), ("v_reset",) if getattr(cfg, "subtract", False) else ()  # as portable
-            rows = [out[n][PARAMETER_FIELDS.index(name)] for name in params]
-            param_grads = [None if name in unused else _shaped(g, getattr(cfg, name), tail) for name, g in zip(params, rows)]
-            return (*out[:n], *param_grads)
+            grads = 0 if not params else 1 if tuple(params) == ("a",) else 2  # ff_bwd: 1 only a's (cheaper), 2 all
+            return tuple(_ops().ff_train(x, state, per, _flags(cfg), p, method, alpha, grads))
 
     kernel = _RecurrentCpp if dynamics.recurrent else _Cpp
     name = portable.__name__.replace("Torch", "Cpp")

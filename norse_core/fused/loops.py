@@ -13,7 +13,8 @@ runs the portable kernel).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+import sys
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -119,7 +120,8 @@ def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
     name, recurrent = dynamics.name, dynamics.recurrent
     DYNAMICS[name] = dynamics
 
-    def loop(x: torch.Tensor, state: Any, *args: Any):
+    def choose(x: torch.Tensor, state: Any, *args: Any):
+        """``(kernel, cfg, kernel inputs)`` of a call, or ``NotImplemented``."""
         *weights, p, dt = args
         tensors = dynamics.flat_state(state)
         extra = (dynamics.spikes(state), *weights) if recurrent else ()
@@ -137,11 +139,23 @@ def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
         else:
             inputs = (x, *tensors)
         kernel = select_kernel(name, x, cfg, getattr(cfg, "sur", None))
-        if kernel is None:
+        return NotImplemented if kernel is None else (kernel, cfg, inputs)
+
+    def loop(x: torch.Tensor, state: Any, *args: Any):
+        chosen = choose(x, state, *args)
+        if chosen is NotImplemented:
             return NotImplemented
-        result = run_kernel(kernel, cfg, *inputs)
+        result = run_kernel(*chosen[:2], *chosen[2])
         return result[0], dynamics.state_like(state, tuple(result[1:]))
 
     loop.__name__ = loop.__qualname__ = f"{name}_fused_loop"
     loop.__doc__ = f"The fused loop of the {name} dynamics: ``(outputs (T, ...), final state)``."
+    loop.choose = choose  # type: ignore[attr-defined]
     return loop
+
+
+def selection_state() -> Tuple[Optional[str], bool]:
+    """What a kernel choice depends on besides the call: the forced backend and whether the C++
+    loops are loaded (a layer's plan, :class:`~norse_core.module.snn.SNN`, is redone when it changes)."""
+    cpp = sys.modules.get("norse_core.fused.cpp")
+    return forced_backend(), bool(cpp is not None and cpp.loaded())
