@@ -746,19 +746,23 @@ NOTES = """## Notes
   (`input_tensor[ts]`), and each step's backward materialises a full-size gradient, so its
   cost grows with T squared and with the cost of fresh memory pages.
 - The default row and the "C++" row run the same compiled kernel; their difference is noise.
-  The kernel alone (its op called in a loop, 2 threads, same shapes, same machine, 2026-12-02):
-  LIF forward 0.40 to 0.48 ms, backward (forward recompute included) 0.65 to 0.80 ms; the rest
-  of the row is the loss's `sum` (about 0.25 ms), the layer's Python and autograd (about
-  0.25 ms each way), and the caches and fresh memory left by the candidate run before it.
-- The PLIF ratio (section 5) depends on the sections that ran before it in the process (the
-  cause is not found): three full runs of the same code on 2026-12-02 (13:45 to
-  14:00 UTC, idle machine) gave 1.26x, 1.36x and 1.38x; section 5 alone gave 1.22x to 1.25x,
-  and sections 2 + 5 1.35x. The difference lies in the forward (1.64 to 1.85 ms against 1.18
-  to 1.29 ms), where both layers run the same forward kernel: after section 2, timings inside
-  the bench process put the layer's Python around it (parameter checks, `dt * tau_mem_inv`,
-  the autograd edge to the parameter) at about 0.3 ms more than the fixed-parameter layer's,
-  and the forward kernel with the per-neuron array at 0.85 against 0.71 ms; run alone, with
-  warm caches, the two differ by 0.07 ms and not at all.
+  Every case runs after other cases of its section, so it starts with caches (and the
+  interpreter's own state) cold: the memory floor pays that once for its five copies, a layer
+  on every call. Measured inside this script on 2026-12-02 (the LIF row, 2 threads): the C++
+  forward kernel about 1.0 ms here against 0.37 to 0.41 ms called in a loop, and the layer's
+  Python around it about 0.45 ms here against 0.06 ms in a loop. Since then a layer's repeated
+  calls from the initial state skip the checks and the kernel choice (docs/fused.md, "What runs
+  in Python"), and the C++ backward runs no Python.
+- The PLIF ratio (section 5) varied with the sections that ran before it in the process: on
+  2026-12-02, before the changes of the previous note, three full runs gave 1.26x, 1.36x and
+  1.38x (section 5 alone 1.22x to 1.25x), the difference lying in the layer's Python and in
+  the forward kernel after section 2.
+- The floor ratio and the PLIF ratio after the changes above (same code as this run, idle
+  machine, 2026-12-02): full runs at 16:11 and 16:15 UTC gave 3.1x and 3.2x the floor, PLIF
+  1.29x and 1.27x; runs of sections 1 and 5 alone between 15:55 and 16:30 UTC gave 2.6x to
+  3.0x and 1.13x to 1.24x. The LIF row moved from about 3.3 to about 2.9 ms against a floor of
+  about 1.0 ms: the floor target (3x) is at the edge of the run-to-run spread, not met with a
+  margin.
 """
 
 
