@@ -444,9 +444,10 @@ class SNN(SNNCell):
         self.fused = fused
 
     def forward(self, input_tensor: torch.Tensor, state: Optional[NamedTuple] = None):
-        loop = type(self).fused_loop
+        loop, dynamics = type(self).fused_loop, type(self).dynamics
         key = None
-        if state is None and self.fused and hasattr(loop, "choose") and isinstance(input_tensor, torch.Tensor):
+        plannable = dynamics is not None and not (dynamics.recurrent or dynamics.refractory) and hasattr(loop, "choose")
+        if state is None and self.fused and plannable and isinstance(input_tensor, torch.Tensor):
             key = self._plan_key(input_tensor)
             plan = _PLANS.get(self)
             if plan is not None and plan.key == key:
@@ -488,12 +489,9 @@ class SNN(SNNCell):
                 torch.is_inference_mode_enabled(), id(self._p), self.dt, self.record_states, selection_state(), parameters)
 
     def _make_plan(self, key: Tuple[Any, ...], x: torch.Tensor, state: Any, p: Any) -> "_Plan":
-        """The plan of a feed-forward layer whose initial state holds numbers (``kernel`` None:
-        none, e.g. a recurrent layer, or an initial voltage that must require grad)."""
+        """The plan of a feed-forward layer (not refractory) whose initial state holds numbers
+        (``kernel`` None: none, e.g. an initial voltage that must require grad)."""
         none = _Plan(key, self._p, None, None, None)
-        dynamics = type(self).dynamics
-        if dynamics is None or dynamics.recurrent or dynamics.refractory or not self.state_type._fields:
-            return none
         if torch.is_grad_enabled() and not x.requires_grad and not self._has_grad_parameters():
             return none  # _prepare marks the initial voltage as requiring grad
         for name in self.state_type._fields:
