@@ -371,6 +371,23 @@ def test_layer_plan_reused_until_its_signature_changes(monkeypatch):
                 layer_.p_tau_mem_inv.sub_(2e4 * grad)  # in place: the same signature, new values
 
 
+def test_layer_plan_follows_a_fixed_tensor_parameter_changed_in_place():
+    """A fixed tensor parameter (not trainable) changed in place between planned calls: the
+    config is made again per call, so the outputs follow it (as the step loop's do)."""
+    v_th = torch.full((5,), 0.6, dtype=F64)
+    p = snn.LIFParameters(tau_mem_inv=300.0, v_th=v_th, method="super", alpha=8.0)
+    x = _input((30, 2, 5), 3.0, 0.6)
+    layer, reference = snn.LIF(p), snn.LIF(p, fused=False)
+    spikes = []
+    for threshold in (0.6, 0.6, 0.9):
+        v_th.fill_(threshold)
+        with use_backend("torch"):
+            out, _ = layer(x)
+        assert torch.equal(out, reference(x)[0])
+        spikes.append(out.sum().item())
+    assert spikes[0] == spikes[1] > spikes[2] > 0
+
+
 def test_layer_plan_none_for_recurrent_layers_and_given_states():
     """Recurrent layers and calls with a state take the full path (no plan) and stay correct."""
     from norse_core.module.snn import _PLANS

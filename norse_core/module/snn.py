@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, NamedTuple, Optio
 import torch
 from torch.utils._pytree import tree_map
 
-from norse_core.functional.dynamics import Dynamics
+from norse_core.functional.dynamics import CONFIG_FIELDS, Dynamics
 from norse_core.functional.parameters import check_parameters
 from norse_core.utils.state import broadcasts_to, stack_states
 
@@ -491,7 +491,7 @@ class SNN(SNNCell):
     def _make_plan(self, key: Tuple[Any, ...], x: torch.Tensor, state: Any, p: Any) -> "_Plan":
         """The plan of a feed-forward layer (not refractory) whose initial state holds numbers
         (``kernel`` None: none, e.g. an initial voltage that must require grad)."""
-        none = _Plan(key, self._p, None, None, None)
+        none = _Plan(key, self._p, None, None, None, None)
         if torch.is_grad_enabled() and not x.requires_grad and not self._has_grad_parameters():
             return none  # _prepare marks the initial voltage as requiring grad
         for name in self.state_type._fields:
@@ -503,15 +503,34 @@ class SNN(SNNCell):
         if chosen is NotImplemented:
             return none
         kernel, cfg, _ = chosen
-        numbers = not any(isinstance(value, torch.Tensor) for value in cfg)
-        return _Plan(key, self._p, kernel, cfg if numbers else None, self.state_type(*(t.detach() for t in state)))
+        return _Plan(key, self._p, kernel, cfg, self._fresh_fields(cfg), self.state_type(*(t.detach() for t in state)))
+
+    def _fresh_fields(self, cfg: Any) -> Optional[Tuple[Tuple[str, str, bool], ...]]:
+        """The config fields a planned call makes again from the trainable parameters, as
+        ``(field, parameter attribute, times dt)`` (as ``make_config`` does); ``None`` when a call
+        must run ``make_config`` itself (its own ``_step_p``, or any other tensor in the config)."""
+        if type(self)._step_p is not SNNCell._step_p:
+            return None
+        fresh = []
+        for field, value in zip(cfg._fields, cfg):
+            source, rate = CONFIG_FIELDS.get(field, (None, False))
+            if source in self._trainable:
+                fresh.append((field, "p_" + source, rate))
+            elif isinstance(value, torch.Tensor):
+                return None
+        return tuple(fresh)
 
     def _run_plan(self, plan: "_Plan", x: torch.Tensor) -> Tuple[torch.Tensor, Any]:
-        """The planned fused call: the config (made again from trainable parameters) and the
-        kernel (:func:`~norse_core.fused._common.run_kernel`) on the plan's initial state."""
+        """The planned fused call: the config (its trainable fields made again) and the kernel
+        (:func:`~norse_core.fused._common.run_kernel`) on the plan's initial state."""
         from norse_core.fused.loops import portable, run_kernel
 
-        cfg = plan.cfg if plan.cfg is not None else portable.make_config(type(self).dynamics, self._step_p(), self.dt)
+        cfg = plan.cfg
+        if plan.fresh is None:
+            cfg = portable.make_config(type(self).dynamics, self._step_p(), self.dt)
+        elif plan.fresh:
+            dt = self.dt
+            cfg = cfg._replace(**{f: dt * getattr(self, name) if rate else getattr(self, name) for f, name, rate in plan.fresh})
         result = run_kernel(plan.kernel, cfg, x, *plan.state)
         return result[0], self.state_type(*result[1:])
 
@@ -520,13 +539,15 @@ class _Plan(NamedTuple):
     """What a layer's fused call from the initial state decided for one signature
     (:meth:`SNN._plan_key`), so that later calls with it skip the checks and the kernel choice
     (about 0.45 ms of a 3.3 ms LIF forward + backward with cold caches, docs/benchmarks.md):
-    the kernel (``None``: no plan), its config (``None``: made per call from trainable
-    parameters) and the initial state (numbers in every field; the kernels only read it)."""
+    the kernel (``None``: no plan), its config, the fields made again per call from the
+    trainable parameters (:meth:`SNN._fresh_fields`) and the initial state (numbers in every
+    field; the kernels only read it)."""
 
     key: Tuple[Any, ...]
     p: Any  # the parameters whose id the key holds, kept alive so that the id stays theirs
     kernel: Any
     cfg: Any
+    fresh: Optional[Tuple[Tuple[str, str, bool], ...]]
     state: Any
 
 
