@@ -479,14 +479,18 @@ class SNN(SNNCell):
     # -- the plan of a fused call without a state -------------------------------------------
     def _plan_key(self, x: torch.Tensor) -> Tuple[Any, ...]:
         """What a fused call from the initial state depends on besides values: the input's type,
-        shape, dtype, device, layout and ``requires_grad``, grad and inference mode, the parameters (``p`` by
-        identity, the trainable ones' dtype, device, shape and ``requires_grad``), ``dt``, whether
-        states are recorded, and the backends (:func:`~norse_core.fused.loops.selection_state`)."""
+        shape, dtype, device, layout and ``requires_grad``, grad and inference mode, the
+        parameters (``p`` by identity, the trainable ones' dtype, device, shape and
+        ``requires_grad``), ``dt``, whether states are recorded, and the backends
+        (:func:`~norse_core.fused.loops.selection_state`)."""
         from norse_core.fused.loops import selection_state
 
-        parameters = tuple((t.dtype, t.device, t.shape, t.requires_grad) for t in self._parameters.values() if t is not None)
+        parameters = tuple(
+            (t.dtype, t.device, t.shape, t.requires_grad) for t in self._parameters.values() if t is not None
+        )
         return (type(x), x.shape, x.dtype, x.device, x.layout, x.requires_grad, torch.is_grad_enabled(),
-                torch.is_inference_mode_enabled(), id(self._p), self.dt, self.record_states, selection_state(), parameters)
+                torch.is_inference_mode_enabled(), id(self._p), self.dt, self.record_states, selection_state(),
+                parameters)
 
     def _make_plan(self, key: Tuple[Any, ...], x: torch.Tensor, state: Any, p: Any) -> "_Plan":
         """The plan of a feed-forward layer (not refractory) whose initial state holds numbers
@@ -530,7 +534,9 @@ class SNN(SNNCell):
             cfg = portable.make_config(type(self).dynamics, self._step_p(), self.dt)
         elif plan.fresh:
             dt = self.dt
-            cfg = cfg._replace(**{f: dt * getattr(self, name) if rate else getattr(self, name) for f, name, rate in plan.fresh})
+            cfg = cfg._replace(**{
+                field: dt * getattr(self, name) if rate else getattr(self, name) for field, name, rate in plan.fresh
+            })
         result = run_kernel(plan.kernel, cfg, x, *plan.state)
         return result[0], self.state_type(*result[1:])
 
