@@ -355,7 +355,7 @@ struct Param {
 
 // The values of a parameter for the neurons of a block: one register (PER false: one number,
 // the fast path) or a local array of the block (PER true).
-template <typename S, bool PER, int64_t W = CH>
+template <typename S, bool PER, int64_t W>
 struct Vals {
   S x;
   Vals(const Param<S>& q, int64_t, int64_t) : x(q.v) {}
@@ -834,7 +834,7 @@ struct FfNode : torch::autograd::Function<FfNode> {
     if (!(flags & SPIKE) && !grads) saved = {x.new_empty({0})};
     saved.insert(saved.end(), per.begin(), per.end());
     ctx->save_for_backward(saved);
-    ctx->saved_data["n"] = c10::List<int64_t>({int64_t(state.size()), int64_t(per.size()), flags, method, grads});
+    ctx->saved_data["ints"] = c10::List<int64_t>({int64_t(state.size()), int64_t(per.size()), flags, method, grads});
     ctx->saved_data["p"] = p;
     ctx->saved_data["alpha"] = alpha;
     return ff_fwd(x, state, flags, p, per);
@@ -842,7 +842,7 @@ struct FfNode : torch::autograd::Function<FfNode> {
   static std::vector<at::Tensor> backward(Ctx* ctx, std::vector<at::Tensor> g) {
     TORCH_CHECK(!at::GradMode::is_enabled(), "norse_core_fused: the fused loops' backward is not differentiable "
                 "(create_graph=True, double backward): run the layer's step loop (fused=False)");
-    const auto k = ctx->saved_data["n"].toIntVector();  // n states, per.size(), flags, method, grads
+    const auto k = ctx->saved_data["ints"].toIntVector();  // n states, per.size(), flags, method, grads
     const int64_t n = k[0], flags = k[2];
     auto saved = ctx->get_saved_variables();
     const std::vector<at::Tensor> per(saved.end() - k[1], saved.end());
