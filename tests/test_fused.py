@@ -39,7 +39,7 @@ from norse_core.functional.lsnn import LSNN_DYNAMICS
 from norse_core.fused import cpp, loops, portable, record_kernels, use_backend
 from norse_core.utils import native
 from norse_core.functional.dynamics import Dynamics
-from norse_core.fused._common import forced_backend, per_neuron_ok
+from norse_core.fused._common import forced_backend
 from norse_core.module.snn import SNN, SNNCell
 
 REPO = Path(__file__).resolve().parents[1]
@@ -801,7 +801,13 @@ def test_cpp_recurrent_per_neuron_parameters_and_batch_shapes(cpp_loops):
         finally:
             kernel.forward = forward
     assert calls and all(shape == (30, 5, 4, 6) for shape in calls)
-    assert not per_neuron_ok([torch.ones(5, 6)], 6) and per_neuron_ok([torch.ones(1, 6), 0.5], 6)
+    # a parameter per batch row and neuron is not per neuron: the portable kernel, even when forced
+    x = torch.zeros(30, 5, 6)
+    with use_backend("cpp"):
+        for tau, compiled in ((torch.full((5, 6), 100.0), False), (torch.full((1, 6), 100.0), True)):
+            cfg = portable.make_config(LSNN_DYNAMICS, snn.LSNNParameters(tau_mem_inv=tau), 0.001)
+            chosen = loops.select_kernel("lsnn_recurrent", x, cfg, cfg.sur)
+            assert (chosen is kernel) == compiled and (chosen is portable.kernel(loops.DYNAMICS["lsnn_recurrent"])) != compiled
 
 
 def test_cpp_recurrent_chosen_for_small_layers_only(cpp_loops):
@@ -1190,7 +1196,7 @@ TRITON_SCRIPT = textwrap.dedent(
     from norse_core.fused import record_kernels, triton_backend, use_backend
     sys.path.insert(0, "tests")
     from test_fused import FEED_FORWARD, LEAKY, TRAINABLE, _input
-    assert triton_backend.available()
+    assert triton_backend.triton is not None
     NATIVE = ("super", "triangle", "tanh", "circ", "heavi_erfc", "atan", "sigmoid", "heaviside")
     cases = [(m, method) for m in ("lif", "lif_box_value", "lif_box_subtract") for method in NATIVE]
     cases += [(m, "super") for m in sorted(FEED_FORWARD) if m not in ("lif", "lif_box_value", "lif_box_subtract")]

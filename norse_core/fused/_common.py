@@ -97,26 +97,9 @@ def params_usable(p: Any, state_shape: torch.Size, dtype: torch.dtype) -> bool:
     return True
 
 
-def tensors_usable(x: torch.Tensor, tensors: Sequence[torch.Tensor]) -> bool:
-    """Fused loops need at least one time step and states in the input's dtype and device."""
-    return x.shape[0] > 0 and all(t.dtype == x.dtype and t.device == x.device for t in tensors)
-
-
 def all_python_numbers(*values: Any) -> bool:
     """Whether every value is an ``int`` or ``float`` (not a ``bool``)."""
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
-def per_neuron_ok(values: Sequence[Any], n: int) -> bool:
-    """Whether every parameter is a number or a tensor of one value per neuron (shape
-    broadcasting to ``(n,)``): what the recurrent C++ loops take."""
-    for value in values:
-        if isinstance(value, torch.Tensor):
-            if not (value.numel() == 1 or (value.numel() == n and value.dim() >= 1 and value.shape[-1] == n)):
-                return False
-        elif not all_python_numbers(value):
-            return False
-    return True
 
 
 # -- the autograd node -----------------------------------------------------------------------

@@ -170,13 +170,6 @@ def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[Li
     return p, [] if not params and all(t is _NUMBER for t in per) else per
 
 
-def _shaped(grad: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """A parameter's gradient in the parameter's shape, summed where it repeats."""
-    if grad.shape == value.shape:
-        return grad
-    return grad.reshape((1,) * (value.dim() - grad.dim()) + grad.shape).sum_to_size(value.shape)
-
-
 @functools.lru_cache(maxsize=None)
 def cpp_kernel(dynamics: Dynamics) -> Any:
     """The C++ kernel class ``<Model>Cpp`` of ``dynamics`` (the fused kernel protocol of
@@ -255,6 +248,7 @@ class _RecurrentCpp:
         gx, *gstate0, gp = _ops().rec_bwd(gz, gstate, diff, z, W, p, cfg.sur.native_id, float(cfg.sur.alpha), per_step)
         gw = _recurrent_weight_grad(gx, z, z0) if needs[-1] else None
         per_neuron = gp.sum(0) if params else None  # (7, N): summed over the chunks of rows
-        # parameters of one value per neuron, or one
-        param_grads = [_shaped(per_neuron[_RECURRENT_FIELDS.index(name)], getattr(cfg, name)) for name in params]
+        grad_value = ((per_neuron[_RECURRENT_FIELDS.index(name)], getattr(cfg, name)) for name in params)
+        # in the shape of each parameter: one value per neuron, or one (summed over the neurons)
+        param_grads = [(g if g.numel() == v.numel() else g.sum()).reshape(v.shape) for g, v in grad_value]
         return (gx, *gstate0, gw, *param_grads)

@@ -27,9 +27,7 @@ from norse_core.fused._common import (
     differentiable,
     forced_backend,
     params_usable,
-    per_neuron_ok,
     run_kernel,
-    tensors_usable,
     trainable_fields,
 )
 
@@ -66,11 +64,12 @@ def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> A
     numbers = [value for value in cfg if not isinstance(value, (Surrogate, bool))]
     if forced == "triton" or (forced is None and x.device.type == "cuda"):
         params_ok = True  # the Triton kernels take numbers and per-neuron tensors alike
-    elif recurrent:  # the recurrent C++ loops take one value per neuron
-        params_ok = x.device.type == "cpu" and per_neuron_ok(numbers, x.shape[-1])
-    elif x.device.type == "cpu":  # the feed-forward C++ kernels: tensors broadcasting to the state
+    elif x.device.type == "cpu":  # the C++ kernels: tensors broadcasting to the state (recurrent: per neuron)
+        n = x.shape[-1]
         params_ok = params_usable(numbers, x.shape[1:], x.dtype) and all(
-            v.device == x.device if isinstance(v, torch.Tensor) else all_python_numbers(v) for v in numbers
+            v.device == x.device and (not recurrent or v.numel() == 1 or v.numel() == v.shape[-1] == n)
+            if isinstance(v, torch.Tensor) else all_python_numbers(v)
+            for v in numbers
         )
     else:
         params_ok = all_python_numbers(*numbers)
@@ -83,20 +82,16 @@ def _select(name: str, x: torch.Tensor, cfg: Any, sur: Optional[Surrogate]) -> A
     if forced is None and recurrent and x.shape[-1] > limit:
         compiled_ok = False
     backend = forced if forced is not None else {"cuda": "triton", "cpu": "cpp"}.get(x.device.type)
-    kernel = _compiled_kernel(backend, name, x, force=forced is not None) if compiled_ok else None
-    return portable.kernel(DYNAMICS[name]) if kernel is None else kernel
-
-
-def _compiled_kernel(backend: Optional[str], name: str, x: torch.Tensor, force: bool) -> Any:
-    if backend == "cpp":
+    kernel = None
+    if compiled_ok and backend == "cpp":
         from norse_core.fused import cpp
 
-        return cpp.kernel(DYNAMICS[name], x.numel(), force)
-    if backend == "triton":
+        kernel = cpp.kernel(DYNAMICS[name], x.numel(), forced is not None)
+    elif compiled_ok and backend == "triton":
         from norse_core.fused import triton_backend
 
-        return triton_backend.kernel(DYNAMICS[name], force)
-    return None
+        kernel = triton_backend.kernel(DYNAMICS[name], forced is not None)
+    return portable.kernel(DYNAMICS[name]) if kernel is None else kernel
 
 
 def _feeds_config(named: Dict[str, Any], cfg: Any) -> bool:
@@ -126,7 +121,9 @@ def fused_loop(dynamics: Dynamics) -> Callable[..., Any]:
         tensors = dynamics.flat_state(state)
         extra = (dynamics.spikes(state), *weights) if recurrent else ()
         named = dynamics.parameter_values(p)
-        if not (tensors_usable(x, (*tensors, *extra)) and params_usable(named.values(), tensors[0].shape, x.dtype)):
+        # at least one step, states in the input's dtype and device, parameters fitting (params_usable)
+        usable = x.shape[0] > 0 and all(t.dtype == x.dtype and t.device == x.device for t in (*tensors, *extra))
+        if not (usable and params_usable(named.values(), tensors[0].shape, x.dtype)):
             return NotImplemented
         if dynamics.reset_choice and named["reset_method"] not in ("value", "subtract"):
             return NotImplemented

@@ -42,10 +42,6 @@ BLOCK = 256
 ROWS = (*PARAMETER_FIELDS, "alpha")
 
 
-def available() -> bool:
-    return triton is not None
-
-
 def kernel(dynamics: Dynamics, force: bool = False) -> Any:
     """The Triton kernel of ``dynamics`` (``None`` if it is recurrent, a matrix product per step,
     or triton is missing or fails its first run on this GPU)."""
@@ -244,18 +240,8 @@ if triton is not None:
         gi = _load_if(gi_ptr, offs, mask, zero, CURRENT)
         gw = _load_if(gw_ptr, offs, mask, zero, ADAPTIVE or ADAPT_CUR)
         grho = _load_if(grho_ptr, offs, mask, zero, REFRAC)
-        g_a = zero
-        g_b = zero
-        g_c = zero
-        g_d = zero
-        g_dT = zero
-        g_ac = zero
-        g_as = zero
-        g_vl = zero
-        g_vth = zero
-        g_vr = zero
-        g_beta = zero
-        g_rho = zero
+        g_a, g_b, g_c, g_d, g_dT, g_ac, g_as, g_vl, g_vth, g_vr, g_beta, g_rho = (
+            zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero)
         p = offs + (T - 1).to(tl.int64) * N
         for _ in range(T):
             gz = tl.load(gout_ptr + p, mask=mask, other=0.0)

@@ -283,9 +283,6 @@ using Compiled = std::integer_sequence<int,
 template <int... Fs>
 std::vector<int64_t> flag_list(std::integer_sequence<int, Fs...>) { return {Fs...}; }  // the ff_flags op
 
-template <typename Fn>
-void dispatch_flags(int64_t flags, Fn&& fn, Compiled list) { dispatch_in(flags, fn, list, "the terms"); }
-
 template <int F>
 constexpr bool uses(int f) {
   switch (f) {
@@ -394,6 +391,17 @@ struct Seqs {
   int64_t T, N;
 };
 
+// Copies the state kinds of flags F (v, i, b or w, rho) between rows n0.. of a call's tensors t
+// and a block's local arrays a (IN: into the block).
+template <int F, bool IN, typename S, typename P>
+void copy_states(P* const (&t)[4], S* const (&a)[4], int64_t n0, int64_t len) {
+  const bool has[4] = {true, bool(F & CUR), bool(F & (ADAPT | ADCUR)), bool(F & REFRAC)};
+  for (int kind = 0; kind < 4; ++kind) {
+    if (!has[kind]) continue;
+    if constexpr (IN) std::copy_n(t[kind] + n0, len, a[kind]); else std::copy_n(a[kind], len, t[kind] + n0);
+  }
+}
+
 // Where the parameters of a call live: every one a number (P_NONE), only a per element (P_A: a
 // trainable membrane time constant; one block array, the others registers), or any (P_ALL).
 constexpr int P_NONE = 0, P_A = 1, P_ALL = 2;
@@ -434,12 +442,7 @@ void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int
   const int64_t T = q.T, N = q.N;
   NC_PARAMS;
   S v[W], c[W], w[W], rho[W];
-  for (int64_t k = 0; k < len; ++k) {
-    v[k] = q.S0[KV][n0 + k];
-    if constexpr (F & CUR) c[k] = q.S0[KI][n0 + k];
-    if constexpr (F & (ADAPT | ADCUR)) w[k] = q.S0[KW][n0 + k];
-    if constexpr (F & REFRAC) rho[k] = q.S0[KR][n0 + k];
-  }
+  copy_states<F, true, S>(q.S0, {v, c, w, rho}, n0, len);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t o = t * N + n0;
     const S* R xt = X + o;
@@ -510,14 +513,7 @@ void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int
       }
     }
   }
-  if constexpr (!RECOMPUTE) {
-    for (int64_t k = 0; k < len; ++k) {
-      q.ST[KV][n0 + k] = v[k];
-      if constexpr (F & CUR) q.ST[KI][n0 + k] = c[k];
-      if constexpr (F & (ADAPT | ADCUR)) q.ST[KW][n0 + k] = w[k];
-      if constexpr (F & REFRAC) q.ST[KR][n0 + k] = rho[k];
-    }
-  }
+  if constexpr (!RECOMPUTE) copy_states<F, false, S>(q.ST, {v, c, w, rho}, n0, len);
 }
 
 // The reverse-time loop over a block's scratch (module comment above); writes the gradients of
@@ -540,12 +536,7 @@ void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const 
   NC_EACH_SUM(NC_SUM)
 #undef NC_SUM
   S gv[W], gi[W], gw[W], gr[W], sd[M < 0 ? W : 1];
-  for (int64_t k = 0; k < len; ++k) {
-    gv[k] = q.GT[KV][n0 + k];
-    if constexpr (F & CUR) gi[k] = q.GT[KI][n0 + k];
-    if constexpr (F & (ADAPT | ADCUR)) gw[k] = q.GT[KW][n0 + k];
-    if constexpr (F & REFRAC) gr[k] = q.GT[KR][n0 + k];
-  }
+  copy_states<F, true, S>(q.GT, {gv, gi, gw, gr}, n0, len);
 #define NC_ZERO(name, f) \
   if constexpr (wants<F, G>(f)) for (int64_t k = 0; k < len; ++k) name[k] = S(0);
   NC_EACH_SUM(NC_ZERO)
@@ -640,12 +631,7 @@ void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const 
       gxt[k] = gj;
     }
   }
-  for (int64_t k = 0; k < len; ++k) {
-    q.G0[KV][n0 + k] = gv[k];
-    if constexpr (F & CUR) q.G0[KI][n0 + k] = gi[k];
-    if constexpr (F & (ADAPT | ADCUR)) q.G0[KW][n0 + k] = gw[k];
-    if constexpr (F & REFRAC) q.G0[KR][n0 + k] = gr[k];
-  }
+  copy_states<F, false, S>(q.G0, {gv, gi, gw, gr}, n0, len);
 #define NC_STORE(name, f) \
   if constexpr (wants<F, G>(f)) for (int64_t k = 0; k < len; ++k) q.GP[f * N + n0 + k] = name[k];
   NC_EACH_SUM(NC_STORE)
@@ -720,7 +706,7 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
     q.Z = ptr<S>(out);
     sl.fill<const S, S>(q.S0, state);
     sl.fill<S, S>(q.ST, finals);
-    dispatch_flags(flags, [&](auto f_c) {
+    dispatch_in(flags, [&](auto f_c) {
       constexpr int F = decltype(f_c)::value;
       auto run = [&](auto per_c) {
         constexpr int PER = decltype(per_c)::value;
@@ -730,7 +716,7 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
         });
       };
       dispatch_in(per_mode(per), run, std::integer_sequence<int, P_NONE, P_A, P_ALL>{}, "the parameter mode");
-    }, Compiled{});
+    }, Compiled{}, "the terms");
   });
   finals.insert(finals.begin(), out);
   return finals;
@@ -744,21 +730,13 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
                                at::TensorList state_, int64_t flags, at::ArrayRef<double> p, at::TensorList per,
                                int64_t method, double alpha, int64_t grads) {
   const Slots sl(flags);
-  TORCH_CHECK(int64_t(gstate_.size()) == sl.count, "norse_core_fused: wrong number of state tensors");
-  TORCH_CHECK(grads == 0 || grads == G_A || grads == G_ALL, "norse_core_fused: unknown gradient set ", grads);
-  TORCH_CHECK(!grads || !per.empty(), "norse_core_fused: parameter gradients need the parameter list");
   auto gstate = contiguous(gstate_);
   const Seq sq = check_seq(gout, gstate);
-  // x and the initial state: empty where backward does not re-run the forward (leaky integrators
-  // without parameter gradients save nothing)
+  // x and the initial state as ff_fwd checked them (FfNode); empty where backward does not re-run
+  // the forward (leaky integrators without parameter gradients save nothing)
   const bool inputs = x_.numel() > 0;
   auto x = inputs ? x_.contiguous() : x_;
   auto state = inputs ? contiguous(state_) : std::vector<at::Tensor>(sl.count, x_);
-  if (inputs) {
-    TORCH_CHECK(int64_t(state.size()) == sl.count && x.numel() == gout.numel(),
-                "norse_core_fused: input shape mismatch");
-    check_seq(x, state);
-  }
   auto gx = seq_empty(gout.sizes(), gstate[0]);
   std::vector<at::Tensor> results{gx};
   for (const auto& g : gstate) results.push_back(at::empty_like(g));
@@ -779,7 +757,7 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
     q.GX = ptr<S>(gx);
     sl.fill<S, S>(q.G0, results, 1);
     q.GP = ptr<S>(gp);
-    dispatch_flags(flags, [&](auto f_c) {
+    dispatch_in(flags, [&](auto f_c) {
       constexpr int F = decltype(f_c)::value;
       auto run = [&](auto m_c, auto per_c, auto g_c) {
         constexpr int M = decltype(m_c)::value, G = decltype(g_c)::value, PER = decltype(per_c)::value;
@@ -815,7 +793,7 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
       } else {
         per.empty() ? surrogate_variants(Int<P_NONE>{}, Int<0>{}) : surrogate_variants(Int<P_ALL>{}, Int<0>{});
       }
-    }, Compiled{});
+    }, Compiled{}, "the terms");
     if (grads) results.push_back(gp.view({gp.size(0), sq.N / m, m}).sum(1));
   });
   return results;
@@ -829,6 +807,8 @@ struct FfNode : torch::autograd::Function<FfNode> {
   static std::vector<at::Tensor> forward(Ctx* ctx, const at::Tensor& x, at::TensorList state, at::TensorList per,
                                          int64_t flags, std::vector<double> p, int64_t method, double alpha,
                                          int64_t grads) {
+    TORCH_CHECK(grads == 0 || ((grads == G_A || grads == G_ALL) && !per.empty()),
+                "norse_core_fused: gradient set ", grads, " unknown, or without the parameter list");
     std::vector<at::Tensor> saved{x};
     saved.insert(saved.end(), state.begin(), state.end());
     if (!(flags & SPIKE) && !grads) saved = {x.new_empty({0})};
@@ -886,11 +866,9 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
   std::vector<S> buf(4 * M);
   S *v = buf.data(), *cu = v + M, *th = cu + M, *lin = th + M;
   std::vector<int64_t> active(M), count(rows, 0);
-  for (int64_t q = 0; q < M; ++q) {
-    v[q] = V0[r0 * N + q];
-    cu[q] = I0[r0 * N + q];
-    if constexpr (ADAPT) th[q] = B0[r0 * N + q];
-  }
+  std::copy_n(V0 + r0 * N, M, v);
+  std::copy_n(I0 + r0 * N, M, cu);
+  if constexpr (ADAPT) std::copy_n(B0 + r0 * N, M, th);
   // the first step: z0 may hold any values, so the recurrent input is a dense product
   for (int64_t r = 0; r < rows; ++r) {
     const S* R z0 = Z0 + (r0 + r) * N;
@@ -945,13 +923,10 @@ void rec_fwd_rows(const S* R X, const S* R Z0, const S* R V0, const S* R I0, con
       count[r] = na;
     }
   }
-  for (int64_t q = 0; q < M; ++q) {
-    const int64_t g = r0 * N + q;
-    ZT[g] = Z[(T - 1) * Bn * N + g];
-    VT[g] = v[q];
-    IT[g] = cu[q];
-    if constexpr (ADAPT) BT[g] = th[q];
-  }
+  std::copy_n(Z + ((T - 1) * Bn + r0) * N, M, ZT + r0 * N);
+  std::copy_n(v, M, VT + r0 * N);
+  std::copy_n(cu, M, IT + r0 * N);
+  if constexpr (ADAPT) std::copy_n(th, M, BT + r0 * N);
 }
 
 // Reverse time (reset with detached spikes, threshold jump with gradient), per row and step:
@@ -1023,16 +998,11 @@ void rec_bwd_rows(const S* R GZ, const S* R GZT, const S* R GVT, const S* R GIT,
       }
     }
   }
-  for (int64_t q = 0; q < M_; ++q) {
-    GZ0[r0 * N + q] = rr[q];
-    GV0[r0 * N + q] = gv[q];
-    GI0[r0 * N + q] = gi[q];
-    if constexpr (ADAPT) GB0[r0 * N + q] = gb[q];
-  }
-  if constexpr (G) {
-    S* R out = GP + (r0 / CR) * 7 * N;
-    for (int64_t q = 0; q < 7 * N; ++q) out[q] = sums[q];
-  }
+  std::copy_n(rr, M_, GZ0 + r0 * N);
+  std::copy_n(gv, M_, GV0 + r0 * N);
+  std::copy_n(gi, M_, GI0 + r0 * N);
+  if constexpr (ADAPT) std::copy_n(gb, M_, GB0 + r0 * N);
+  if constexpr (G) std::copy_n(sums.data(), 7 * N, GP + (r0 / CR) * 7 * N);
 }
 
 struct RecShape { int64_t T, B, N; };
@@ -1111,12 +1081,7 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, at::TensorList gstate_, c
   auto gp = grads ? at::empty({(q.B + CR - 1) / CR, 7, q.N}, df.options()) : at::empty({0}, df.options());
   AT_DISPATCH_FLOATING_TYPES(df.scalar_type(), "rec_bwd", [&] {
     using S = scalar_t;
-    const S *GZ = cptr<S>(gz), *GZT = cptr<S>(gzT), *GVT = cptr<S>(gst[0]), *GIT = cptr<S>(gst[1]);
-    const S *GBT = ptr<S>(gst[2]), *DF = cptr<S>(df), *Z = cptr<S>(z), *W = cptr<S>(w), *P = cptr<S>(p);
-    const S *DR = grads ? cptr<S>(saved[0]) : nullptr, *JS = grads ? cptr<S>(saved[1]) : nullptr;
-    const S* TH = grads && adaptive ? cptr<S>(saved[2]) : nullptr;
-    S *GX = ptr<S>(out[0]), *GZ0 = ptr<S>(out[1]), *GV0 = ptr<S>(out[2]), *GI0 = ptr<S>(out[3]), *GB0 = ptr<S>(out[4]);
-    S* GP = ptr<S>(gp);
+    const auto kept = [&](int k) { return grads && (k < 2 || adaptive) ? cptr<S>(saved[k]) : nullptr; };
     // (M, G): the surrogate inline without parameter gradients (the common case); from a row
     // per step with them (one block for all methods: a shorter build)
     auto run = [&](auto m, auto g) {
@@ -1125,8 +1090,10 @@ std::vector<at::Tensor> rec_bwd(const at::Tensor& gz_, at::TensorList gstate_, c
       const SurrogateRow<S> sur = MT < 0 ? surrogate_row_of<S>(method) : nullptr;
       dispatch_bool(adaptive, [&](auto ad) {
         for_chunks(q.B, CR, [&](int64_t r0, int64_t rows) {
-          rec_bwd_rows<S, MT, decltype(ad)::value, G>(GZ, GZT, GVT, GIT, GBT, DF, DR, JS, TH, Z, W, P, GX, GZ0, GV0,
-                                                      GI0, GB0, GP, q.T, q.B, q.N, r0, rows, S(alpha), sur);
+          rec_bwd_rows<S, MT, decltype(ad)::value, G>(
+              cptr<S>(gz), cptr<S>(gzT), cptr<S>(gst[0]), cptr<S>(gst[1]), ptr<S>(gst[2]), cptr<S>(df), kept(0),
+              kept(1), kept(2), cptr<S>(z), cptr<S>(w), cptr<S>(p), ptr<S>(out[0]), ptr<S>(out[1]), ptr<S>(out[2]),
+              ptr<S>(out[3]), ptr<S>(out[4]), ptr<S>(gp), q.T, q.B, q.N, r0, rows, S(alpha), sur);
         });
       });
     };
