@@ -763,6 +763,15 @@ NOTES = """## Notes
   3.0x and 1.13x to 1.24x. The LIF row moved from about 3.3 to about 2.9 ms against a floor of
   about 1.0 ms: the floor target (3x) is at the edge of the run-to-run spread, not met with a
   margin.
+- Another machine, 2026-12-03 (AMD EPYC with AVX-512 and AVX512-BF16, 2 cores, 32 MB L3, the
+  kernels of this run, no other job running): three runs of sections 1 and 5 (two with section
+  6) gave LIF 13.2x to 13.7x faster than SpikingJelly's LIFNode and 25.9x to 29.6x faster than
+  Norse, PLIF 1.21x to 1.28x the fixed LIF, LIFBox with a trainable time constant 13.6x to 15.2x
+  faster than ParametricLIFNode, the MNIST step 0.97x to 1.11x the ReLU floor (bfloat16 autocast
+  0.70x to 0.71x of float32), and the LIF 4.3x to 4.8x the memory-traffic floor: the floor's
+  clones of the 6.5 MB input run from that L3 (0.17 ms a clone) while the LIF backward, 1.1 to
+  1.2 ms called in a loop against 0.26 to 0.36 ms for its forward, is bound by its own work, not
+  by memory traffic.
 """
 
 
