@@ -298,3 +298,26 @@ def test_conv_snn_takes_neuron_layers_without_norse_core_parameters():
 
     logits, _ = ConvSNN(Rectifier, None, seq_length=2)(torch.rand(3, 1, 28, 28))
     assert logits.shape == (3, 10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(6, 3, 8, 8), (2, 4, 7, 9)])
+def test_fast_max_pool_equals_max_pool(dtype, shape):
+    """The task network's pooling (channels-last forward, contiguous backward) gives
+    ``F.max_pool2d``'s outputs and gradients, also for odd sizes, ties and strided inputs."""
+    from tasks.mnist.model import FastMaxPool2d
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(shape[0], shape[1], shape[2], shape[3] * 2, generator=g).to(dtype)
+    base[0, 0, :2, :2] = 1.0  # a tie in one window: both kernels route its gradient to the first maximum
+    for x in (base[..., : shape[3]].contiguous(), base[..., ::2]):  # contiguous and strided
+        pooled = []
+        for pool in (FastMaxPool2d(2), torch.nn.MaxPool2d(2)):
+            leaf = x.detach().clone().requires_grad_()
+            out = pool(leaf)
+            out.backward(torch.arange(out.numel(), dtype=dtype).reshape(out.shape))
+            pooled.append((out, leaf.grad))
+        (out, grad), (ref, ref_grad) = pooled
+        assert out.is_contiguous() and torch.equal(out, ref) and torch.equal(grad, ref_grad)
+    leaf = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)  # no ties
+    assert torch.autograd.gradcheck(FastMaxPool2d(2), (leaf,))

@@ -137,7 +137,7 @@ def test_mnist_task_network_round_trip(tmp_path, model, gain):
 
 def test_mnist_task_network_with_max_pooling_names_the_layer(tmp_path):
     net = _mnist_net(tmp_path, "lif", 1.0).eval()
-    with pytest.raises(NIRConversionError, match=r"stem\.2 \(MaxPool2d\).*no max pooling"):
+    with pytest.raises(NIRConversionError, match=r"stem\.2 \(FastMaxPool2d\).*no max pooling"):
         snn.to_nir({"stem": net.stem, "body": net.body}, torch.rand(1, 1, 28, 28))
     with pytest.raises(NIRConversionError, match="not a chain container"):
         snn.to_nir(net, torch.rand(1, 1, 28, 28))

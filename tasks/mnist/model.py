@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 import norse_core as snn
 from tasks.common.builders import trainable_options
@@ -43,6 +44,44 @@ class Scale(nn.Module):
 
     def extra_repr(self) -> str:
         return f"gain={self.gain}"
+
+
+class _ChannelsLastMaxPool(torch.autograd.Function):
+    """Max pooling (window = stride = ``size``) of a CPU tensor in the channels-last layout, where
+    torch's kernel is several times faster than for contiguous (N, C, H, W) tensors with small
+    planes (measured forward, (1024, 64, 8, 8), 2 cores: 5 ms with both copies against 17 ms); the
+    backward scatters through the (fast) contiguous kernel with the same indices. Outputs and
+    gradients equal ``F.max_pool2d``'s."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, size: int) -> torch.Tensor:  # type: ignore[override]
+        window = [size, size]
+        out, indices = torch.ops.aten.max_pool2d_with_indices(x.contiguous(memory_format=torch.channels_last), window, window)
+        ctx.window = window
+        ctx.save_for_backward(x, indices.contiguous())
+        return out.contiguous()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        x, indices = ctx.saved_tensors
+        window = ctx.window
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(grad.contiguous(), x, window, window, [0, 0], [1, 1],
+                                                                 False, indices)
+        return grad_x, None
+
+
+class FastMaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d(size)`` that pools (N, C, H, W) CPU tensors through the channels-last
+    kernel (:class:`_ChannelsLastMaxPool`): about 12% of a training step of this network."""
+
+    def __init__(self, size: int):
+        super().__init__(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.dim() != 4:
+            return super().forward(x)
+        return _ChannelsLastMaxPool.apply(x, self.kernel_size)
 
 
 def _block(*layers: nn.Module, norm: Optional[nn.Module], pool: Optional[nn.Module], gain: float) -> nn.Sequential:
@@ -97,10 +136,10 @@ class ConvSNN(nn.Module):
         norm1d = (lambda c: nn.BatchNorm1d(c)) if batch_norm else (lambda c: None)
         shapes = {"conv1": (c1, 12, 12), "conv2": (c2, 4, 4), "fc1": (hidden,)}  # per sample, for 28x28 images
         options = {name: trainable_options(p[name], trainable or (), trainable_per, shapes[name]) for name in SPIKING_LAYERS}
-        self.stem = _block(nn.Conv2d(1, c1, 5), norm=norm2d(c1), pool=nn.MaxPool2d(2), gain=gain)
+        self.stem = _block(nn.Conv2d(1, c1, 5), norm=norm2d(c1), pool=FastMaxPool2d(2), gain=gain)
         self.body = snn.SequentialState(
             neuron(p["conv1"], dt=dt, **options["conv1"]),
-            snn.Lift(_block(nn.Conv2d(c1, c2, 5), norm=norm2d(c2), pool=nn.MaxPool2d(2), gain=gain)),
+            snn.Lift(_block(nn.Conv2d(c1, c2, 5), norm=norm2d(c2), pool=FastMaxPool2d(2), gain=gain)),
             neuron(p["conv2"], dt=dt, **options["conv2"]),
             snn.Lift(_block(nn.Flatten(), nn.Linear(c2 * 16, hidden), norm=norm1d(hidden), pool=None, gain=gain)),
             neuron(p["fc1"], dt=dt, **options["fc1"]),
