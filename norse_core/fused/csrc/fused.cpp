@@ -391,13 +391,12 @@ struct Seqs {
   int64_t T, N;
 };
 
-// Copies the state kinds of flags F (v, i, b or w, rho) between rows n0.. of a call's tensors t
-// and a block's local arrays a (IN: into the block).
-template <int F, bool IN, typename S, typename P>
+// Copies the state kinds a call has (v, i, b or w, rho: the tensors t that Slots::fill did not
+// leave null) between rows n0.. of those tensors and a block's local arrays a (IN: into the block).
+template <bool IN, typename S, typename P>
 void copy_states(P* const (&t)[4], S* const (&a)[4], int64_t n0, int64_t len) {
-  const bool has[4] = {true, bool(F & CUR), bool(F & (ADAPT | ADCUR)), bool(F & REFRAC)};
   for (int kind = 0; kind < 4; ++kind) {
-    if (!has[kind]) continue;
+    if (!t[kind]) continue;
     if constexpr (IN) std::copy_n(t[kind] + n0, len, a[kind]); else std::copy_n(a[kind], len, t[kind] + n0);
   }
 }
@@ -442,7 +441,7 @@ void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int
   const int64_t T = q.T, N = q.N;
   NC_PARAMS;
   S v[W], c[W], w[W], rho[W];
-  copy_states<F, true, S>(q.S0, {v, c, w, rho}, n0, len);
+  copy_states<true, S>(q.S0, {v, c, w, rho}, n0, len);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t o = t * N + n0;
     const S* R xt = X + o;
@@ -513,7 +512,7 @@ void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int
       }
     }
   }
-  if constexpr (!RECOMPUTE) copy_states<F, false, S>(q.ST, {v, c, w, rho}, n0, len);
+  if constexpr (!RECOMPUTE) copy_states<false, S>(q.ST, {v, c, w, rho}, n0, len);
 }
 
 // The reverse-time loop over a block's scratch (module comment above); writes the gradients of
@@ -536,7 +535,7 @@ void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const 
   NC_EACH_SUM(NC_SUM)
 #undef NC_SUM
   S gv[W], gi[W], gw[W], gr[W], sd[M < 0 ? W : 1];
-  copy_states<F, true, S>(q.GT, {gv, gi, gw, gr}, n0, len);
+  copy_states<true, S>(q.GT, {gv, gi, gw, gr}, n0, len);
 #define NC_ZERO(name, f) \
   if constexpr (wants<F, G>(f)) for (int64_t k = 0; k < len; ++k) name[k] = S(0);
   NC_EACH_SUM(NC_ZERO)
@@ -631,7 +630,7 @@ void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const 
       gxt[k] = gj;
     }
   }
-  copy_states<F, false, S>(q.G0, {gv, gi, gw, gr}, n0, len);
+  copy_states<false, S>(q.G0, {gv, gi, gw, gr}, n0, len);
 #define NC_STORE(name, f) \
   if constexpr (wants<F, G>(f)) for (int64_t k = 0; k < len; ++k) q.GP[f * N + n0 + k] = name[k];
   NC_EACH_SUM(NC_STORE)
