@@ -202,6 +202,9 @@ def test_a_misspelled_or_mistyped_key_fails_at_composition(override, words):
     ("net.trainable=[tau_mem]", "net.trainable must name numeric parameters of LIFParameters (tau_syn_inv, "
                                 "tau_mem_inv, v_leak, v_th, v_reset, alpha), got 'tau_mem'"),
     ("+net.hiden=3", "net.hiden: not a key of MNISTNet; allowed: batch_norm, channels, decoder, dt, gain, hidden"),
+    ("task.label_smoothing=1.0", "task.label_smoothing must be a number in [0, 1), got 1.0"),
+    ("task.tta_shift=5", "task.tta_shift must be an int from 0 (no test-time augmentation) to 4 px, got 5"),
+    ("task.tta_shift=true", "task.tta_shift must be an int from 0 (no test-time augmentation) to 4 px, got True"),
 ])
 def test_a_value_out_of_range_fails_before_any_data_work_naming_the_key(override, message, tmp_path):
     cfg = compose_task("mnist", [override, f"data.data_dir={tmp_path}/data"], output_dir=tmp_path / "run")
@@ -321,3 +324,54 @@ def test_fast_max_pool_equals_max_pool(dtype, shape):
         assert out.is_contiguous() and torch.equal(out, ref) and torch.equal(grad, ref_grad)
     leaf = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)  # no ties
     assert torch.autograd.gradcheck(FastMaxPool2d(2), (leaf,))
+
+
+@pytest.mark.parametrize("dy,dx", [(1, 0), (-1, 0), (0, 2), (0, -1), (-2, 3)])
+def test_shifted_moves_each_image_and_fills_with_its_background(dy, dx):
+    from tasks.mnist.task import shifted
+
+    images = torch.rand(3, 2, 6, 7, generator=torch.Generator().manual_seed(0)) + torch.arange(3.0)[:, None, None, None]
+    out = shifted(images, dy, dx)
+    for b in range(3):
+        fill = float(images[b].min())
+        for i in range(6):
+            for j in range(7):
+                inside = 0 <= i - dy < 6 and 0 <= j - dx < 7
+                expected = images[b, :, i - dy, j - dx] if inside else torch.full((2,), fill)
+                assert torch.equal(out[b, :, i, j], expected), (b, i, j)
+    assert shifted(images, 0, 0) is images
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+def test_label_smoothing_and_test_time_augmentation():
+    """task.label_smoothing enters the training loss only; task.tta_shift=s adds test/acc_tta,
+    the accuracy of the class probabilities averaged over the image and its copies moved by s px."""
+    import torch.nn.functional as F
+    from tasks.mnist.task import shifted
+
+    torch.manual_seed(0)
+    task = build_block(compose_task("mnist", ["net.hidden=16", "net.gain=20", "task.label_smoothing=0.2", "task.tta_shift=2"]), "task")
+    g = torch.Generator().manual_seed(1)
+    images, labels = torch.randn(16, 1, 28, 28, generator=g), torch.randint(0, 10, (16,), generator=g)
+    logits = task.net(images)[0]
+    loss = task.training_step((images, labels), 0)
+    assert torch.allclose(loss, F.cross_entropy(logits, labels, label_smoothing=0.2))
+    assert not torch.allclose(loss, F.cross_entropy(logits, labels))
+    task.eval()
+    with torch.no_grad():
+        task.test_step((images, labels), 0)
+        views = [shifted(images, dy, dx) for dy, dx in ((0, 0), (-2, 0), (2, 0), (0, -2), (0, 2))]
+        probs = torch.stack([task.net(v)[0].softmax(-1) for v in views]).mean(0)
+        plain = task.net(images)[0]
+    assert float(task.test_acc_tta.compute()) == pytest.approx(float((probs.argmax(-1) == labels).float().mean()))
+    assert float(task.test_acc.compute()) == pytest.approx(float((plain.argmax(-1) == labels).float().mean()))
+    assert len(set(plain.argmax(-1).tolist())) > 2  # the network tells the images apart
+    assert not torch.equal(probs.argmax(-1), plain.argmax(-1))  # the views change some answers
+
+
+def test_tta_shift_logs_test_acc_tta(tmp_path):
+    cfg = compose_task("mnist", [*QUICK, "task.tta_shift=1", "task.label_smoothing=0.1", "callbacks=none",
+                                 "logger=csv", "trainer.limit_train_batches=2"], output_dir=tmp_path)
+    train(cfg)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    assert 0.0 <= metrics["test/acc_tta"] <= 1.0 and 0.0 <= metrics["test/acc"] <= 1.0

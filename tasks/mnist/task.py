@@ -14,8 +14,24 @@ from tasks.common.module import SpikingTask
 from tasks.mnist.model import SPIKING_LAYERS, ConvSNN
 
 
+def shifted(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``images`` ``(B, C, H, W)`` moved ``dy`` px down and ``dx`` px right; the uncovered border
+    takes each image's darkest value (MNIST's background, normalised or not)."""
+    if dy == 0 and dx == 0:
+        return images
+    height, width = images.shape[-2:]
+    out = images.amin(dim=(1, 2, 3), keepdim=True).expand_as(images).clone()
+    out[..., max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+        images[..., max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
+    return out
+
+
 class MNISTTask(SpikingTask):
-    """Trains :class:`ConvSNN` with cross-entropy on the decoded readout voltages."""
+    """Trains :class:`ConvSNN` with cross-entropy on the decoded readout voltages
+    (``label_smoothing`` in ``[0, 1)`` mixes the targets with the uniform distribution).
+    ``tta_shift > 0`` also tests with test-time augmentation: the class probabilities averaged
+    over the image and its four copies moved by ``tta_shift`` px up, down, left and right
+    (``test/acc_tta``; ``test/acc`` stays that of the images as they are)."""
 
     hp_metric = "val/acc"
 
@@ -27,7 +43,14 @@ class MNISTTask(SpikingTask):
         optimizer: Mapping[str, Any],
         scheduler: Optional[Mapping[str, Any]] = None,
         seed: Optional[int] = None,
+        label_smoothing: float = 0.0,
+        tta_shift: int = 0,
     ):
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+        if isinstance(tta_shift, bool) or not isinstance(tta_shift, int) or not 0 <= tta_shift <= 4:
+            raise ValueError(f"tta_shift must be an int from 0 (no test-time augmentation) to 4 px, got {tta_shift!r}")
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(logger=False)
         net = dict(net)  # to ConvSNN as it is (a key left out keeps its default), except neuron, layers, gain,
@@ -42,6 +65,9 @@ class MNISTTask(SpikingTask):
         self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
         self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
         self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
+        self.test_acc_tta = torchmetrics.Accuracy(task="multiclass", num_classes=10)
+        self.label_smoothing = float(label_smoothing)
+        self.tta_shift = tta_shift
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)[0]
@@ -52,7 +78,7 @@ class MNISTTask(SpikingTask):
     def training_step(self, batch, batch_idx):
         images, labels = batch
         logits, out = self.net(images)
-        loss = F.cross_entropy(logits, labels)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         self.train_acc(logits, labels)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/acc", self.train_acc, prog_bar=True)
@@ -67,6 +93,7 @@ class MNISTTask(SpikingTask):
         metric(logits, labels)
         self.log(f"{stage}/loss", F.cross_entropy(logits, labels), prog_bar=stage == "val")
         self.log(f"{stage}/acc", metric, prog_bar=True)
+        return logits
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, "val", self.val_acc)
@@ -76,7 +103,14 @@ class MNISTTask(SpikingTask):
             self.log_hp_metric(self.val_acc.compute())
 
     def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test", self.test_acc)
+        logits = self._evaluate(batch, "test", self.test_acc)
+        if self.tta_shift:
+            images, labels = batch
+            s = self.tta_shift
+            views = [logits] + [self.net(shifted(images, dy, dx))[0] for dy, dx in ((-s, 0), (s, 0), (0, -s), (0, s))]
+            probs = torch.stack([view.float().softmax(-1) for view in views]).mean(0)
+            self.test_acc_tta(probs, labels)
+            self.log("test/acc_tta", self.test_acc_tta, prog_bar=True)
 
     @torch.no_grad()
     def record(self, batch) -> Dict[str, torch.Tensor]:
