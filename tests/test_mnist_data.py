@@ -24,7 +24,7 @@ from tasks.mnist.data import (
     prepare_mnist,
     torchvision_source,
 )
-from tasks.common.data import affine_images, shift_images, warp_images
+from tasks.common.data import affine_images, shift_images, translate_images, warp_images
 
 N_TRAIN, N_TEST = 20, 8
 
@@ -490,6 +490,17 @@ def test_shift_images_translates_each_image_by_its_own_offset() -> None:
     assert shift_images(images, 0, g) is images
     with pytest.raises(ValueError, match=r"images must be \(batch, channels, height, width\), got \(12, 10\)"):
         shift_images(images[0, 0], 1, g)
+
+
+@pytest.mark.parametrize("dy,dx", [(1, 0), (-1, 0), (0, 2), (0, -1), (-2, 3)])
+def test_translate_images_moves_every_image_and_fills_the_border(dy: int, dx: int) -> None:
+    images = torch.rand(3, 2, 6, 7, generator=torch.Generator().manual_seed(0)) + torch.arange(3.0)[:, None, None, None]
+    out = translate_images(images, dy, dx)  # the border: each image's darkest value
+    assert torch.equal(out, torch.stack([_shifted(i, dy, dx, float(i.min())) for i in images]))
+    assert torch.equal(translate_images(images, dy, dx, fill=-1.0), torch.stack([_shifted(i, dy, dx, -1.0) for i in images]))
+    assert translate_images(images, 0, 0) is images
+    with pytest.raises(ValueError, match=r"images must be \(batch, channels, height, width\), got \(6, 7\)"):
+        translate_images(images[0, 0], 1, 0)
 
 
 def test_datamodule_shift_changes_training_batches_only_reproducibly(tmp_path: Path, synth: dict[str, bytes]) -> None:

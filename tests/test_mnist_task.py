@@ -326,28 +326,12 @@ def test_fast_max_pool_equals_max_pool(dtype, shape):
     assert torch.autograd.gradcheck(FastMaxPool2d(2), (leaf,))
 
 
-@pytest.mark.parametrize("dy,dx", [(1, 0), (-1, 0), (0, 2), (0, -1), (-2, 3)])
-def test_shifted_moves_each_image_and_fills_with_its_background(dy, dx):
-    from tasks.mnist.task import shifted
-
-    images = torch.rand(3, 2, 6, 7, generator=torch.Generator().manual_seed(0)) + torch.arange(3.0)[:, None, None, None]
-    out = shifted(images, dy, dx)
-    for b in range(3):
-        fill = float(images[b].min())
-        for i in range(6):
-            for j in range(7):
-                inside = 0 <= i - dy < 6 and 0 <= j - dx < 7
-                expected = images[b, :, i - dy, j - dx] if inside else torch.full((2,), fill)
-                assert torch.equal(out[b, :, i, j], expected), (b, i, j)
-    assert shifted(images, 0, 0) is images
-
-
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
 def test_label_smoothing_and_test_time_augmentation():
     """task.label_smoothing enters the training loss only; task.tta_shift=s adds test/acc_tta,
     the accuracy of the class probabilities averaged over the image and its copies moved by s px."""
     import torch.nn.functional as F
-    from tasks.mnist.task import shifted
+    from tasks.common.data import translate_images
 
     torch.manual_seed(0)
     task = build_block(compose_task("mnist", ["net.hidden=16", "net.gain=20", "task.label_smoothing=0.2", "task.tta_shift=2"]), "task")
@@ -360,7 +344,7 @@ def test_label_smoothing_and_test_time_augmentation():
     task.eval()
     with torch.no_grad():
         task.test_step((images, labels), 0)
-        views = [shifted(images, dy, dx) for dy, dx in ((0, 0), (-2, 0), (2, 0), (0, -2), (0, 2))]
+        views = [translate_images(images, dy, dx) for dy, dx in ((0, 0), (-2, 0), (2, 0), (0, -2), (0, 2))]
         probs = torch.stack([task.net(v)[0].softmax(-1) for v in views]).mean(0)
         plain = task.net(images)[0]
     assert float(task.test_acc_tta.compute()) == pytest.approx(float((probs.argmax(-1) == labels).float().mean()))

@@ -86,6 +86,22 @@ def shift_images(images: torch.Tensor, max_shift: int, generator: torch.Generato
     return padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
+def translate_images(images: torch.Tensor, dy: int, dx: int, fill: Optional[float] = None) -> torch.Tensor:
+    """``images`` ``(B, C, H, W)`` moved ``dy`` px down and ``dx`` px right (the same for all):
+    ``out[b, :, i, j] = images[b, :, i - dy, j - dx]``, else ``fill`` (``None``: each image's
+    darkest value, MNIST's background whether normalised or not)."""
+    if images.dim() != 4:
+        raise ValueError(f"images must be (batch, channels, height, width), got {tuple(images.shape)}")
+    if dy == 0 and dx == 0:
+        return images
+    height, width = images.shape[-2:]
+    background = images.amin(dim=(1, 2, 3), keepdim=True) if fill is None else images.new_full((1, 1, 1, 1), fill)
+    out = background.expand_as(images).clone()
+    out[..., max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+        images[..., max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
+    return out
+
+
 def warp_images(images: torch.Tensor, degrees: torch.Tensor, factor: torch.Tensor, dy: torch.Tensor,
                 dx: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
     """Image ``b`` of ``images`` ``(B, C, H, W)`` rotated by ``degrees[b]`` and scaled by

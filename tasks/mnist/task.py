@@ -10,20 +10,9 @@ import torchmetrics
 
 import norse_core as snn
 from tasks.common.builders import build_encoder, build_neurons, find_setting, trainable_names
+from tasks.common.data import translate_images
 from tasks.common.module import SpikingTask
 from tasks.mnist.model import SPIKING_LAYERS, ConvSNN
-
-
-def shifted(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """``images`` ``(B, C, H, W)`` moved ``dy`` px down and ``dx`` px right; the uncovered border
-    takes each image's darkest value (MNIST's background, normalised or not)."""
-    if dy == 0 and dx == 0:
-        return images
-    height, width = images.shape[-2:]
-    out = images.amin(dim=(1, 2, 3), keepdim=True).expand_as(images).clone()
-    out[..., max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
-        images[..., max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
-    return out
 
 
 class MNISTTask(SpikingTask):
@@ -107,7 +96,7 @@ class MNISTTask(SpikingTask):
         if self.tta_shift:
             images, labels = batch
             s = self.tta_shift
-            views = [logits] + [self.net(shifted(images, dy, dx))[0] for dy, dx in ((-s, 0), (s, 0), (0, -s), (0, s))]
+            views = [logits] + [self.net(translate_images(images, dy, dx))[0] for dy, dx in ((-s, 0), (s, 0), (0, -s), (0, s))]
             probs = torch.stack([view.float().softmax(-1) for view in views]).mean(0)
             self.test_acc_tta(probs, labels)
             self.log("test/acc_tta", self.test_acc_tta, prog_bar=True)
