@@ -82,11 +82,12 @@ def test_ema_validates_checkpoints_and_tests_the_average(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"decay": 1.0}, "decay must be a number in [0, 1)"),
+    ({"decay": 1.0}, "decay must be a number with 0 <= decay < 1, got 1.0"),
     ({"decay": -0.1}, "got -0.1"),
-    ({"decay": "0.9"}, "got '0.9'"),
-    ({"start_step": -1}, "start_step must be a non-negative int"),
-    ({"warmup": "yes"}, "warmup must be true or false, got 'yes'"),
+    ({"decay": "0.9"}, "got '0.9' (str)"),
+    ({"decay": True}, "got True (bool)"),
+    ({"start_step": -1}, "start_step must be an integer >= 0, got -1"),
+    ({"warmup": "yes"}, "warmup must be True or False, got 'yes' (str)"),
 ])
 def test_ema_rejects_bad_settings_naming_them(kwargs, words):
     with pytest.raises(ValueError, match=words.replace("[", r"\[").replace(")", r"\)").replace("(", r"\(")):

@@ -52,7 +52,7 @@ def test_determinism_and_bad_settings():
     assert torch.equal(dm1.test_batches[0].label, dm2.test_batches[0].label)
     with pytest.raises(ValueError, match="max_store_period \\+ max_delay = 14 must be < n_periods = 12"):
         store_recall_batch(2, max_delay=12)
-    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         StoreRecallDataModule(batch_size=0)
 
 

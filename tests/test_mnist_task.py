@@ -202,9 +202,9 @@ def test_a_misspelled_or_mistyped_key_fails_at_composition(override, words):
     ("net.trainable=[tau_mem]", "net.trainable must name numeric parameters of LIFParameters (tau_syn_inv, "
                                 "tau_mem_inv, v_leak, v_th, v_reset, alpha), got 'tau_mem'"),
     ("+net.hiden=3", "net.hiden: not a key of MNISTNet; allowed: batch_norm, channels, decoder, dt, gain, hidden"),
-    ("task.label_smoothing=1.0", "task.label_smoothing must be a number in [0, 1), got 1.0"),
-    ("task.tta_shift=5", "task.tta_shift must be an int from 0 (no test-time augmentation) to 4 px, got 5"),
-    ("task.tta_shift=true", "task.tta_shift must be an int from 0 (no test-time augmentation) to 4 px, got True"),
+    ("task.label_smoothing=1.0", "task.label_smoothing must be a number with 0 <= label_smoothing < 1, got 1.0"),
+    ("task.tta_shift=5", "task.tta_shift must be an integer with 0 <= tta_shift <= 4, got 5"),
+    ("task.tta_shift=true", "task.tta_shift must be an integer with 0 <= tta_shift <= 4, got True (bool)"),
 ])
 def test_a_value_out_of_range_fails_before_any_data_work_naming_the_key(override, message, tmp_path):
     cfg = compose_task("mnist", [override, f"data.data_dir={tmp_path}/data"], output_dir=tmp_path / "run")

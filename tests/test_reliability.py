@@ -380,7 +380,7 @@ def no_data_preparation(monkeypatch):
     ("mnist", "++trainer.precision=17", "trainer.precision=17: expected one of 64, 32, 16"),
     ("memory", "optimizer.lr=-1", "optimizer.lr=-1.0: expected a number > 0"),
     ("mnist", "net.dt=0", "net.dt=0.0: expected a number > 0.0"),
-    ("memory", "data.batch_size=0", "data.batch_size must be an int >= 1, got 0"),
+    ("memory", "data.batch_size=0", "data.batch_size must be an integer >= 1, got 0"),
     ("mnist", "seed=-1", "seed=-1: expected an integer from 0 to 4294967295"),
     ("mnist", "threads=two", "threads='two': expected an integer >= 1"),
     ("memory", "trainer.max_time=5min", "trainer.max_time='5min': expected a duration DD:HH:MM:SS"),

@@ -20,6 +20,8 @@ import torch
 from pytorch_lightning.callbacks import WeightAveraging
 from pytorch_lightning.trainer.states import TrainerFn
 
+from tasks.common.arguments import check_bool, check_float, check_int
+
 
 @torch.no_grad()
 def ema_update(averaged: List[torch.Tensor], current: List[torch.Tensor], num_averaged: torch.Tensor,
@@ -39,13 +41,10 @@ class EMA(WeightAveraging):
     would reload the trained ones, ``current_model_state``, in the process that trained)."""
 
     def __init__(self, decay: float = 0.999, start_step: int = 0, warmup: bool = True):
-        if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not 0.0 <= decay < 1.0:
-            raise ValueError(f"decay must be a number in [0, 1) (the weight of the old average per step), got {decay!r}")
-        if not isinstance(start_step, int) or isinstance(start_step, bool) or start_step < 0:
-            raise ValueError(f"start_step must be a non-negative int (the first optimizer step averaged), got {start_step!r}")
-        if not isinstance(warmup, bool):
-            raise ValueError(f"warmup must be true or false, got {warmup!r}")
-        self.decay, self.start_step, self.warmup = float(decay), start_step, warmup
+        decay = check_float("decay", decay, 0.0, 1.0, below=True)  # the weight of the old average per step
+        start_step = check_int("start_step", start_step, 0)  # the first optimizer step averaged
+        warmup = check_bool("warmup", warmup)
+        self.decay, self.start_step, self.warmup = decay, start_step, warmup
         super().__init__(use_buffers=True, multi_avg_fn=functools.partial(ema_update, decay=self.decay, warmup=warmup))
 
     def should_update(self, step_idx: Optional[int] = None, epoch_idx: Optional[int] = None) -> bool:

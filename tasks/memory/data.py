@@ -19,6 +19,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from tasks.common.arguments import check_int
+
 VALUE0, VALUE1, STORE, RECALL = range(4)
 
 
@@ -32,11 +34,6 @@ class StoreRecallBatch(NamedTuple):
     store_period: torch.Tensor
     recall_period: torch.Tensor
     bits: torch.Tensor
-
-
-def _check(name: str, value: int, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def store_recall_batch(
@@ -56,7 +53,7 @@ def store_recall_batch(
     for name, value, minimum in (("batch_size", batch_size, 1), ("n_periods", n_periods, 2),
                                  ("period_steps", period_steps, 1), ("population", population, 1),
                                  ("min_delay", min_delay, 1), ("max_store_period", max_store_period, 0)):
-        _check(name, value, minimum)
+        check_int(name, value, minimum)
     if max_delay < min_delay:
         raise ValueError(f"max_delay ({max_delay}) must be >= min_delay ({min_delay})")
     if max_store_period + max_delay > n_periods - 1:
@@ -113,10 +110,10 @@ class StoreRecallDataModule(pl.LightningDataModule):
         **task,
     ):
         super().__init__()
-        _check("batch_size", batch_size, 1)
-        _check("batches_per_epoch", batches_per_epoch, 1)
-        _check("val_size", val_size, 1)
-        _check("test_size", test_size, 1)
+        check_int("batch_size", batch_size, 1)
+        check_int("batches_per_epoch", batches_per_epoch, 1)
+        check_int("val_size", val_size, 1)
+        check_int("test_size", test_size, 1)
         self.batch_size, self.batches_per_epoch = batch_size, batches_per_epoch
         self.val_size, self.test_size, self.seed, self.task = val_size, test_size, seed, task
         store_recall_batch(1, **task)  # validates the task settings now, not mid-training

@@ -32,6 +32,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from tasks.common.arguments import check_bool, check_float, check_int
 from tasks.common.data import ResumableLoader, affine_images, remove_file, shift_images, writable_dir
 
 logger = logging.getLogger(__name__)
@@ -371,30 +372,6 @@ def prepare_mnist(data_dir: str | os.PathLike[str], sources: Sequence[Source] | 
 # --------------------------------------------------------------------------- #
 # Lightning data module
 # --------------------------------------------------------------------------- #
-def _check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    allowed = f"an integer >= {minimum}" if maximum is None else f"an integer with {minimum} <= {name} <= {maximum}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be {allowed}, got {value}")
-    return value
-
-
-def _check_float(name: str, value: object, minimum: float, maximum: float) -> float:
-    allowed = f"a number with {minimum:g} <= {name} <= {maximum:g}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
-    if not minimum <= value <= maximum:
-        raise ValueError(f"{name} must be {allowed}, got {value}")
-    return float(value)
-
-
-def _check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
-    return value
-
-
 class MNISTDataModule(pl.LightningDataModule):
     """MNIST as in-memory ``TensorDataset``s of shape (N, 1, 28, 28), float32.
 
@@ -430,16 +407,16 @@ class MNISTDataModule(pl.LightningDataModule):
         if not isinstance(data_dir, (str, os.PathLike)) or str(data_dir) == "":
             raise ValueError(f"data_dir must be a non-empty path (str or os.PathLike), got {data_dir!r}")
         self.data_dir = Path(data_dir)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.eval_batch_size = _check_int("eval_batch_size", eval_batch_size, 1)
-        self.num_workers = _check_int("num_workers", num_workers, 0)
-        self.val_size = _check_int("val_size", val_size, 0, MNIST_TRAIN_SIZE - 1)
-        self.seed = _check_int("seed", seed, 0, 2**63 - 1)
-        self.normalize = _check_bool("normalize", normalize)
-        self.pin_memory = _check_bool("pin_memory", pin_memory)
-        self.shift = _check_int("shift", shift, 0, 27)
-        self.rotate = _check_float("rotate", rotate, 0.0, 180.0)
-        self.scale = _check_float("scale", scale, 0.0, 0.5)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.eval_batch_size = check_int("eval_batch_size", eval_batch_size, 1)
+        self.num_workers = check_int("num_workers", num_workers, 0)
+        self.val_size = check_int("val_size", val_size, 0, MNIST_TRAIN_SIZE - 1)
+        self.seed = check_int("seed", seed, 0, 2**63 - 1)
+        self.normalize = check_bool("normalize", normalize)
+        self.pin_memory = check_bool("pin_memory", pin_memory)
+        self.shift = check_int("shift", shift, 0, 27)
+        self.rotate = check_float("rotate", rotate, 0.0, 180.0)
+        self.scale = check_float("scale", scale, 0.0, 0.5)
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None

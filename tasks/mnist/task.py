@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import torchmetrics
 
 import norse_core as snn
+from tasks.common.arguments import check_float, check_int
 from tasks.common.builders import build_encoder, build_neurons, find_setting, trainable_names
 from tasks.common.data import translate_images
 from tasks.common.module import SpikingTask
@@ -35,11 +36,8 @@ class MNISTTask(SpikingTask):
         label_smoothing: float = 0.0,
         tta_shift: int = 0,
     ):
-        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
-                or not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
-        if isinstance(tta_shift, bool) or not isinstance(tta_shift, int) or not 0 <= tta_shift <= 4:
-            raise ValueError(f"tta_shift must be an int from 0 (no test-time augmentation) to 4 px, got {tta_shift!r}")
+        label_smoothing = check_float("label_smoothing", label_smoothing, 0.0, 1.0, below=True)
+        tta_shift = check_int("tta_shift", tta_shift, 0, 4)  # px; 0: no test-time augmentation
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(logger=False)
         net = dict(net)  # to ConvSNN as it is (a key left out keeps its default), except neuron, layers, gain,
