@@ -878,6 +878,41 @@ def test_cpp_sequence_outputs_reuse_freed_blocks_seen_by_the_profiler(cpp_loops,
     assert any(usage >= x.numel() * 4 for usage in ops.values()), ops
 
 
+@pytest.mark.parametrize("model", CPP_MODELS + sorted(LEAKY))
+def test_cpp_time_constant_input_read_in_place(cpp_loops, model):
+    """An input constant over time (one row expanded over the steps, stride 0) runs the C++
+    loop on that row: outputs, final states and every gradient bitwise those of the same
+    values contiguous, and neither forward nor backward copies the sequence."""
+    from torch.profiler import ProfilerActivity, profile
+
+    if model in LEAKY:
+        (cls, p), scale, offset = LEAKY[model], 1.0, 0.5
+    else:
+        cls, make_p, scale, offset = FEED_FORWARD[model]
+        p = make_p("super")
+    row = _input((3, 9), scale, offset).detach()
+    layer = cls(p, fused=True)
+    results = []
+    for expanded in (True, False):
+        base = row.clone().requires_grad_()
+        x = base.unsqueeze(0).expand(40, 3, 9)
+        x = x if expanded else x.contiguous()
+        state = _random_state(layer, x, 0)
+        with use_backend("cpp"), record_kernels() as calls:
+            out, final, grads = _run(layer, x, state)
+        assert_fused_ran(calls)
+        results.append((out, final, grads))
+    (out_e, final_e, grads_e), (out_c, final_c, grads_c) = results
+    assert torch.equal(out_e, out_c) and all(torch.equal(a, b) for a, b in zip(final_e, final_c))
+    assert all(torch.equal(a, b) for a, b in zip(grads_e, grads_c) if b is not None)
+    base = row.clone().requires_grad_()
+    x = base.unsqueeze(0).expand(400, 3, 9)
+    with use_backend("cpp"), profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        layer(x)[0].sum().backward()
+    copies = [e.name for e in prof.events() if e.name == "aten::copy_" and list(x.shape) in e.input_shapes]
+    assert copies == [] and base.grad is not None
+
+
 def test_cpp_disabled_by_environment(cpp_loops, monkeypatch):
     monkeypatch.setenv("NORSE_CORE_NO_EXTENSION", "1")
     assert cpp.kernel(loops.DYNAMICS["lif"], 10**8) is None
@@ -1322,6 +1357,38 @@ def test_autocast_runs_the_compiled_kernel_in_float32(cpp_loops, dtype):
     assert torch.equal(out, ref_out.to(dtype)) and torch.equal(state.v, ref_state.v)
     out.float().sum().backward()
     assert x.grad.dtype == dtype and x.grad.abs().sum() > 0
+
+
+def test_autocast_casts_one_step_of_a_time_constant_input(cpp_loops):
+    """A low-precision input constant over time (the MNIST net's direct encoding: one current
+    expanded over the steps) is cast to float32 one step at a time-broadcast, not copied per
+    step; output and input gradient are bitwise those of the same values contiguous."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class FullSizeCasts(TorchDispatchMode):
+        def __init__(self, numel):
+            super().__init__()
+            self.numel, self.seen = numel, []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func is torch.ops.aten._to_copy.default and out.numel() == self.numel and out.dtype == torch.float32:
+                self.seen.append(func)
+            return out
+
+    row = (torch.randn(4, 16) * 3 + 0.6).to(torch.bfloat16)
+    results = []
+    for expanded in (True, False):
+        base = row.clone().requires_grad_()
+        x = base.unsqueeze(0).expand(30, 4, 16)
+        x = x if expanded else x.contiguous()
+        with torch.autocast("cpu", dtype=torch.bfloat16), use_backend("cpp"), FullSizeCasts(x.numel()) as casts:
+            out, _ = snn.LIF(snn.LIFParameters(tau_mem_inv=300.0, v_th=0.6))(x)
+        (out.float() * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()
+        assert bool(casts.seen) != expanded
+        results.append((out, base.grad))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert results[0][1].dtype == torch.bfloat16 and results[0][1].abs().sum() > 0
 
 
 def test_low_precision_outside_autocast_keeps_its_dtype():

@@ -293,7 +293,7 @@ class SNNCell(torch.nn.Module):
             dense = dense.to(dtype)
         low_precision = dense.dtype if _autocast_low_precision(dense) else None
         if low_precision is not None:
-            dense, state = dense.float(), _to_float32(state)
+            dense, state = _float32(dense), _to_float32(state)
         if not sparse:
             self._check_input(dense)  # complex inputs raise here
         output, state = self.forward(dense, state)
@@ -579,6 +579,29 @@ def _dense_float(input_tensor: Any) -> bool:
         and not input_tensor.is_sparse
         and not _autocast_low_precision(input_tensor)
     )
+
+
+class _CastKeepingTimeBroadcast(torch.autograd.Function):
+    """``x.float()`` of an input constant over time (``x.stride(0) == 0``, e.g. a constant
+    current expanded over the steps): casts one step and expands it again, so the fused
+    kernels read one row instead of a float32 copy of every step. Values and gradient are
+    ``x.float()``'s (the incoming gradient cast to ``x``'s dtype)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.dtype = x.dtype
+        return x[0].float().unsqueeze(0).expand(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return grad.to(ctx.dtype)
+
+
+def _float32(input_tensor: torch.Tensor) -> torch.Tensor:
+    """``input_tensor.float()``; one that is constant over time stays a broadcast."""
+    if input_tensor.dim() >= 2 and input_tensor.shape[0] > 1 and input_tensor.stride(0) == 0:
+        return _CastKeepingTimeBroadcast.apply(input_tensor)
+    return input_tensor.float()
 
 
 def _to_float32(state: Any) -> Any:

@@ -389,6 +389,7 @@ struct Seqs {
   S alpha;
   SurrogateRow<S> sur;                   // the surrogate derivative (backward, ROW)
   int64_t T, N;
+  int64_t XT;                            // X's step between time steps: N, or 0 (time_constant)
 };
 
 // Copies the state kinds a call has (v, i, b or w, rho: the tensors t that Slots::fill did not
@@ -444,7 +445,7 @@ void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int
   copy_states<true, S>(q.S0, {v, c, w, rho}, n0, len);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t o = t * N + n0;
-    const S* R xt = X + o;
+    const S* R xt = X + t * q.XT + n0;
     S* R zt = RECOMPUTE ? nullptr : Z + o;
     NC_STEP_ROWS(S*);
     for (int64_t k = 0; k < len; ++k) {
@@ -681,6 +682,15 @@ struct Slots {
   }
 };
 
+// A feed-forward input as the kernels read it: one (N) row repeated over time as it is (stride 0
+// in time, e.g. a constant current expanded over the steps: *step = 0, nothing copied), else
+// contiguous (*step = N).
+at::Tensor seq_input(const at::Tensor& x, int64_t* step) {
+  const bool time_constant = x.dim() >= 2 && x.size(0) > 1 && x.stride(0) == 0 && x.select(0, 0).is_contiguous();
+  *step = time_constant || x.size(0) == 0 ? 0 : x.numel() / x.size(0);
+  return time_constant ? x : x.contiguous();
+}
+
 std::vector<at::Tensor> contiguous(at::TensorList ts) {
   std::vector<at::Tensor> out;
   for (const auto& t : ts) out.push_back(t.contiguous());
@@ -691,7 +701,8 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
                                at::TensorList per) {
   const Slots sl(flags);
   TORCH_CHECK(int64_t(state_.size()) == sl.count, "norse_core_fused: wrong number of state tensors");
-  auto x = x_.contiguous();
+  int64_t x_step;
+  auto x = seq_input(x_, &x_step);
   auto state = contiguous(state_);
   const Seq sq = check_seq(x, state);
   auto out = seq_empty(x.sizes(), x);
@@ -702,6 +713,7 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
     Seqs<S> q{};
     set_params(q, sq, p, per);
     q.X = cptr<S>(x);
+    q.XT = x_step;
     q.Z = ptr<S>(out);
     sl.fill<const S, S>(q.S0, state);
     sl.fill<S, S>(q.ST, finals);
@@ -734,7 +746,8 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
   // x and the initial state as ff_fwd checked them (FfNode); empty where backward does not re-run
   // the forward (leaky integrators without parameter gradients save nothing)
   const bool inputs = x_.numel() > 0;
-  auto x = inputs ? x_.contiguous() : x_;
+  int64_t x_step = 0;
+  auto x = inputs ? seq_input(x_, &x_step) : x_;
   auto state = inputs ? contiguous(state_) : std::vector<at::Tensor>(sl.count, x_);
   auto gx = seq_empty(gout.sizes(), gstate[0]);
   std::vector<at::Tensor> results{gx};
@@ -750,6 +763,7 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
     q.GZ = seq_grad<S>(gout, gz_hold, q.GZC);
     if (inputs) {
       q.X = cptr<S>(x);
+      q.XT = x_step;
       sl.fill<const S, S>(q.S0, state);
     }
     sl.fill<const S, S>(q.GT, gstate);
