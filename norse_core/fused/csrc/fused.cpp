@@ -682,9 +682,8 @@ struct Slots {
   }
 };
 
-// A feed-forward input as the kernels read it: one (N) row repeated over time as it is (stride 0
-// in time, e.g. a constant current expanded over the steps: *step = 0, nothing copied), else
-// contiguous (*step = N).
+// A feed-forward input as the kernels read it: one (N) row repeated over time as it is (stride 0 in
+// time, e.g. a constant current expanded over the steps: *step = 0), else contiguous (*step = N).
 at::Tensor seq_input(const at::Tensor& x, int64_t* step) {
   const bool time_constant = x.dim() >= 2 && x.size(0) > 1 && x.stride(0) == 0 && x.select(0, 0).is_contiguous();
   *step = time_constant || x.size(0) == 0 ? 0 : x.numel() / x.size(0);
@@ -701,8 +700,7 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
                                at::TensorList per) {
   const Slots sl(flags);
   TORCH_CHECK(int64_t(state_.size()) == sl.count, "norse_core_fused: wrong number of state tensors");
-  int64_t x_step;
-  auto x = seq_input(x_, &x_step);
+  int64_t x_step; auto x = seq_input(x_, &x_step);  // x_step: N, or 0 (one row for every step)
   auto state = contiguous(state_);
   const Seq sq = check_seq(x, state);
   auto out = seq_empty(x.sizes(), x);
@@ -746,8 +744,7 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
   // x and the initial state as ff_fwd checked them (FfNode); empty where backward does not re-run
   // the forward (leaky integrators without parameter gradients save nothing)
   const bool inputs = x_.numel() > 0;
-  int64_t x_step = 0;
-  auto x = inputs ? seq_input(x_, &x_step) : x_;
+  int64_t x_step = 0; auto x = inputs ? seq_input(x_, &x_step) : x_;
   auto state = inputs ? contiguous(state_) : std::vector<at::Tensor>(sl.count, x_);
   auto gx = seq_empty(gout.sizes(), gstate[0]);
   std::vector<at::Tensor> results{gx};
