@@ -772,6 +772,18 @@ NOTES = """## Notes
   clones of the 6.5 MB input run from that L3 (0.17 ms a clone) while the LIF backward, 1.1 to
   1.2 ms called in a loop against 0.26 to 0.36 ms for its forward, is bound by its own work, not
   by memory traffic.
+- The same AMD machine, 2026-12-04 (no other job running), where the LIF's time goes against
+  the floor: the kernels called in a loop (`ff_train`, `out.sum()`, backward; T=100, B=32,
+  N=512, 2 threads, medians of 380) took 0.34 ms forward, 0.10 ms for the sum and 0.70 ms
+  backward, 2.6x the floor's 0.44 ms measured in the same loop (a clone 0.175 ms); the backward
+  kernel alone, called back to back on the same graph, 0.49 ms. Profiled on one thread, its
+  re-run of the forward is 42% of the backward kernel and the reverse loop (vectorised, 16
+  neurons an instruction) 58%. Section 1 alone gave 2.31 ms for the layer against a floor of
+  0.41 ms (5.6x; three more runs 4.8x to 10.4x): a layer that follows other cases reads its 6.5 MB input and writes its two
+  6.5 MB outputs to memory that left the cache, while the floor's five copies share one
+  source and target; the layer called 40 times in a row took about 1.5 ms against 0.22 ms for
+  the floor's copies, all in cache (7x). On this CPU the floor is a cache bandwidth the layer's
+  arithmetic (surrogate division, the re-run) cannot reach within 3x.
 """
 
 
