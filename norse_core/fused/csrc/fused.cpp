@@ -389,7 +389,7 @@ struct Seqs {
   S alpha;
   SurrogateRow<S> sur;                   // the surrogate derivative (backward, ROW)
   int64_t T, N;
-  int64_t XT;                            // X's step between time steps: N, or 0 (time_constant)
+  int64_t XT;                            // X's step between time steps: N, or 0 (seq_input)
 };
 
 // Copies the state kinds a call has (v, i, b or w, rho: the tensors t that Slots::fill did not
