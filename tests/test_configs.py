@@ -200,7 +200,7 @@ def test_an_overlay_differs_from_the_defaults_and_debug_still_shrinks_it():
     ("cartpole", "net.layers.hidden.vth=0.5", ["full_key: net.layers.hidden.vth", "vth=0.5", "not in 'NeuronSettings(",
                                                " v_th, "]),
     ("cartpole", "net.layers.output.v_th=0.5", ["full_key: net.layers.output", "not in 'CartPoleLayers(hidden, readout)'"]),
-    ("mnist", "net.layers.fc2.v_th=0.8", ["full_key: net.layers.fc2", "fc2.v_th=0.8", "not in 'MNISTLayers(conv1, conv2, fc1)'"]),
+    ("mnist", "net.layers.fc2.v_th=0.8", ["full_key: net.layers.fc2", "fc2.v_th=0.8", "not in 'MNISTLayers(conv1, conv2, conv3, fc1)'"]),
     ("mnist", "net.layers.fc1.v_thr=0.8", ["full_key: net.layers.fc1.v_thr", "v_thr=0.8", "not in 'NeuronSettings(", " v_th, "]),
     ("cartpole", "data.batch_size=16", ["full_key: data.batch_size", "not in 'CartPoleData'"]),
     ("cartpole", "data.num_envs=two", ["full_key: data.num_envs", "could not be converted to Integer"]),
@@ -498,3 +498,9 @@ def test_net_layers_refuses_a_layer_the_network_does_not_have():
         _build("cartpole", ["net.layers.readout.v_th=0.5"])
     with pytest.raises(ValueError, match=r"layer_p names no spiking layer: \['fc2'\]; the layers: conv1, conv2, fc1"):
         ConvSNN(snn.LIF, snn.LIFParameters(), layer_p={"fc2": snn.LIFParameters()})
+    # MNIST's conv3 exists only with a third entry in net.channels
+    with pytest.raises(ConfigError, match=r"net\.layers\.conv3=\{'v_th': 0\.5\}: this network has no spiking "
+                                          r"layer 'conv3'; its spiking layers: conv1, conv2, fc1$"):
+        _build("mnist", ["net.layers.conv3.v_th=0.5"])
+    with pytest.raises(ValueError, match=r"layer_p names no spiking layer: \['conv3'\]; the layers: conv1, conv2, fc1"):
+        ConvSNN(snn.LIF, snn.LIFParameters(), layer_p={"conv3": snn.LIFParameters()})

@@ -198,7 +198,7 @@ def test_a_misspelled_or_mistyped_key_fails_at_composition(override, words):
     ("data.val_size=60000", "data.val_size must be an integer with 0 <= val_size <= 59999, got 60000"),
     ("data.shift=-1", "data.shift must be an integer with 0 <= shift <= 27, got -1"),
     ("net.seq_length=0", "net.seq_length must be a positive int, got 0"),
-    ("net.channels=[32]", "net.channels must have two entries (conv1, conv2), got [32]"),
+    ("net.channels=[32]", "net.channels must have two or three entries (conv1, conv2[, conv3]), got [32]"),
     ("net.trainable=[tau_mem]", "net.trainable must name numeric parameters of LIFParameters (tau_syn_inv, "
                                 "tau_mem_inv, v_leak, v_th, v_reset, alpha), got 'tau_mem'"),
     ("+net.hiden=3", "net.hiden: not a key of MNISTNet; allowed: batch_norm, channels, decoder, dt, gain, hidden"),
@@ -252,6 +252,29 @@ def test_trainable_neuron_parameters_per_channel_or_neuron(per, shapes):
     # net.trainable=[] turns plif's off
     plain = build_block(compose_task("mnist", ["model=plif", "net.trainable=[]"]), "task")
     assert not [n for n, _ in plain.named_parameters() if ".p_" in n]
+
+
+def test_a_third_convolution_adds_the_spiking_layer_conv3():
+    """net.channels with three entries: a 3x3 convolution (padding 1) on the 4x4 maps and its
+    spiking layer conv3 before fc1, with its own settings (net.layers.conv3), trainable
+    parameters of its shape and its own fused kernel call."""
+    from norse_core.fused import record_kernels
+
+    task = build_block(compose_task("mnist", ["model=plif", "net.channels=[8,16,24]", "net.hidden=32",
+                                              "net.trainable_per=channel", "net.layers.conv3.v_th=0.7"]), "task")
+    assert task.net.spiking_layers() == ["conv1", "conv2", "conv3", "fc1"]
+    assert list(task.neuron_layers()) == ["conv1", "conv2", "conv3", "fc1"]
+    assert [float(task.net.layer(n).p.v_th) for n in ("conv2", "conv3")] == [1.0, 0.7]
+    assert [tuple(task.net.layer(n).p_tau_mem_inv.shape) for n in ("conv2", "conv3", "fc1")] == [(16, 1, 1), (24, 1, 1), (32,)]
+    conv3 = [m for m in task.net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    assert (conv3.in_channels, conv3.out_channels, conv3.kernel_size, conv3.padding) == (16, 24, (3, 3), (1, 1))
+    images = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert task.net(images, record=True)[1]["spikes/conv3"].shape == (8, 4, 24, 4, 4)
+    with record_kernels() as calls:
+        logits = task(images)
+        logits.sum().backward()
+    assert logits.shape == (4, 10) and len([c for c in calls if c.startswith("LIF")]) == 4, calls
+    assert float(task.net.layer("conv3").p_tau_mem_inv.grad.abs().sum()) > 0
 
 
 def test_trainable_names_nested_parameters():

@@ -7,6 +7,7 @@
     body (a SequentialState over time):
       neuron "conv1"                                          (T, B, C1, 12, 12)
       conv 5x5 -> [batch norm] -> maxpool 2 -> neuron "conv2" (T, B, C2, 4, 4)
+      [conv 3x3, padding 1 -> [batch norm] -> neuron "conv3"  (T, B, C3, 4, 4): with channels (C1, C2, C3)]
       flatten -> linear -> [batch norm] -> neuron "fc1"       (T, B, H)
       linear -> leaky-integrator readout                      (T, B, 10)
     decode: max (or mean) of the readout voltage over time -> logits
@@ -29,7 +30,13 @@ import norse_core as snn
 from tasks.common.builders import trainable_options
 
 DECODERS = ("max", "mean")
-SPIKING_LAYERS = ("conv1", "conv2", "fc1")
+SPIKING_LAYERS = ("conv1", "conv2", "conv3", "fc1")  # conv3: only with a third entry in ``channels``
+
+
+def spiking_layers(channels: Optional[Sequence[int]] = None) -> Tuple[str, ...]:
+    """The spiking layers of a :class:`ConvSNN` with these ``channels`` (two or three entries;
+    ``None``: its default, two)."""
+    return tuple(name for name in SPIKING_LAYERS if name != "conv3" or len(channels or ()) == 3)
 
 
 class Scale(nn.Module):
@@ -116,37 +123,44 @@ class ConvSNN(nn.Module):
         trainable_per: str = "layer",
     ):
         super().__init__()
+        if len(channels) not in (2, 3):
+            raise ValueError(f"channels must have two or three entries (conv1, conv2[, conv3]), got {list(channels)}")
+        layers = spiking_layers(channels)
         layer_p = dict(layer_p or {})
-        if set(layer_p) - set(SPIKING_LAYERS):
-            raise ValueError(f"layer_p names no spiking layer: {sorted(set(layer_p) - set(SPIKING_LAYERS))}; "
-                             f"the layers: {', '.join(SPIKING_LAYERS)}")
-        p = {name: layer_p.get(name, neuron_p) for name in SPIKING_LAYERS}
+        if set(layer_p) - set(layers):
+            raise ValueError(f"layer_p names no spiking layer: {sorted(set(layer_p) - set(layers))}; "
+                             f"the layers: {', '.join(layers)}")
+        p = {name: layer_p.get(name, neuron_p) for name in layers}
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
         if not isinstance(seq_length, int) or seq_length < 1:
             raise ValueError(f"seq_length must be a positive int, got {seq_length!r}")
-        if len(channels) != 2:
-            raise ValueError(f"channels must have two entries (conv1, conv2), got {list(channels)}")
-        c1, c2 = channels
+        c1, c2, c3 = (*channels, None)[:3]
         self.encoder = encoder
         self.seq_length = seq_length
         self.decoder = decoder
         self.input_scale = input_scale
         norm2d = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: None)
         norm1d = (lambda c: nn.BatchNorm1d(c)) if batch_norm else (lambda c: None)
-        shapes = {"conv1": (c1, 12, 12), "conv2": (c2, 4, 4), "fc1": (hidden,)}  # per sample, for 28x28 images
-        options = {name: trainable_options(p[name], trainable or (), trainable_per, shapes[name]) for name in SPIKING_LAYERS}
+        c_last = c3 or c2
+        shapes = {"conv1": (c1, 12, 12), "conv2": (c2, 4, 4), "conv3": (c3, 4, 4), "fc1": (hidden,)}  # for 28x28 images
+        options = {name: trainable_options(p[name], trainable or (), trainable_per, shapes[name]) for name in layers}
         self.stem = _block(nn.Conv2d(1, c1, 5), norm=norm2d(c1), pool=FastMaxPool2d(2), gain=gain)
+        conv3 = [] if c3 is None else [
+            snn.Lift(_block(nn.Conv2d(c2, c3, 3, padding=1), norm=norm2d(c3), pool=None, gain=gain)),
+            neuron(p["conv3"], dt=dt, **options["conv3"]),
+        ]
         self.body = snn.SequentialState(
             neuron(p["conv1"], dt=dt, **options["conv1"]),
             snn.Lift(_block(nn.Conv2d(c1, c2, 5), norm=norm2d(c2), pool=FastMaxPool2d(2), gain=gain)),
             neuron(p["conv2"], dt=dt, **options["conv2"]),
-            snn.Lift(_block(nn.Flatten(), nn.Linear(c2 * 16, hidden), norm=norm1d(hidden), pool=None, gain=gain)),
+            *conv3,
+            snn.Lift(_block(nn.Flatten(), nn.Linear(c_last * 16, hidden), norm=norm1d(hidden), pool=None, gain=gain)),
             neuron(p["fc1"], dt=dt, **options["fc1"]),
             snn.Lift(nn.Linear(hidden, num_classes)),
             snn.LI(readout_p, dt=dt),
         )
-        self._spiking_index = dict(zip(SPIKING_LAYERS, (0, 2, 4)))
+        self._spiking_index = dict(zip(layers, range(0, 2 * len(layers), 2)))
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Input currents of the first neuron layer, ``(T, B, C1, 12, 12)``."""
@@ -184,5 +198,5 @@ class ConvSNN(nn.Module):
         return list(self._spiking_index)
 
     def layer(self, name: str) -> nn.Module:
-        """The spiking layer ``name`` (one of :data:`SPIKING_LAYERS`)."""
+        """The spiking layer ``name`` (one of :meth:`spiking_layers`)."""
         return self.body[self._spiking_index[name]]

@@ -13,7 +13,7 @@ from tasks.common.arguments import check_float, check_int
 from tasks.common.builders import build_encoder, build_neurons, find_setting, trainable_names
 from tasks.common.data import translate_images
 from tasks.common.module import SpikingTask
-from tasks.mnist.model import SPIKING_LAYERS, ConvSNN
+from tasks.mnist.model import ConvSNN, spiking_layers
 
 
 class MNISTTask(SpikingTask):
@@ -42,7 +42,8 @@ class MNISTTask(SpikingTask):
         self.save_hyperparameters(logger=False)
         net = dict(net)  # to ConvSNN as it is (a key left out keeps its default), except neuron, layers, gain,
         # readout and trainable (null: the model's)
-        neuron, layer_p = build_neurons(model, SPIKING_LAYERS, net.pop("neuron", None), net.pop("layers", None))
+        layers = spiking_layers(net.get("channels"))
+        neuron, layer_p = build_neurons(model, layers, net.pop("neuron", None), net.pop("layers", None))
         encoder_module, scale = build_encoder(encoder)
         net["gain"] = float(net["gain"]) * float(model["gain"])
         net["trainable"] = trainable_names(model, net.get("trainable"))
@@ -60,7 +61,7 @@ class MNISTTask(SpikingTask):
         return self.net(images)[0]
 
     def neuron_layers(self) -> Dict[str, torch.nn.Module]:
-        return {name: self.net.layer(name) for name in SPIKING_LAYERS}
+        return {name: self.net.layer(name) for name in self.net.spiking_layers()}
 
     def training_step(self, batch, batch_idx):
         images, labels = batch
