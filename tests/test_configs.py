@@ -141,6 +141,8 @@ def test_a_candidate_overlay_composes_and_pins_its_choices():
     cfg = compose_task("mnist", ["experiment=mnist_plif_wide"])
     assert (list(cfg.net.channels), cfg.net.hidden, cfg.net.seq_length, cfg.trainer.max_epochs) == ([48, 96], 512, 6, 16)
     assert (cfg.model.name, cfg.data.rotate, cfg.trainer.precision) == ("plif", 10.0, "bf16-mixed")
+    cfg = compose_task("mnist", ["experiment=mnist_plif_best"])
+    assert (cfg.surrogate.method, cfg.surrogate.alpha, cfg.task.tta_shift, cfg.callbacks.ema is not None) == ("super", 15.0, 1, True)
     for name in CANDIDATES:
         pinned = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
         assert "seed" in pinned and any("override /model" in d for d in pinned.defaults), name
