@@ -110,6 +110,28 @@ def test_debug_default_still_shrinks_the_run(task):
     assert (quick.trainer.max_epochs, quick.trainer.limit_train_batches, quick.trainer.log_every_n_steps) == (1, 4, 1)
 
 
+def test_composed_configs_pickle_into_a_fresh_process(tmp_path):
+    """trainer=ddp_spawn pickles the trainer, whose callbacks hold the config: the typed blocks'
+    classes (made at import) must be found by name when a new process loads them."""
+    import pickle
+    import subprocess
+    import sys
+
+    for task in TASKS:
+        cfg = compose_task(task, ["trainer=ddp_spawn"], output_dir=tmp_path / task)
+        (tmp_path / f"{task}.pkl").write_bytes(pickle.dumps(cfg))
+    load = ("import pickle, sys\n"
+            "for task in sys.argv[1:]:\n"
+            "    cfg = pickle.loads(open(task + '.pkl', 'rb').read())\n"
+            "    print(task, type(cfg.net).__name__, cfg.net._metadata.object_type.__qualname__, cfg.optimizer.name)")
+    result = subprocess.run([sys.executable, "-c", load, *TASKS], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n")[:3] == [
+        "mnist DictConfig MNISTNet OptimizerName.adam", "memory DictConfig MemoryNetConfig OptimizerName.adam",
+        "cartpole DictConfig CartPoleNet OptimizerName.adam"], result.stdout
+
+
 def test_memory_logs_every_ten_steps():
     """conf/memory.yaml's trainer.log_every_n_steps (10), not trainer/default.yaml's (20)."""
     assert compose_task("memory").trainer.log_every_n_steps == 10

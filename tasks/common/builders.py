@@ -24,8 +24,10 @@ def _numeric(hint: Any) -> bool:
 
 def _listing(kind: type, name: str) -> type:
     """``kind`` named ``name(key, ...)``: Hydra reports a misspelled key as "Key 'x' not in
-    '<class name>'", so the name carries the allowed keys."""
-    kind.__name__ = kind.__qualname__ = f"{name}({', '.join(f.name for f in dataclasses.fields(kind))})"
+    '<class name>'", so the name carries the allowed keys (the qualified name stays ``name``:
+    pickle finds the class by it)."""
+    kind.__name__ = f"{name}({', '.join(f.name for f in dataclasses.fields(kind))})"
+    kind.__qualname__ = name
     return kind
 
 

@@ -15,6 +15,8 @@ from tasks.common.schema import plain_defaults
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 SCHEDULERS = ("none", "onecycle", "cosine", "step")
+OptimizerName = enum.Enum("OptimizerName", {k: k for k in OPTIMIZERS}, module=__name__)
+SchedulerName = enum.Enum("SchedulerName", {k: k for k in SCHEDULERS}, module=__name__)
 
 
 @dataclass
@@ -23,7 +25,7 @@ class OptimizerConfig:
     trainable neuron parameters (``net.trainable``) in a group of their own with ``lr=neuron_lr``
     (``null``: ``lr``) and no weight decay (it would pull time constants to 0)."""
 
-    name: enum.Enum("OptimizerName", {k: k for k in OPTIMIZERS}) = "adam"  # type: ignore[valid-type]
+    name: OptimizerName = "adam"  # type: ignore[assignment]
     lr: float = 0.001
     weight_decay: float = 0.0
     neuron_lr: Optional[float] = None
@@ -39,7 +41,7 @@ class SchedulerConfig:
     """The ``scheduler`` block: ``none``, ``onecycle`` or ``cosine`` over all steps (peak at
     ``optimizer.lr``), or ``step``: lr x ``gamma`` every ``step_size`` epochs."""
 
-    name: enum.Enum("SchedulerName", {k: k for k in SCHEDULERS}) = "none"  # type: ignore[valid-type]
+    name: SchedulerName = "none"  # type: ignore[assignment]
     step_size: Optional[int] = None
     gamma: Optional[float] = None
 

@@ -14,6 +14,7 @@ import collections.abc
 import dataclasses
 import enum
 import inspect
+import sys
 import types
 import typing
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -93,9 +94,45 @@ def schema(fn: Callable, name: str, keys: Optional[Sequence[str]] = None, rename
     return made
 
 
-def register(task: str, blocks: Dict[str, type]) -> None:
+def _made_types(kind: Any) -> List[type]:
+    """The dataclasses and Enums in the type ``kind`` (its fields' types too, nested in
+    ``Optional``, ``List``, ``Dict`` and base classes)."""
+    found: List[type] = []
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        found.append(kind)
+    elif dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        found.append(kind)
+        for base in kind.__mro__[1:]:
+            if dataclasses.is_dataclass(base):
+                found += _made_types(base)
+        for field in dataclasses.fields(kind):
+            found += _made_types(field.type)
+    for arg in typing.get_args(kind):
+        found += _made_types(arg)
+    return found
+
+
+def _make_importable(kinds: Sequence[type], module: str) -> None:
+    """Makes each made type found by name in its module, so configs holding it pickle (a
+    ``ddp_spawn`` process receives the config): one that is not becomes an attribute of
+    ``module`` (the task package, imported again by the pickle in the other process)."""
+    target = sys.modules[module]
+    for kind in kinds:
+        if getattr(sys.modules.get(kind.__module__), kind.__qualname__, None) is kind:
+            continue
+        if getattr(target, kind.__qualname__, kind) is not kind:
+            raise TypeError(f"config type {kind.__qualname__!r}: {module} already has another object of that name")
+        kind.__module__ = module
+        setattr(target, kind.__qualname__, kind)
+
+
+def register(task: str, blocks: Dict[str, type], module: Optional[str] = None) -> None:
     """Stores each ``blocks[key]`` schema in Hydra's ConfigStore as ``<task>_<key>_schema``
-    (package ``key``); ``conf/<task>.yaml`` lists these names first in its defaults."""
+    (package ``key``); ``conf/<task>.yaml`` lists these names first in its defaults. The
+    schema types made at run time become attributes of ``module`` (default: the caller's, the
+    task package) so that a composed config can be pickled."""
+    module = module or sys._getframe(1).f_globals["__name__"]
+    _make_importable([made for node in blocks.values() for made in _made_types(node)], module)
     store = ConfigStore.instance()
     for key, node in blocks.items():
         store.store(name=f"{task}_{key}_schema", node=node, package=key)
