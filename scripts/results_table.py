@@ -24,7 +24,7 @@ import re
 import statistics
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 
 def _format(name: str, value: float) -> str:
@@ -45,13 +45,16 @@ def _summaries(run_dirs: List[Path]) -> List[dict]:
 _SEED = re.compile(r"\s*\bseed=(\S+)")
 
 
-def overlay(command: str, seed: bool = True) -> str:
+def overlay(command: str, seed: bool = True, experiment: Optional[str] = None) -> str:
     """The overlay cell of a row: the command's overrides, ``experiment=...`` first (docs/results.md's
-    tests compose both and compare), without ``seed=`` if not ``seed``; empty when it names no
-    experiment."""
+    tests compose both and compare), without ``seed=`` if not ``seed``; a command that names no
+    experiment gets the one its run composed by default (``experiment``, from metrics.json); empty
+    when there is none."""
     overrides = command.split()[3:]  # after "python -m tasks.<task>"
     if not any(o.startswith("experiment=") for o in overrides):
-        return ""
+        if not experiment:
+            return ""
+        overrides.insert(0, f"experiment={experiment}")
     overrides.sort(key=lambda o: not o.startswith("experiment="))
     return f"`{' '.join(o for o in overrides if seed or not o.startswith('seed='))}`"
 
@@ -74,7 +77,7 @@ def seed_rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
         seconds = [s["fit_and_test_seconds"] for _, s in runs]
         dates = sorted({s["date"] for _, s in runs})
         lines.append(
-            f"| `{command}` | {overlay(command, seed=False)} | {', '.join(sorted(seed for seed, _ in runs))} | "
+            f"| `{command}` | {overlay(command, False, runs[0][1].get('experiment'))} | {', '.join(sorted(seed for seed, _ in runs))} | "
             + " | ".join(cells)
             + f" | {statistics.mean(seconds):.0f} / {max(seconds):.0f} | {runs[0][1]['machine']} | {', '.join(dates)} |"
         )
@@ -120,7 +123,7 @@ def rows(run_dirs: List[Path], metrics: List[str]) -> List[str]:
             "n/a" if summary["metrics"].get(name) is None else _format(name, summary["metrics"][name]) for name in metrics
         ]
         lines.append(
-            f"| `{summary['command']}` | {overlay(summary['command'])} | " + " | ".join(values)
+            f"| `{summary['command']}` | {overlay(summary['command'], True, summary.get('experiment'))} | " + " | ".join(values)
             + f" | {summary['fit_and_test_seconds']:.0f} | {summary['machine']} | {summary['date']} |"
         )
     return lines

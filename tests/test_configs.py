@@ -87,7 +87,9 @@ def test_primary_config_keys_survive_composition(task):
     assert any(k.startswith("trainer.") for k in own)
     groups = [g for g in _groups(task) if g not in (*OVERLAYS, "paths", "hydra")]
     runs = [[]] + [[f"{g}={o}"] for g in groups for o in _options(g)]
-    problems = {" ".join(ov) or "defaults": _differences(own, _composed(compose_task(task, ov))) for ov in runs}
+    alone = ["~experiment"] if task == "mnist" else []  # MNIST's defaults list ends with an overlay
+    problems = {" ".join(ov) or "defaults": _differences(own, _composed(compose_task(task, [*alone, *ov])))
+                for ov in runs}
     assert {k: v for k, v in problems.items() if v} == {}
 
 
@@ -168,6 +170,21 @@ def test_a_candidate_overlay_composes_and_pins_its_choices():
     for name in CANDIDATES:
         pinned = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
         assert "seed" in pinned and any("override /model" in d for d in pinned.defaults), name
+
+
+def test_the_mnist_default_is_the_best_measured_overlay_and_experiment_mnist_the_lif_network():
+    """``python -m tasks.mnist [seed=N]`` is ``experiment=mnist_plif_best [seed=N]`` (docs/results.md);
+    ``experiment=mnist`` is conf/mnist.yaml alone, the LIF network recorded before the change."""
+    for seed in ([], ["seed=2"]):
+        default = OmegaConf.to_container(compose_task("mnist", seed))
+        assert default == OmegaConf.to_container(compose_task("mnist", ["experiment=mnist_plif_best", *seed]))
+    assert (default["model"]["name"], default["surrogate"], default["trainer"]["max_epochs"]) == (
+        "plif", {"method": "super", "alpha": 15.0}, 16)
+    lif = compose_task("mnist", ["experiment=mnist"])
+    assert OmegaConf.to_container(lif) == OmegaConf.to_container(compose_task("mnist", ["~experiment"]))
+    assert (lif.model.name, lif.surrogate.alpha, lif.trainer.max_epochs, lif.seed, lif.task.tta_shift) == ("lif", 100.0, 10, 1234, 0)
+    # a surrogate chosen on the command line comes with its own settings, not the default's alpha 15
+    assert OmegaConf.to_container(compose_task("mnist", ["surrogate=triangle"]).surrogate) == {"method": "triangle", "alpha": 1.0}
 
 
 def test_every_result_row_names_an_existing_overlay_of_its_task():
@@ -294,7 +311,7 @@ def test_config_values_equal_the_constructor_defaults():
     """Where a class or function the config feeds has a default, the config spells out that
     same value (or leaves the key out): a default has one value wherever it is written."""
     cartpole, masked = compose_task("cartpole"), compose_task("cartpole", ["env=cartpole_masked"])
-    mnist, memory = compose_task("mnist"), compose_task("memory")
+    mnist, memory = compose_task("mnist", ["~experiment"]), compose_task("memory")  # conf/mnist.yaml alone
     problems = [
         *_disagreements(SpikingPolicy, cartpole.net, {"li": "readout_p"}),
         *_disagreements(ObservationCoding, cartpole.coding),
@@ -314,6 +331,9 @@ def test_config_values_equal_the_constructor_defaults():
     # the preset changes the environment, not the defaults of what it leaves alone
     assert _disagreements(make_envs, masked.env, {"id": "env_id"}) == [
         "make_envs(observe=None), config observe: [0, 2]"]
+    assert _disagreements(MNISTDataModule, compose_task("mnist").data) == [  # the default overlay, mnist_plif_best
+        "MNISTDataModule(shift=0), config shift: 2", "MNISTDataModule(rotate=0.0), config rotate: 10.0",
+        "MNISTDataModule(scale=0.0), config scale: 0.1"]
 
 
 def _config_keys() -> set:

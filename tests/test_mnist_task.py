@@ -44,8 +44,9 @@ def test_every_config_option_composes_and_resolves(group, option, tmp_path):
     if group == "model":
         assert container["model"]["name"] == option
         assert find_setting(container["task"]["model"], "method") == container["surrogate"]["method"]
-    if group == "surrogate":
-        assert find_setting(container["model"], "method") == option
+    if group == "surrogate":  # the option's method (super_wide: SuperSpike at another alpha)
+        method = OmegaConf.load(REPO / "conf" / "surrogate" / f"{option}.yaml").method
+        assert find_setting(container["model"], "method") == method and container["surrogate"]["method"] == method
     if group == "trainer" and option != "default":
         assert container["trainer"]["accelerator"] in {"cpu", "gpu"}
 
@@ -142,11 +143,12 @@ def test_multirun_two_jobs(tmp_path):
 def test_zoo_multirun_gives_one_row_per_model(tmp_path):
     """The zoo command of docs/results.md (a glob over the model group) on a debug budget: every
     run records its seconds per epoch, and results_table --zoo makes one row per model."""
-    result = _run(["-m", "model=glob(*lif,exclude=[coba_lif])", *QUICK, "callbacks=none", "logger=csv",
-                   f"hydra.sweep.dir={tmp_path}"])
+    result = _run(["-m", "experiment=mnist", "model=glob(*lif,exclude=[coba_lif])", *QUICK, "callbacks=none",
+                   "logger=csv", f"hydra.sweep.dir={tmp_path}"])
     assert result.returncode == 0, result.stderr[-3000:]
     summaries = [json.loads((tmp_path / job / "metrics.json").read_text()) for job in ("0", "1")]
     assert sorted(s["model"] for s in summaries) == ["lif", "plif"]
+    assert [s["experiment"] for s in summaries] == ["mnist", "mnist"]  # the overlay composed, for the rows
     assert all(len(s["epoch_seconds"]) == 1 and s["epoch_seconds"][0] > 0 for s in summaries)
     table = results_table.zoo_rows(results_table._run_dirs([str(tmp_path)], zoo=True), ["test/acc"])
     assert [row.split(" | ")[0] for row in table[2:]] == ["| `lif`", "| `plif`"], table
@@ -201,6 +203,8 @@ def test_a_misspelled_or_mistyped_key_fails_at_composition(override, words):
     ("net.channels=[32]", "net.channels must have two or three entries (conv1, conv2[, conv3]), got [32]"),
     ("net.trainable=[tau_mem]", "net.trainable must name numeric parameters of LIFParameters (tau_syn_inv, "
                                 "tau_mem_inv, v_leak, v_th, v_reset, alpha), got 'tau_mem'"),
+    ("model.trainable=[tau]", "model.trainable must name numeric parameters of LIFParameters (tau_syn_inv, "
+                              "tau_mem_inv, v_leak, v_th, v_reset, alpha), got 'tau'"),  # plif's, the default
     ("+net.hiden=3", "net.hiden: not a key of MNISTNet; allowed: batch_norm, channels, decoder, dt, gain, hidden"),
     ("task.label_smoothing=1.0", "task.label_smoothing must be a number with 0 <= label_smoothing < 1, got 1.0"),
     ("task.tta_shift=5", "task.tta_shift must be an integer with 0 <= tta_shift <= 4, got 5"),
@@ -244,7 +248,8 @@ def test_plif_trains_its_time_constants_on_the_fused_path():
     ("neuron", [(32, 12, 12), (64, 4, 4), (256,)]),
 ])
 def test_trainable_neuron_parameters_per_channel_or_neuron(per, shapes):
-    task = build_block(compose_task("mnist", ["net.trainable=[tau_mem_inv,v_th]", f"net.trainable_per={per}"]), "task")
+    task = build_block(compose_task("mnist", ["experiment=mnist", "net.trainable=[tau_mem_inv,v_th]",
+                                                f"net.trainable_per={per}"]), "task")
     assert task.hparams.model["name"] == "lif"  # net.trainable works with any model
     for name, shape in zip(("conv1", "conv2", "fc1"), shapes):
         layer = task.net.layer(name)

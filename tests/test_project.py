@@ -68,6 +68,11 @@ def test_results_table_aggregates_seeds(tmp_path):
                                "98.00% (98.00% to 98.00%) |"), table[3]
     row = results_table.rows([tmp_path / "d"], ["test/acc"])[2]
     assert row.startswith("| `python -m tasks.mnist experiment=mnist_lifbox seed=1` | `experiment=mnist_lifbox seed=1` | 98.00% |")
+    # a run that names no overlay but composed one by default (metrics.json "experiment") gets it in its cell
+    summary = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    (tmp_path / "b" / "metrics.json").write_text(json.dumps({**summary, "experiment": "mnist_plif_best"}))
+    row = results_table.rows([tmp_path / "b"], ["test/acc"])[2]
+    assert row.startswith("| `python -m tasks.mnist seed=2` | `experiment=mnist_plif_best seed=2` | 99.60% |"), row
 
 
 def test_results_table_zoo_has_one_row_per_model(tmp_path):

@@ -195,7 +195,8 @@ def test_anomaly_debug_config():
 def lif_checkpoint(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("lif")
     train(compose_task("mnist", [*TINY, "trainer.max_epochs=1", "++trainer.limit_train_batches=2", "test=false",
-                                 "model=lif", "net.channels=[4,8]", "net.hidden=16"], output_dir=out))
+                                 "experiment=mnist", "model=lif", "net.channels=[4,8]", "net.hidden=16"],
+                      output_dir=out))
     return out / "checkpoints" / "last.ckpt"
 
 
@@ -220,7 +221,8 @@ def test_checkpoint_of_another_config_fails_naming_the_keys(lif_checkpoint, tmp_
 
     from tasks.common.runner import build_task
 
-    no_norm = build_task(compose_task("mnist", ["net.channels=[4,8]", "net.hidden=16", "net.batch_norm=false"]))
+    no_norm = build_task(compose_task("mnist", ["experiment=mnist", "net.channels=[4,8]", "net.hidden=16",
+                                                   "net.batch_norm=false"]))
     with pytest.raises(CheckpointMismatchError) as info:
         check_checkpoint(lif_checkpoint, no_norm)
     message = str(info.value)
@@ -337,7 +339,8 @@ def test_file_that_is_not_a_checkpoint_fails_in_one_line(kind, lif_checkpoint, t
 
 def test_checkpoint_of_another_neuron_model_is_refused_unless_weights_only(lif_checkpoint, tmp_path):
     """lif and lifbox have the same parameter keys: the checkpoint's choices decide."""
-    run = [*TINY, "trainer.max_epochs=1", "++trainer.limit_train_batches=2", "test=false", "net.channels=[4,8]",
+    run = [*TINY, "experiment=mnist", "trainer.max_epochs=1", "++trainer.limit_train_batches=2", "test=false",
+           "net.channels=[4,8]",
            "net.hidden=16", f"ckpt_path={lif_checkpoint}"]
     with pytest.raises(CheckpointMismatchError) as info:
         train(compose_task("mnist", [*run, "model=lifbox"], output_dir=tmp_path / "lifbox"))
@@ -353,7 +356,8 @@ def test_checkpoint_of_another_neuron_model_is_refused_unless_weights_only(lif_c
     # weights only: accepted, and the weights are the checkpoint's
     assert train(compose_task("mnist", [*run, "model=lifbox", "ckpt_weights_only=true"],
                               output_dir=tmp_path / "weights")) is not None
-    evaluate = [*TINY, "net.channels=[4,8]", "net.hidden=16", f"ckpt_path={lif_checkpoint}", "+eval_only=true"]
+    evaluate = [*TINY, "experiment=mnist", "net.channels=[4,8]", "net.hidden=16", f"ckpt_path={lif_checkpoint}",
+                "+eval_only=true"]
     train(compose_task("mnist", evaluate, output_dir=tmp_path / "full"))
     train(compose_task("mnist", [*evaluate, "ckpt_weights_only=true"], output_dir=tmp_path / "only"))
     assert _metrics(tmp_path / "only") == _metrics(tmp_path / "full")

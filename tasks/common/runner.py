@@ -77,6 +77,16 @@ def _command_line() -> str:
     return " ".join(["python -m", os.environ.get("NORSE_CORE_TASK_MODULE", "tasks.<task>"), *overrides])
 
 
+def _experiment_choice() -> Optional[str]:
+    """The ``experiment`` overlay the run composed (a default one too: MNIST's is mnist_plif_best)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get().runtime.choices.get("experiment")
+    except ValueError:  # not running under @hydra.main
+        return None
+
+
 class EpochTimer(pl.Callback):
     """Wall seconds of every training epoch (its validation included), in ``seconds``."""
 
@@ -100,6 +110,7 @@ def write_run_summary(cfg: DictConfig, metrics: Dict[str, float], seconds: float
     summary = {
         "task": cfg.get("task_name"),
         "command": _command_line(),
+        "experiment": _experiment_choice(),
         "model": (cfg.get("model") or {}).get("name"),
         "metrics": metrics,
         "fit_and_test_seconds": round(seconds, 1),

@@ -12,6 +12,7 @@ import norse_core as snn
 from tasks.common.arguments import check_float, check_int
 from tasks.common.builders import build_encoder, build_neurons, find_setting, trainable_names
 from tasks.common.data import translate_images
+from tasks.common.errors import ConfigError
 from tasks.common.module import SpikingTask
 from tasks.mnist.model import ConvSNN, spiking_layers
 
@@ -46,10 +47,18 @@ class MNISTTask(SpikingTask):
         neuron, layer_p = build_neurons(model, layers, net.pop("neuron", None), net.pop("layers", None))
         encoder_module, scale = build_encoder(encoder)
         net["gain"] = float(net["gain"]) * float(model["gain"])
+        # a bad name is reported under the key that gave it: net.trainable, else the model's (plif)
+        trainable_key = "model.trainable" if net.get("trainable") is None else "net.trainable"
         net["trainable"] = trainable_names(model, net.get("trainable"))
         if "readout" in net:
             net["readout_p"] = snn.LIParameters(**net.pop("readout"))
-        self.net = ConvSNN(neuron, layer_p["conv1"], encoder=encoder_module, input_scale=scale, layer_p=layer_p, **net)
+        try:
+            self.net = ConvSNN(neuron, layer_p["conv1"], encoder=encoder_module, input_scale=scale,
+                               layer_p=layer_p, **net)
+        except ValueError as exc:
+            if not str(exc).startswith("trainable must"):
+                raise
+            raise ConfigError(f"{trainable_key}{str(exc)[len('trainable'):]}") from exc
         self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
         self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
         self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=10)
