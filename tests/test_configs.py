@@ -8,8 +8,12 @@ import ast
 import dataclasses
 import enum
 import inspect
+import os
+import pickle
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
@@ -115,10 +119,6 @@ def test_debug_default_still_shrinks_the_run(task):
 def test_composed_configs_pickle_into_a_fresh_process(tmp_path):
     """trainer=ddp_spawn pickles the trainer, whose callbacks hold the config: the typed blocks'
     classes (made at import) must be found by name when a new process loads them."""
-    import pickle
-    import subprocess
-    import sys
-
     for task in TASKS:
         cfg = compose_task(task, ["trainer=ddp_spawn"], output_dir=tmp_path / task)
         (tmp_path / f"{task}.pkl").write_bytes(pickle.dumps(cfg))
@@ -127,7 +127,7 @@ def test_composed_configs_pickle_into_a_fresh_process(tmp_path):
             "    cfg = pickle.loads(open(task + '.pkl', 'rb').read())\n"
             "    print(task, type(cfg.net).__name__, cfg.net._metadata.object_type.__qualname__, cfg.optimizer.name)")
     result = subprocess.run([sys.executable, "-c", load, *TASKS], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+                            timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split("\n")[:3] == [
         "mnist DictConfig MNISTNet OptimizerName.adam", "memory DictConfig MemoryNetConfig OptimizerName.adam",
