@@ -784,6 +784,37 @@ NOTES = """## Notes
   source and target; the layer called 40 times in a row took about 1.5 ms against 0.22 ms for
   the floor's copies, all in cache (7x). On this CPU the floor is a cache bandwidth the layer's
   arithmetic (surrogate division, the re-run) cannot reach within 3x.
+- The same AMD machine, 2026-12-05 (no other job running): the LIF layer's time changes by
+  process and by minute, which is why single runs of section 1 spread so far. Called in a loop
+  in one process (T=100, B=32, N=512, 2 threads, `layer(x)[0]` then `out.sum().backward()`,
+  medians of 30 to 40 calls), fast processes took 0.24 to 0.37 ms forward and 0.53 to 0.77 ms
+  backward, slow ones 0.45 to 0.96 ms and 2.0 to 2.9 ms, while the floor's five copies took
+  0.22 to 0.23 ms in both. The slow mode is not the memory layout: six identical processes
+  (address randomisation off with `setarch -R`, the same environment, the same input offsets)
+  started one after the other gave 0.70 ms backward for the first and 2.2 to 2.7 ms for the
+  other five, while the 22 processes started in the minute before had all been fast. A
+  profile (`perf`) of a slow process puts the time on the stores of the output sequences (z in
+  the forward, dL/dx in the backward), the streams that leave the cache. Neither pinning the OpenMP threads
+  (`OMP_PROC_BIND=true`), nor transparent huge pages for torch's allocations
+  (`THP_MEM_ALLOC_ENABLE=1`), nor writing every buffer of the kernels at the input's offset
+  within a page (tried on a branch, not kept) removed it. Compare ratios from one run only, and
+  repeat a run whose LIF row is far above the floor ratios above before reading anything into it.
+- The Intel Xeon again, 2026-12-05 (AVX-512 and AMX-BF16, 2 cores, 2 MB of L2 per core, no
+  other job running), the kernels of this run: sections 1 and 5 gave the LIF 2.65 ms against a
+  floor of 0.88 ms (3.0x, just over the target), 13.5x faster than SpikingJelly's LIFNode and
+  30.6x faster than Norse, PLIF 1.17x the fixed LIF, LIFBox with a trainable time constant 12.1x
+  faster than ParametricLIFNode; four runs of section 1 alone gave 2.9x to 3.0x the floor. The
+  forward kernel alone (`ff_fwd`, 2 threads, medians) takes 0.33 to 0.35 ms called in a loop,
+  against 0.21 ms for a copy of the input, but 1.0 to 1.1 ms right after the step loop has run
+  (its input and output out of the cache), against 0.6 ms for a copy in the same place. Tried
+  on this CPU and not kept, each measured against the current kernels in alternating
+  processes: software prefetch of the next step's input row in the forward (the cold forward
+  10-15% faster, called in a loop 30% slower: 0.44 against 0.34 ms); prefetch of the next
+  step's output row for writing (the cold kernel 0.84 to 0.90 ms against 1.03 to 1.12 ms, in a
+  loop unchanged, but section 1's LIF row unchanged too: 2.89 and 2.90 ms against 2.90 and
+  2.99 ms); the same for the backward's output row (10-15% slower in a loop); backward blocks
+  of 2,048 neurons instead of 1,024 (slower). On this CPU the floor target stays at the edge of
+  the run-to-run spread.
 """
 
 
