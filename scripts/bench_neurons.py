@@ -764,7 +764,7 @@ NOTES = """## Notes
   about 1.0 ms: the floor target (3x) is at the edge of the run-to-run spread, not met with a
   margin.
 - Another machine, 2026-12-03 (AMD EPYC with AVX-512 and AVX512-BF16, 2 cores, 32 MB L3, the
-  kernels of this run, no other job running): three runs of sections 1 and 5 (two with section
+  same code as the tables above, no other job running): three runs of sections 1 and 5 (two with section
   6) gave LIF 13.2x to 13.7x faster than SpikingJelly's LIFNode and 25.9x to 29.6x faster than
   Norse, PLIF 1.21x to 1.28x the fixed LIF, LIFBox with a trainable time constant 13.6x to 15.2x
   faster than ParametricLIFNode, the MNIST step 0.97x to 1.11x the ReLU floor (bfloat16 autocast
@@ -800,7 +800,7 @@ NOTES = """## Notes
   within a page (tried on a branch, not kept) removed it. Compare ratios from one run only, and
   repeat a run whose LIF row is far above the floor ratios above before reading anything into it.
 - The Intel Xeon again, 2026-12-05 (AVX-512 and AMX-BF16, 2 cores, 2 MB of L2 per core, no
-  other job running), the kernels of this run: sections 1 and 5 gave the LIF 2.65 ms against a
+  other job running), the same code as the tables above: sections 1 and 5 gave the LIF 2.65 ms against a
   floor of 0.88 ms (3.0x, just over the target), 13.5x faster than SpikingJelly's LIFNode and
   30.6x faster than Norse, PLIF 1.17x the fixed LIF, LIFBox with a trainable time constant 12.1x
   faster than ParametricLIFNode; four runs of section 1 alone gave 2.9x to 3.0x the floor. The

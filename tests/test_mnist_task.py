@@ -200,12 +200,13 @@ def test_a_misspelled_or_mistyped_key_fails_at_composition(override, words):
     ("data.val_size=60000", "data.val_size must be an integer with 0 <= val_size <= 59999, got 60000"),
     ("data.shift=-1", "data.shift must be an integer with 0 <= shift <= 27, got -1"),
     ("net.seq_length=0", "net.seq_length must be a positive int, got 0"),
+    ("net.dropout=1.0", "net.dropout must be in [0, 1), got 1.0"),
     ("net.channels=[32]", "net.channels must have two or three entries (conv1, conv2[, conv3]), got [32]"),
     ("net.trainable=[tau_mem]", "net.trainable must name numeric parameters of LIFParameters (tau_syn_inv, "
                                 "tau_mem_inv, v_leak, v_th, v_reset, alpha), got 'tau_mem'"),
     ("model.trainable=[tau]", "model.trainable must name numeric parameters of LIFParameters (tau_syn_inv, "
                               "tau_mem_inv, v_leak, v_th, v_reset, alpha), got 'tau'"),  # plif's, the default
-    ("+net.hiden=3", "net.hiden: not a key of MNISTNet; allowed: batch_norm, channels, decoder, dt, gain, hidden"),
+    ("+net.hiden=3", "net.hiden: not a key of MNISTNet; allowed: batch_norm, channels, decoder, dropout, dt, gain"),
     ("task.label_smoothing=1.0", "task.label_smoothing must be a number with 0 <= label_smoothing < 1, got 1.0"),
     ("task.tta_shift=5", "task.tta_shift must be an integer with 0 <= tta_shift <= 4, got 5"),
     ("task.tta_shift=true", "task.tta_shift must be an integer with 0 <= tta_shift <= 4, got True (bool)"),
@@ -280,6 +281,33 @@ def test_a_third_convolution_adds_the_spiking_layer_conv3():
         logits.sum().backward()
     assert logits.shape == (4, 10) and len([c for c in calls if c.startswith("LIF")]) == 4, calls
     assert float(task.net.layer("conv3").p_tau_mem_inv.grad.abs().sum()) > 0
+
+
+def test_dropout_zeroes_the_same_inputs_at_every_step_while_training():
+    """net.dropout: one mask per sample for all time steps, before fc1's and the readout's linear
+    layers, scaled by 1 / (1 - p); the identity in eval; the spiking layers keep their names."""
+    from tasks.mnist.model import TimeDropout
+
+    drop = TimeDropout(0.25)
+    x = torch.ones(6, 50, 40)
+    y = drop(x)
+    assert torch.equal(y, y[:1].expand_as(y))  # the same mask at every step
+    assert torch.equal(y.unique(), torch.tensor([0.0, 4 / 3])) and 0.15 < float((y == 0).float().mean()) < 0.35
+    assert torch.equal(drop.eval()(x), x)
+    assert torch.equal(TimeDropout(0.0).train()(x), x)
+    task = build_block(compose_task("mnist", ["net.dropout=0.5", "net.hidden=32"]), "task")
+    drops = [m for m in task.net.body if isinstance(m, TimeDropout)]
+    assert [d.p for d in drops] == [0.5, 0.5] and task.net.spiking_layers() == ["conv1", "conv2", "fc1"]
+    images = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    spikes = task.net(images, record=True)[1]
+    assert spikes["spikes/fc1"].shape == (8, 4, 32) and spikes["spikes/conv2"].shape == (8, 4, 64, 4, 4)
+    task.eval()
+    assert torch.equal(task(images), task(images))  # no dropout in eval
+    task.train()
+    torch.manual_seed(0)
+    first = task(images)
+    torch.manual_seed(1)
+    assert not torch.equal(first, task(images))
 
 
 def test_trainable_names_nested_parameters():

@@ -14,7 +14,7 @@ from tasks.mnist.model import DECODERS, SPIKING_LAYERS, ConvSNN
 
 LAYERS = layer_settings("MNISTLayers", SPIKING_LAYERS)
 NET_KEYS = ("seq_length", "channels", "hidden", "gain", "batch_norm", "decoder", "dt", "readout", "trainable",
-            "trainable_per")
+            "trainable_per", "dropout")
 
 register("mnist", {
     "net": schema(ConvSNN, "MNISTNet", NET_KEYS, rename={"readout": "readout_p"}, choices={"decoder": DECODERS, "trainable_per": TRAINABLE_PER},

@@ -8,14 +8,16 @@
       neuron "conv1"                                          (T, B, C1, 12, 12)
       conv 5x5 -> [batch norm] -> maxpool 2 -> neuron "conv2" (T, B, C2, 4, 4)
       [conv 3x3, padding 1 -> [batch norm] -> neuron "conv3"  (T, B, C3, 4, 4): with channels (C1, C2, C3)]
-      flatten -> linear -> [batch norm] -> neuron "fc1"       (T, B, H)
-      linear -> leaky-integrator readout                      (T, B, 10)
+      [dropout] -> flatten -> linear -> [batch norm] -> neuron "fc1" (T, B, H)
+      [dropout] -> linear -> leaky-integrator readout                (T, B, 10)
     decode: max (or mean) of the readout voltage over time -> logits
 
 Stateless layers run with time folded into the batch (``snn.Lift``). Every input current
 to a neuron layer is multiplied by ``gain``. ``trainable`` neuron parameters (PLIF:
 ``("tau_mem_inv",)``) learn with the weights, one value per layer, channel or neuron
-(``trainable_per``, :func:`~tasks.common.builders.trainable_options`).
+(``trainable_per``, :func:`~tasks.common.builders.trainable_options`). ``dropout`` > 0 zeroes
+that fraction of the spikes entering each dense layer while training, one mask for all time
+steps (:class:`TimeDropout`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,26 @@ class Scale(nn.Module):
 
     def extra_repr(self) -> str:
         return f"gain={self.gain}"
+
+
+class TimeDropout(nn.Module):
+    """Dropout of a sequence ``(T, B, ...)`` with one mask for all ``T`` steps: while training,
+    ``x * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)`` of shape ``(B, ...)``; the identity in eval."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {p!r}")
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.empty(x.shape[1:], device=x.device, dtype=x.dtype).bernoulli_(1.0 - self.p)
+        return x * (keep / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class _ChannelsLastMaxPool(torch.autograd.Function):
@@ -121,6 +143,7 @@ class ConvSNN(nn.Module):
         layer_p: Optional[Mapping[str, Any]] = None,
         trainable: Optional[Sequence[str]] = None,
         trainable_per: str = "layer",
+        dropout: float = 0.0,
     ):
         super().__init__()
         if len(channels) not in (2, 3):
@@ -146,21 +169,25 @@ class ConvSNN(nn.Module):
         shapes = {"conv1": (c1, 12, 12), "conv2": (c2, 4, 4), "conv3": (c3, 4, 4), "fc1": (hidden,)}  # for 28x28 images
         options = {name: trainable_options(p[name], trainable or (), trainable_per, shapes[name]) for name in layers}
         self.stem = _block(nn.Conv2d(1, c1, 5), norm=norm2d(c1), pool=FastMaxPool2d(2), gain=gain)
-        conv3 = [] if c3 is None else [
-            snn.Lift(_block(nn.Conv2d(c2, c3, 3, padding=1), norm=norm2d(c3), pool=None, gain=gain)),
-            neuron(p["conv3"], dt=dt, **options["conv3"]),
-        ]
-        self.body = snn.SequentialState(
-            neuron(p["conv1"], dt=dt, **options["conv1"]),
-            snn.Lift(_block(nn.Conv2d(c1, c2, 5), norm=norm2d(c2), pool=FastMaxPool2d(2), gain=gain)),
-            neuron(p["conv2"], dt=dt, **options["conv2"]),
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        drop = (lambda: [TimeDropout(dropout)]) if dropout else (lambda: [])
+        conv3 = [] if c3 is None else [  # created first: the weights' initial values stay those of earlier runs
+            ("conv3", snn.Lift(_block(nn.Conv2d(c2, c3, 3, padding=1), norm=norm2d(c3), pool=None, gain=gain)))]
+        modules: List[nn.Module] = []
+        self._spiking_index: Dict[str, int] = {}
+        for name, *block in (
+            ("conv1",),
+            ("conv2", snn.Lift(_block(nn.Conv2d(c1, c2, 5), norm=norm2d(c2), pool=FastMaxPool2d(2), gain=gain))),
             *conv3,
-            snn.Lift(_block(nn.Flatten(), nn.Linear(c_last * 16, hidden), norm=norm1d(hidden), pool=None, gain=gain)),
-            neuron(p["fc1"], dt=dt, **options["fc1"]),
-            snn.Lift(nn.Linear(hidden, num_classes)),
-            snn.LI(readout_p, dt=dt),
-        )
-        self._spiking_index = dict(zip(layers, range(0, 2 * len(layers), 2)))
+            ("fc1", *drop(),
+             snn.Lift(_block(nn.Flatten(), nn.Linear(c_last * 16, hidden), norm=norm1d(hidden), pool=None, gain=gain))),
+        ):
+            modules += block
+            self._spiking_index[name] = len(modules)
+            modules.append(neuron(p[name], dt=dt, **options[name]))
+        modules += [*drop(), snn.Lift(nn.Linear(hidden, num_classes)), snn.LI(readout_p, dt=dt)]
+        self.body = snn.SequentialState(*modules)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Input currents of the first neuron layer, ``(T, B, C1, 12, 12)``."""
