@@ -169,9 +169,7 @@ class ConvSNN(nn.Module):
         shapes = {"conv1": (c1, 12, 12), "conv2": (c2, 4, 4), "conv3": (c3, 4, 4), "fc1": (hidden,)}  # for 28x28 images
         options = {name: trainable_options(p[name], trainable or (), trainable_per, shapes[name]) for name in layers}
         self.stem = _block(nn.Conv2d(1, c1, 5), norm=norm2d(c1), pool=FastMaxPool2d(2), gain=gain)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        drop = (lambda: [TimeDropout(dropout)]) if dropout else (lambda: [])
+        drop = (lambda: [TimeDropout(dropout)]) if dropout else (lambda: [])  # TimeDropout checks the value
         conv3 = [] if c3 is None else [  # created first: the weights' initial values stay those of earlier runs
             ("conv3", snn.Lift(_block(nn.Conv2d(c2, c3, 3, padding=1), norm=norm2d(c3), pool=None, gain=gain)))]
         modules: List[nn.Module] = []
