@@ -167,19 +167,24 @@ def test_a_candidate_overlay_composes_and_pins_its_choices():
     assert (cfg.model.name, cfg.data.rotate, cfg.trainer.precision) == ("plif", 10.0, "bf16-mixed")
     cfg = compose_task("mnist", ["experiment=mnist_plif_best"])
     assert (cfg.surrogate.method, cfg.surrogate.alpha, cfg.task.tta_shift, cfg.callbacks.ema is not None) == ("super", 15.0, 1, True)
+    assert cfg.data.batch_size == 128
+    b64 = compose_task("mnist", ["experiment=mnist_plif_b64"])  # mnist_plif_best with batches of 64, nothing else
+    assert b64.data.batch_size == 64
+    assert OmegaConf.to_container(b64) == OmegaConf.to_container(
+        compose_task("mnist", ["experiment=mnist_plif_best", "data.batch_size=64"]))
     for name in CANDIDATES:
         pinned = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
         assert "seed" in pinned and any("override /model" in d for d in pinned.defaults), name
 
 
 def test_the_mnist_default_is_the_best_measured_overlay_and_experiment_mnist_the_lif_network():
-    """``python -m tasks.mnist [seed=N]`` is ``experiment=mnist_plif_best [seed=N]`` (docs/results.md);
+    """``python -m tasks.mnist [seed=N]`` is ``experiment=mnist_plif_b64 [seed=N]`` (docs/results.md);
     ``experiment=mnist`` is conf/mnist.yaml alone, the LIF network recorded before the change."""
     for seed in ([], ["seed=2"]):
         default = OmegaConf.to_container(compose_task("mnist", seed))
-        assert default == OmegaConf.to_container(compose_task("mnist", ["experiment=mnist_plif_best", *seed]))
-    assert (default["model"]["name"], default["surrogate"], default["trainer"]["max_epochs"]) == (
-        "plif", {"method": "super", "alpha": 15.0}, 16)
+        assert default == OmegaConf.to_container(compose_task("mnist", ["experiment=mnist_plif_b64", *seed]))
+    assert (default["model"]["name"], default["surrogate"], default["trainer"]["max_epochs"], default["data"]["batch_size"]) == (
+        "plif", {"method": "super", "alpha": 15.0}, 16, 64)
     lif = compose_task("mnist", ["experiment=mnist"])
     assert OmegaConf.to_container(lif) == OmegaConf.to_container(compose_task("mnist", ["~experiment"]))
     assert (lif.model.name, lif.surrogate.alpha, lif.trainer.max_epochs, lif.seed, lif.task.tta_shift) == ("lif", 100.0, 10, 1234, 0)
@@ -331,8 +336,8 @@ def test_config_values_equal_the_constructor_defaults():
     # the preset changes the environment, not the defaults of what it leaves alone
     assert _disagreements(make_envs, masked.env, {"id": "env_id"}) == [
         "make_envs(observe=None), config observe: [0, 2]"]
-    assert _disagreements(MNISTDataModule, compose_task("mnist").data) == [  # the default overlay, mnist_plif_best
-        "MNISTDataModule(shift=0), config shift: 2", "MNISTDataModule(rotate=0.0), config rotate: 10.0",
+    assert _disagreements(MNISTDataModule, compose_task("mnist").data) == [  # the default overlay, mnist_plif_b64
+        "MNISTDataModule(batch_size=128), config batch_size: 64", "MNISTDataModule(shift=0), config shift: 2", "MNISTDataModule(rotate=0.0), config rotate: 10.0",
         "MNISTDataModule(scale=0.0), config scale: 0.1"]
 
 

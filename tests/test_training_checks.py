@@ -155,8 +155,8 @@ def test_precision_choices_are_lightnings():
 
 # -- --help -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("task, says, options", [
-    ("mnist", "classifies MNIST digits", ["experiment=mnist_plif_best", "model=plif", "surrogate=super_wide", "encoder=direct",
-                                          "net.hidden=256", "trainer.max_epochs=16"]),
+    ("mnist", "classifies MNIST digits", ["experiment=mnist_plif_b64", "model=plif", "surrogate=super_wide", "encoder=direct",
+                                          "net.hidden=256", "trainer.max_epochs=16", "data.batch_size=64"]),
     ("memory", "store and recall", ["model=lsnn", "net.n_adaptive=10", "net.neuron.v_th=0.5"]),
     ("cartpole", "CartPole-v1", ["env=cartpole", "algo.name=ppo", "net.hidden=64"]),
 ])

@@ -78,7 +78,7 @@ def _command_line() -> str:
 
 
 def _experiment_choice() -> Optional[str]:
-    """The ``experiment`` overlay the run composed (a default one too: MNIST's is mnist_plif_best)."""
+    """The ``experiment`` overlay the run composed (a default one too: MNIST's is mnist_plif_b64)."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
