@@ -330,7 +330,7 @@ def test_typed_blocks_take_their_defaults_from_the_constructors(tmp_path):
     assert cfg.data.pin_memory is False and cfg.scheduler.step_size is None  # not in conf/mnist.yaml
     assert str(cfg.net.decoder) != "max" and OmegaConf.to_container(cfg.net, enum_to_str=True)["decoder"] == "max"
     data = build_block(cfg, "data")
-    assert (data.batch_size, data.pin_memory) == (128, False)
+    assert (data.batch_size, data.pin_memory) == (64, False)  # the default overlay, mnist_plif_b64
     task = build_block(compose_task("mnist", ["net.decoder=mean", "net.hidden=16"]), "task")
     assert task.hparams.net["decoder"] == "mean" and type(task.hparams.net["decoder"]) is str
     assert task.net.decoder == "mean"
