@@ -231,7 +231,7 @@ def test_checkpoint_of_another_config_fails_naming_the_keys(lif_checkpoint, tmp_
 
 
 def test_eval_only_checks_the_checkpoint_too(lif_checkpoint, tmp_path):
-    cfg = compose_task("mnist", [*TINY, "+eval_only=true", "net.hidden=32", f"ckpt_path={lif_checkpoint}"],
+    cfg = compose_task("mnist", [*TINY, "eval_only=true", "net.hidden=32", f"ckpt_path={lif_checkpoint}"],
                        output_dir=tmp_path)
     with pytest.raises(CheckpointMismatchError, match="net.hidden=16"):
         train(cfg)
@@ -357,7 +357,7 @@ def test_checkpoint_of_another_neuron_model_is_refused_unless_weights_only(lif_c
     assert train(compose_task("mnist", [*run, "model=lifbox", "ckpt_weights_only=true"],
                               output_dir=tmp_path / "weights")) is not None
     evaluate = [*TINY, "experiment=mnist", "net.channels=[4,8]", "net.hidden=16", f"ckpt_path={lif_checkpoint}",
-                "+eval_only=true"]
+                "eval_only=true"]
     train(compose_task("mnist", evaluate, output_dir=tmp_path / "full"))
     train(compose_task("mnist", [*evaluate, "ckpt_weights_only=true"], output_dir=tmp_path / "only"))
     assert _metrics(tmp_path / "only") == _metrics(tmp_path / "full")
@@ -398,6 +398,18 @@ def test_bad_config_value_fails_before_any_work(task, override, message, tmp_pat
         train(cfg)
     assert message in str(info.value)
     assert not data_dir.exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("task", ["mnist", "memory", "cartpole"])
+def test_every_task_takes_the_checkpoint_keys_without_a_plus(task, tmp_path, no_data_preparation):
+    # eval_only and ckpt_weights_only are keys of every task's config (docs/tasks.md: "every task"),
+    # so the documented commands compose as written, and each without ckpt_path names the way out
+    for key in ("eval_only", "ckpt_weights_only"):
+        cfg = compose_task(task, ["debug=default", f"{key}=true"], output_dir=tmp_path / key)
+        assert cfg[key] is True
+        with pytest.raises(ValueError, match=f"{key}=true needs ckpt_path="):
+            train(cfg)
+        assert not (tmp_path / key).exists()
 
 
 def test_several_bad_values_are_named_together(tmp_path, no_data_preparation):
