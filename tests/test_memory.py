@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -65,6 +67,20 @@ def test_short_run_logs_figures(tmp_path):
     assert {"train/loss", "train/recall_acc", "train/rate_hz", "val/recall_acc", "test/recall_acc",
             "hp/val_recall_acc"} <= tags["scalars"]
     assert {"sequence", "raster/input", "raster/hidden", "threshold/adaptive", "voltages"} <= tags["images"]
+
+
+def test_eval_only_tests_a_saved_checkpoint_again(tmp_path):
+    """``eval_only=true ckpt_path=...`` trains nothing and gives the test numbers of the run that
+    saved the checkpoint (the test batches are fixed by the seed)."""
+    overrides = ["debug=default", "data.batch_size=8", "data.val_size=8", "data.test_size=8", "data.n_periods=6",
+                 "data.period_steps=40", "data.min_delay=1", "data.max_delay=3", "data.max_store_period=1"]
+    train(compose_task("memory", overrides, output_dir=tmp_path / "fit"))
+    (best,) = (tmp_path / "fit" / "checkpoints").glob("epoch*.ckpt")
+    train(compose_task("memory", [*overrides, "eval_only=true", f"ckpt_path={best}"], output_dir=tmp_path / "eval"))
+    fitted, evaluated = (json.loads((tmp_path / d / "metrics.json").read_text())["metrics"] for d in ("fit", "eval"))
+    assert evaluated["test/recall_acc"] == fitted["test/recall_acc"]
+    assert not any(key.startswith("val/") for key in evaluated)  # no training, so no validation
+    assert not (tmp_path / "eval" / "checkpoints").exists() or not any((tmp_path / "eval" / "checkpoints").iterdir())
 
 
 def test_lif_model_runs_and_unsupported_model_is_refused(tmp_path):
