@@ -13,6 +13,9 @@ from tasks.memory.task import MemoryTask
 from tests.helpers import compose_task, event_tags
 
 SMALL = dict(n_periods=6, period_steps=40, min_delay=1, max_delay=3, max_store_period=1)
+# a tiny run of the task: 4 batches of 8 short sequences
+SHORT = ["debug=default", "data.batch_size=8", "data.val_size=8", "data.test_size=8", "data.n_periods=6",
+         "data.period_steps=40", "data.min_delay=1", "data.max_delay=3", "data.max_store_period=1"]
 
 
 def test_batch_shapes_population_coding_and_placement():
@@ -59,9 +62,7 @@ def test_determinism_and_bad_settings():
 
 
 def test_short_run_logs_figures(tmp_path):
-    overrides = ["debug=default", "data.batch_size=8", "data.val_size=8", "data.test_size=8", "data.n_periods=6",
-                 "data.period_steps=40", "data.min_delay=1", "data.max_delay=3", "data.max_store_period=1"]
-    value = train(compose_task("memory", overrides, output_dir=tmp_path))
+    value = train(compose_task("memory", SHORT, output_dir=tmp_path))
     assert value is not None
     tags = event_tags(tmp_path / "tensorboard")
     assert {"train/loss", "train/recall_acc", "train/rate_hz", "val/recall_acc", "test/recall_acc",
@@ -72,11 +73,9 @@ def test_short_run_logs_figures(tmp_path):
 def test_eval_only_tests_a_saved_checkpoint_again(tmp_path):
     """``eval_only=true ckpt_path=...`` trains nothing and gives the test numbers of the run that
     saved the checkpoint (the test batches are fixed by the seed)."""
-    overrides = ["debug=default", "data.batch_size=8", "data.val_size=8", "data.test_size=8", "data.n_periods=6",
-                 "data.period_steps=40", "data.min_delay=1", "data.max_delay=3", "data.max_store_period=1"]
-    train(compose_task("memory", overrides, output_dir=tmp_path / "fit"))
+    train(compose_task("memory", SHORT, output_dir=tmp_path / "fit"))
     (best,) = (tmp_path / "fit" / "checkpoints").glob("epoch*.ckpt")
-    train(compose_task("memory", [*overrides, "eval_only=true", f"ckpt_path={best}"], output_dir=tmp_path / "eval"))
+    train(compose_task("memory", [*SHORT, "eval_only=true", f"ckpt_path={best}"], output_dir=tmp_path / "eval"))
     fitted, evaluated = (json.loads((tmp_path / d / "metrics.json").read_text())["metrics"] for d in ("fit", "eval"))
     assert evaluated["test/recall_acc"] == fitted["test/recall_acc"]
     assert not any(key.startswith("val/") for key in evaluated)  # no training, so no validation
@@ -147,9 +146,6 @@ def test_learning_curve_plot_reads_tensorboard_logs(tmp_path):
         plot_learning_curves.read_curve(run, "test/nothing")
     assert plot_learning_curves.main([str(tmp_path / "missing"), "--metric", "x"]) == 2
 
-
-SHORT = ["debug=default", "data.batch_size=8", "data.val_size=8", "data.test_size=8", "data.n_periods=6",
-         "data.period_steps=40", "data.min_delay=1", "data.max_delay=3", "data.max_store_period=1"]
 
 
 def test_eprop_short_run_logs_the_same_metrics_and_updates_online(tmp_path, monkeypatch):
