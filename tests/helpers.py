@@ -1,11 +1,12 @@
-"""Shared test helpers: compose task configs in-process and read TensorBoard event files."""
+"""Shared test helpers: compose task configs in-process, read a run's metrics.json and TensorBoard event files."""
 
 from __future__ import annotations
 
 import glob
 import importlib
+import json
 from pathlib import Path
-from typing import Dict, List, Sequence, Set
+from typing import Any, Dict, List, Sequence, Set
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
@@ -25,6 +26,11 @@ def compose_task(config_name: str, overrides: Sequence[str] = (), output_dir: Pa
         with open_dict(cfg):
             cfg.paths.output_dir = str(output_dir)
     return cfg
+
+
+def run_metrics(run_dir: Path) -> Dict[str, Any]:
+    """The metrics a run wrote to ``<run_dir>/metrics.json``."""
+    return json.loads((Path(run_dir) / "metrics.json").read_text())["metrics"]
 
 
 def event_tags(log_dir: Path) -> Dict[str, Set[str]]:

@@ -10,8 +10,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from tasks.common.averaging import EMA, ema_update
 from tasks.common.runner import train
-from tests.helpers import compose_task
-from tests.test_reliability import TINY, _metrics
+from tests.helpers import compose_task, run_metrics
+from tests.test_reliability import TINY
 
 
 class Line(pl.LightningModule):
@@ -106,7 +106,7 @@ def test_mnist_run_with_ema_resumes_and_tests_the_average(tmp_path):
     saved = torch.load(best, weights_only=True)
     assert {"current_model_state", "averaging_state"} <= set(saved)
     assert any(not torch.equal(saved["state_dict"][k], saved["current_model_state"][k]) for k in saved["state_dict"])
-    metrics = _metrics(full)
+    metrics = run_metrics(full)
     assert 0.0 <= metrics["test/acc"] <= 1.0 and 0.0 <= metrics["val/acc"] <= 1.0
     train(compose_task("mnist", [*ema, "trainer.max_epochs=1", "test=false"], output_dir=first))
     train(compose_task("mnist", [*ema, f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"], output_dir=resumed))
@@ -115,7 +115,7 @@ def test_mnist_run_with_ema_resumes_and_tests_the_average(tmp_path):
     for weights in ("state_dict", "current_model_state"):  # the average and the trained weights
         assert end[weights].keys() == after[weights].keys()
         assert all(torch.equal(end[weights][k], after[weights][k]) for k in end[weights])
-    assert _metrics(resumed) == metrics
+    assert run_metrics(resumed) == metrics
 
 
 def test_ema_update_with_and_without_warmup():

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
 from tasks.common.runner import train
 from tasks.memory.data import RECALL, STORE, VALUE0, VALUE1, StoreRecallDataModule, store_recall_batch
 from tasks.memory.task import MemoryTask
-from tests.helpers import compose_task, event_tags
+from tests.helpers import compose_task, event_tags, run_metrics
 
 SMALL = dict(n_periods=6, period_steps=40, min_delay=1, max_delay=3, max_store_period=1)
 # a tiny run of the task: 4 batches of 8 short sequences
@@ -76,7 +74,7 @@ def test_eval_only_tests_a_saved_checkpoint_again(tmp_path):
     train(compose_task("memory", SHORT, output_dir=tmp_path / "fit"))
     (best,) = (tmp_path / "fit" / "checkpoints").glob("epoch*.ckpt")
     train(compose_task("memory", [*SHORT, "eval_only=true", f"ckpt_path={best}"], output_dir=tmp_path / "eval"))
-    fitted, evaluated = (json.loads((tmp_path / d / "metrics.json").read_text())["metrics"] for d in ("fit", "eval"))
+    fitted, evaluated = run_metrics(tmp_path / "fit"), run_metrics(tmp_path / "eval")
     assert evaluated["test/recall_acc"] == fitted["test/recall_acc"]
     assert not any(key.startswith("val/") for key in evaluated)  # no training, so no validation
     assert not (tmp_path / "eval" / "checkpoints").exists() or not any((tmp_path / "eval" / "checkpoints").iterdir())
@@ -145,7 +143,6 @@ def test_learning_curve_plot_reads_tensorboard_logs(tmp_path):
     with pytest.raises(ValueError, match="no scalar 'test/nothing'"):
         plot_learning_curves.read_curve(run, "test/nothing")
     assert plot_learning_curves.main([str(tmp_path / "missing"), "--metric", "x"]) == 2
-
 
 
 def test_eprop_short_run_logs_the_same_metrics_and_updates_online(tmp_path, monkeypatch):

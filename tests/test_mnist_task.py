@@ -19,7 +19,7 @@ from scripts import results_table
 from tasks.common.builders import find_setting
 from tasks.common.errors import ConfigError
 from tasks.common.runner import build_block, train
-from tests.helpers import REPO, compose_task, event_tags
+from tests.helpers import REPO, compose_task, event_tags, run_metrics
 
 QUICK = ["debug=default", "threads=2"]
 GROUPS = ["model", "encoder", "surrogate", "trainer", "logger", "callbacks", "debug", "hparams_search"]
@@ -413,5 +413,5 @@ def test_tta_shift_logs_test_acc_tta(tmp_path):
     cfg = compose_task("mnist", [*QUICK, "task.tta_shift=1", "task.label_smoothing=0.1", "callbacks=none",
                                  "logger=csv", "trainer.limit_train_batches=2"], output_dir=tmp_path)
     train(cfg)
-    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    metrics = run_metrics(tmp_path)
     assert 0.0 <= metrics["test/acc_tta"] <= 1.0 and 0.0 <= metrics["test/acc"] <= 1.0

@@ -25,7 +25,7 @@ from tasks.common.checks import NonFiniteError
 from tasks.common.checkpoints import CheckpointMismatchError, check_checkpoint, load_checkpoint
 from tasks.common.data import EpochShuffleSampler, ResumableLoader
 from tasks.common.runner import train
-from tests.helpers import REPO, compose_task
+from tests.helpers import REPO, compose_task, run_metrics
 from tests.test_mnist_data import install, make_source, never_called, synth  # noqa: F401 (fixture)
 
 # a small, quick, deterministic MNIST run: 2 epochs of 12 batches, last.ckpt every 5 steps
@@ -37,10 +37,6 @@ TINY = [
     "net.channels=[8,16]", "net.hidden=32", "seed=7",
 ]
 TRACE = "+callbacks.trace._target_=tests.support_callbacks.BatchTrace"
-
-
-def _metrics(run_dir: Path) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())["metrics"]
 
 
 def _trace(path: Path) -> dict:
@@ -100,7 +96,7 @@ def test_resume_mid_epoch_in_process_matches_uninterrupted(tmp_path):
     assert sorted(b) == [20, 21, 22, 23]
     for step in b:  # same batch, same weights, same random state before every step
         assert (b[step]["y"], b[step]["params"], b[step]["rng"]) == (a[step]["y"], a[step]["params"], a[step]["rng"])
-    assert _metrics(resumed) == _metrics(full)
+    assert run_metrics(resumed) == run_metrics(full)
 
 
 @pytest.mark.slow
@@ -131,8 +127,8 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     assert resumed.returncode == 0, out_resumed[-3000:]
     assert full.returncode == 0, out_full[-3000:]
     assert "not resumable" not in out_resumed  # Lightning's warning for loaders without a state
-    assert _metrics(resumed_dir) == _metrics(full_dir)
-    assert set(_metrics(full_dir)) >= {"val/acc", "val/loss", "test/acc", "test/loss"}
+    assert run_metrics(resumed_dir) == run_metrics(full_dir)
+    assert set(run_metrics(full_dir)) >= {"val/acc", "val/loss", "test/acc", "test/loss"}
 
 
 # -- seeds --------------------------------------------------------------------------------------
@@ -142,8 +138,8 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     second = train(compose_task("mnist", [*quick, "seed=11"], output_dir=tmp_path / "b"))
     other = train(compose_task("mnist", [*quick, "seed=12"], output_dir=tmp_path / "c"))
     assert first == second
-    assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
-    assert _metrics(tmp_path / "c") != _metrics(tmp_path / "a")  # the seed matters
+    assert run_metrics(tmp_path / "a") == run_metrics(tmp_path / "b")
+    assert run_metrics(tmp_path / "c") != run_metrics(tmp_path / "a")  # the seed matters
     assert other is not None
 
 
@@ -360,8 +356,8 @@ def test_checkpoint_of_another_neuron_model_is_refused_unless_weights_only(lif_c
                 "eval_only=true"]
     train(compose_task("mnist", evaluate, output_dir=tmp_path / "full"))
     train(compose_task("mnist", [*evaluate, "ckpt_weights_only=true"], output_dir=tmp_path / "only"))
-    assert _metrics(tmp_path / "only") == _metrics(tmp_path / "full")
-    assert "test/acc" in _metrics(tmp_path / "full")
+    assert run_metrics(tmp_path / "only") == run_metrics(tmp_path / "full")
+    assert "test/acc" in run_metrics(tmp_path / "full")
 
 
 # -- bad config input gets a clear error before any work (issue 13) ----------------------------
@@ -668,4 +664,4 @@ def test_local_parallel_sweep_runs_two_jobs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
     for job in ("0", "1"):
-        assert "test/acc" in _metrics(tmp_path / job)
+        assert "test/acc" in run_metrics(tmp_path / job)
