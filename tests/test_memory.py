@@ -11,9 +11,9 @@ from tasks.memory.task import MemoryTask
 from tests.helpers import compose_task, event_tags, run_metrics
 
 SMALL = dict(n_periods=6, period_steps=40, min_delay=1, max_delay=3, max_store_period=1)
-# a tiny run of the task: 4 batches of 8 short sequences
-SHORT = ["debug=default", "data.batch_size=8", "data.val_size=8", "data.test_size=8", "data.n_periods=6",
-         "data.period_steps=40", "data.min_delay=1", "data.max_delay=3", "data.max_store_period=1"]
+# a tiny run of the task: 4 batches of 8 sequences of the SMALL shape
+SHORT = ["debug=default", "data.batch_size=8", "data.val_size=8", "data.test_size=8",
+         *(f"data.{key}={value}" for key, value in SMALL.items())]
 
 
 def test_batch_shapes_population_coding_and_placement():
