@@ -120,9 +120,7 @@ void for_chunks(int64_t total, int64_t chunk, const F& f) {
 #pragma omp parallel num_threads(threads)
   drain(*work);
 #else
-  for (int64_t h = 1; h < threads; ++h) {
-    at::launch([work] { drain(*work); });
-  }
+  for (int64_t h = 1; h < threads; ++h) at::launch([work] { drain(*work); });
   drain(*work);
   while (work->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
 #endif
@@ -804,7 +802,9 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
         per.empty() ? surrogate_variants(Int<P_NONE>{}, Int<0>{}) : surrogate_variants(Int<P_ALL>{}, Int<0>{});
       }
     }, Compiled{}, "the terms");
-    if (grads) results.push_back(gp.view({gp.size(0), sq.N / m, m}).sum(1));
+    for (S* g = ptr<S>(gp); grads && g < ptr<S>(gp) + gp.numel(); g += sq.N)  // per row: its N / m repeats of period m
+      for (int64_t n = m; n < sq.N; n += m) for (int64_t k = 0; k < m; ++k) g[k] += g[n + k];  // summed into its first m
+    if (grads) results.push_back(gp.narrow(1, 0, m));
   });
   return results;
 }
