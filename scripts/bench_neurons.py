@@ -1,8 +1,8 @@
 """Benchmark norse_core's neuron layers against Norse, snnTorch and SpikingJelly.
 
 Everything runs in ONE process with ``torch.set_num_threads(threads)``: candidates of a
-section are timed round robin (one iteration each, repeated, in a new order each round), and
-medians are reported.
+section are timed round robin (one iteration each, repeated, in orders where each candidate
+follows every other one equally often), and medians are reported.
 
 1. Neuron dynamics alone, forward + backward, ``T=100, B=32, N=512``: current-based LIF
    (norse_core ``LIF`` against Norse ``LIF`` and snnTorch ``Synaptic``) and box LIF
@@ -81,18 +81,44 @@ def _fwd_bwd(forward: Callable[[], torch.Tensor], params: Sequence[torch.Tensor]
     return step
 
 
+def balanced_orders(n: int, rounds: int, seed: int = 0) -> List[List[int]]:
+    """The orders of ``n`` cases for ``rounds`` rounds: a Williams design, in which over every
+    cycle of rounds (``n`` rounds for even ``n``, ``2 n`` for odd) each case comes right after
+    every other case equally often, so that every case's median sees the same mix of
+    predecessors (each case's caches are left in another state by each one); case numbers
+    assigned to the design's places once, seeded."""
+    first, low, high = [0], 1, n - 1
+    while len(first) < n:  # 0, 1, n - 1, 2, n - 2, ...: every difference mod n once
+        first.append(low)
+        low += 1
+        if len(first) < n:
+            first.append(high)
+            high -= 1
+    square = [[(place + shift) % n for place in first] for shift in range(n)]
+    if n % 2:
+        square += [row[::-1] for row in square]
+    label = list(range(n))
+    random.Random(seed).shuffle(label)
+    return [[label[place] for place in square[r % len(square)]] for r in range(rounds)]
+
+
 def round_robin(cases: Dict[str, Step], repeats: int, warmup: int) -> Dict[str, Tuple[List[float], List[float]]]:
-    """Times every case once per round, ``repeats`` rounds after ``warmup`` rounds, in a new
-    (seeded) order each round: the case that runs first after another one's allocations and
-    cache traffic pays for them (measured: about 0.9 ms more for the same LIF kernel in the
-    first place of every round than in the second), so no case may always hold that place."""
-    times: Dict[str, Tuple[List[float], List[float]]] = {name: ([], []) for name in cases}
-    order, rng = list(cases), random.Random(0)
-    for r in range(warmup + repeats):
-        rng.shuffle(order)
-        for name in order:
-            step = cases[name]
-            fwd, bwd = step()
+    """Times every case once per round, after ``warmup`` rounds, for ``repeats`` rounds (rounded
+    up to whole cycles of :func:`balanced_orders` when at least one cycle). A case pays for the allocations and cache
+    traffic of the case before it (measured: about 0.9 ms more for the same LIF kernel in the
+    first place of every round than in the second; the PLIF layer's forward 1.62 ms after its
+    step loop against 1.07 ms after the fixed LIF), so every case follows every other one
+    equally often (with a new random order per round, 41 rounds of section 5 put the PLIF layer
+    after its step loop 15 times and the fixed LIF 7 times)."""
+    names = list(cases)
+    cycle = len(names) * (1 if len(names) % 2 == 0 else 2)
+    repeats = -(-repeats // cycle) * cycle if repeats >= cycle else repeats
+    orders = balanced_orders(len(names), warmup + repeats)
+    times: Dict[str, Tuple[List[float], List[float]]] = {name: ([], []) for name in names}
+    for r, order in enumerate(orders):
+        for index in order:
+            name = names[index]
+            fwd, bwd = cases[name]()
             if r >= warmup:
                 times[name][0].append(fwd)
                 times[name][1].append(bwd)
@@ -527,7 +553,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"- date: {now}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"- norse_core C++ fused loops: {'built' if built else 'unavailable'}",
-        "- method: one process, candidates of a section timed round robin (one iteration each per round, in a new seeded order each round), "
+        "- method: one process, candidates of a section timed round robin (one iteration each per round, in orders where each candidate follows every other one equally often), "
         "medians over the rounds; every candidate runs forward and `out.sum().backward()` (input or weights require grad).",
         "",
     ]
@@ -847,6 +873,39 @@ NOTES = """## Notes
   each freed at once) took 1.03 ms against 0.97 ms for the copies into one kept tensor: the
   freed block is reused, so clones and copies measure the same floor (five clones kept alive,
   each on fresh pages: 2.21 ms).
+- The Intel Xeon, 2026-12-06, later (another host: the same CPU model, every row about 20%
+  slower than in the runs of the previous note). Three full runs with the rounds in a new
+  random order each (08:21, 08:26, 08:30 UTC) gave the LIF 3.2x, 3.1x and 3.0x the floor and
+  PLIF 1.33x, 1.29x and 1.36x the fixed LIF. Recording which case ran before which showed why
+  PLIF varied so: after its own step loop (the case that leaves the most memory traffic
+  behind) the PLIF forward took 1.62 ms, after the fixed LIF 1.07 ms, and the seeded orders
+  had put PLIF after its step loop in 15 of 41 rounds and the fixed LIF in 7. The rounds now
+  follow a balanced (Williams) design in which every case follows every other one equally
+  often (`balanced_orders`; repeats rounded up to whole cycles): section 5 alone then gave PLIF
+  1.08x, 1.05x and 1.12x, section 1 alone the LIF 3.0x and 3.1x the floor (the floor and the
+  LIF row see the same mix of predecessors either way). Three full runs with the balanced
+  rounds (08:49, 08:55 and 09:00 UTC, the last one the tables above): the LIF 3.2x the floor
+  in each (not met on this host), 1.6x to 1.7x the multiplication by one, 11.3x, 11.0x and
+  11.5x faster than SpikingJelly's LIFNode; PLIF 0.98x, 1.13x and 1.08x the fixed LIF; LIFBox
+  with a trainable time constant 12.7x, 12.5x and 12.5x faster than ParametricLIFNode; the
+  MNIST step 0.93x, 1.01x and 1.01x the ReLU floor (section 6 runs 5 rounds of its 7 cases,
+  less than a cycle, and its ratios move by a few percent between runs). Also changed: the C++ backward sums a
+  trainable parameter's gradient over the batch in a loop instead of an `aten::sum` over a
+  strided view (section 5 alone, the builds alternating: PLIF 3.38 and 3.38 ms against 3.48
+  and 3.47 ms).
+  Where the cold LIF row's time goes on this host (T=100, B=32, N=512, 2 threads, medians of
+  27 calls, right after 4 M random reads of a 64 MB tensor, or after the step-loop LIF; "in a
+  loop" in brackets): forward 1.35 to 1.47 ms (0.53 to 0.56), the loss 0.38 to 0.47 ms (0.20
+  to 0.23), backward 1.58 to 1.85 ms (0.74); one copy of the input 0.67 ms (0.27). After a
+  sequential read of the 64 MB the forward takes only 0.70 ms: the cache keeps the input
+  through a streaming read but not through random reads, and the backward reads its input
+  again from memory although the forward has just read it. Tried and not kept: non-temporal
+  stores of the forward's spikes (no read of the output's lines before writing them): the
+  cold forward 1.21 ms against 1.32 to 1.48 ms, but forward + backward 3.2 to 3.3 ms against
+  3.0 to 3.1 ms cold and 1.9 ms against 1.4 ms in a loop, as the loss then reads the spikes
+  from memory; the input and the kernels' outputs on 2 MB pages (`madvise(MADV_HUGEPAGE)`):
+  no change; software prefetch of the next step's input row, again: no gain cold, slower in a
+  loop.
 """
 
 

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -73,6 +75,30 @@ def test_results_table_aggregates_seeds(tmp_path):
     (tmp_path / "b" / "metrics.json").write_text(json.dumps({**summary, "experiment": "mnist_plif_best"}))
     row = results_table.rows([tmp_path / "b"], ["test/acc"])[2]
     assert row.startswith("| `python -m tasks.mnist seed=2` | `experiment=mnist_plif_best seed=2` | 99.60% |"), row
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
+def test_benchmark_rounds_balance_predecessors(n):
+    """scripts/bench_neurons.py times its cases in orders where, over each cycle of rounds,
+    every case comes right after every other case equally often; the round robin rounds its
+    repeats up to whole cycles (when there is at least one) and times each case once per round."""
+    import collections
+
+    from scripts import bench_neurons
+
+    cycle = n if n % 2 == 0 else 2 * n
+    orders = bench_neurons.balanced_orders(n, 3 * cycle)
+    assert all(sorted(order) == list(range(n)) for order in orders)
+    pairs = collections.Counter((a, b) for order in orders for a, b in zip(order, order[1:]))
+    assert len(pairs) == n * (n - 1) and set(pairs.values()) <= {3 * cycle // n}, pairs
+    calls = collections.Counter()
+    cases = {str(k): (lambda k=k: calls.update([k]) or (0.0, 0.0)) for k in range(n)}
+    times = bench_neurons.round_robin(cases, repeats=cycle + 1, warmup=1)
+    assert [len(times[str(k)][0]) for k in range(n)] == [2 * cycle] * n
+    assert calls == {k: 2 * cycle + 1 for k in range(n)}
+    if cycle > 2:  # fewer repeats than a cycle: as many rounds as asked
+        times = bench_neurons.round_robin(cases, repeats=2, warmup=0)
+        assert [len(times[str(k)][0]) for k in range(n)] == [2] * n
 
 
 def test_results_table_zoo_has_one_row_per_model(tmp_path):
