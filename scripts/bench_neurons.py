@@ -104,12 +104,12 @@ def balanced_orders(n: int, rounds: int, seed: int = 0) -> List[List[int]]:
 
 def round_robin(cases: Dict[str, Step], repeats: int, warmup: int) -> Dict[str, Tuple[List[float], List[float]]]:
     """Times every case once per round, after ``warmup`` rounds, for ``repeats`` rounds (rounded
-    up to whole cycles of :func:`balanced_orders` when at least one cycle). A case pays for the allocations and cache
-    traffic of the case before it (measured: about 0.9 ms more for the same LIF kernel in the
-    first place of every round than in the second; the PLIF layer's forward 1.62 ms after its
-    step loop against 1.07 ms after the fixed LIF), so every case follows every other one
-    equally often (with a new random order per round, 41 rounds of section 5 put the PLIF layer
-    after its step loop 15 times and the fixed LIF 7 times)."""
+    up to whole cycles of :func:`balanced_orders` when there is at least one). A case pays for
+    the allocations and cache traffic of the case before it (measured: about 0.9 ms more for
+    the same LIF kernel in the first place of every round than in the second; the PLIF layer's
+    forward 1.62 ms after its step loop against 1.07 ms after the fixed LIF), so every case
+    follows every other one equally often (with a new random order per round, the 41 rounds of
+    section 5 put the PLIF layer after its step loop 15 times and the fixed LIF 7 times)."""
     names = list(cases)
     cycle = len(names) * (1 if len(names) % 2 == 0 else 2)
     repeats = -(-repeats // cycle) * cycle if repeats >= cycle else repeats
