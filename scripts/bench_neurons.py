@@ -524,7 +524,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--on-sizes", default="512,1024,2048")
     parser.add_argument("--on-repeats", type=int, default=3)
     parser.add_argument("--mnist-batch", type=int, default=128)
-    parser.add_argument("--mnist-repeats", type=int, default=5)
+    parser.add_argument("--mnist-repeats", type=int, default=14, help="rounds of sections 3 and 6 (6: 14, one cycle of 7 cases)")
     parser.add_argument("--rec-repeats", type=int, default=5)
     parser.add_argument("--rec-widths", default="64,128,256,512,1024", help="section 4's width sweep ('' skips it)")
     parser.add_argument("--output", default=str(REPO / "docs" / "benchmarks.md"))
@@ -884,12 +884,15 @@ NOTES = """## Notes
   often (`balanced_orders`; repeats rounded up to whole cycles): section 5 alone then gave PLIF
   1.08x, 1.05x and 1.12x, section 1 alone the LIF 3.0x and 3.1x the floor (the floor and the
   LIF row see the same mix of predecessors either way). Three full runs with the balanced
-  rounds (08:49, 08:55 and 09:00 UTC, the last one the tables above): the LIF 3.2x the floor
+  rounds (08:49, 08:55 and 09:00 UTC): the LIF 3.2x the floor
   in each (not met on this host), 1.6x to 1.7x the multiplication by one, 11.3x, 11.0x and
   11.5x faster than SpikingJelly's LIFNode; PLIF 0.98x, 1.13x and 1.08x the fixed LIF; LIFBox
   with a trainable time constant 12.7x, 12.5x and 12.5x faster than ParametricLIFNode; the
-  MNIST step 0.93x, 1.01x and 1.01x the ReLU floor (section 6 runs 5 rounds of its 7 cases,
-  less than a cycle, and its ratios move by a few percent between runs). Also changed: the C++ backward sums a
+  MNIST step 0.93x, 1.01x and 1.01x the ReLU floor (section 6 ran 5 rounds of its 7 cases,
+  less than a cycle; sections 3 and 6 now run 14 rounds, `--mnist-repeats 14`, one whole cycle
+  of section 6's cases; a fourth full run so, 09:23 UTC, is the tables above: the MNIST step
+  1.03x the ReLU floor, the LIF 3.1x the floor and 11.5x faster than SpikingJelly's LIFNode,
+  PLIF 1.05x, LIFBox with a trainable time constant 12.1x faster). Also changed: the C++ backward sums a
   trainable parameter's gradient over the batch in a loop instead of an `aten::sum` over a
   strided view (section 5 alone, the builds alternating: PLIF 3.38 and 3.38 ms against 3.48
   and 3.47 ms).
