@@ -485,6 +485,12 @@ def mnist_step_cases(batch: int, seq_length: int) -> Dict[str, Tuple[Step, int]]
 
 # -- report ----------------------------------------------------------------------------------------------
 
+def _recurrent_limits() -> str:
+    """The widths up to which the recurrent layers run their C++ loops by default, in words."""
+    lif, lsnn = loops.RECURRENT_CPP_MAX_NEURONS, loops.RECURRENT_CPP_MAX_NEURONS_ADAPTIVE
+    return f"{lif} hidden neurons" if lif == lsnn else f"{lif} hidden neurons (LIFRecurrent) and {lsnn} (LSNNRecurrent)"
+
+
 def _versions() -> Dict[str, str]:
     out = {"python": platform.python_version(), "torch": torch.__version__, "norse_core": snn.__version__}
     for dist in ("norse", "snntorch", "spikingjelly"):
@@ -652,8 +658,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "run the recurrent input as a sum of the columns of the neurons that spiked and the backward's "
                     "transposed matmul as a plain loop blocked over batch rows; the portable kernels keep one BLAS matmul per "
                     "step. The default "
-                    f"picks the C++ loop up to {loops.RECURRENT_CPP_MAX_NEURONS} hidden neurons, LSNNRecurrent up to "
-                    f"{loops.RECURRENT_CPP_MAX_NEURONS_ADAPTIVE} (`norse_core.fused.loops.RECURRENT_CPP_MAX_NEURONS*`, "
+                    f"picks the C++ loop up to {_recurrent_limits()} (`norse_core.fused.loops.RECURRENT_CPP_MAX_NEURONS*`, "
                     "from the width sweep below) "
                     "and the portable kernel above. The weight gradient is two matmuls after the loop.", ""]
         print("\n".join(section))
@@ -684,9 +689,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     rows.append((H, cls_name, f"{c:.1f}", f"{t:.1f}", f"{t / c:.2f}x", "C++" if c < t else "portable"))
             sweep_section = ["", "### Width sweep: C++ against portable (T=100, B=32, 64 inputs, forward + backward)", ""]
             sweep_section += _table(["hidden", "layer", "C++ (ms)", "portable (ms)", "portable / C++", "faster"], rows)
-            sweep_section += ["", "The automatic choice takes the C++ loop up to "
-                              f"{loops.RECURRENT_CPP_MAX_NEURONS} hidden neurons (LIFRecurrent) and "
-                              f"{loops.RECURRENT_CPP_MAX_NEURONS_ADAPTIVE} (LSNNRecurrent), the widths where it won in the "
+            sweep_section += ["", f"The automatic choice takes the C++ loop up to {_recurrent_limits()}, the widths where it won in the "
                               "sweep when the limits were set; above them BLAS wins (`RECURRENT_CPP_MAX_NEURONS*` in "
                               "norse_core.fused.loops).", ""]
             print("\n".join(sweep_section))

@@ -818,7 +818,7 @@ def test_cpp_recurrent_chosen_for_small_layers_only(cpp_loops):
     assert loops.select_kernel("lif_recurrent", wide, cfg, cfg.sur) is portable.kernel(loops.DYNAMICS["lif_recurrent"])
     with use_backend("cpp"):  # forced: the C++ loop at any size
         assert loops.select_kernel("lif_recurrent", wide, cfg, cfg.sur) is cpp.cpp_kernel(loops.DYNAMICS["lif_recurrent"])
-    # the adaptive loop keeps winning to a larger width (docs/benchmarks.md, section 4)
+    # the adaptive loop has a limit of its own (docs/benchmarks.md, section 4)
     lsnn = portable.make_config(LSNN_DYNAMICS, snn.LSNNParameters(), 0.001)
     for width, expected in ((loops.RECURRENT_CPP_MAX_NEURONS_ADAPTIVE, cpp.cpp_kernel),
                             (loops.RECURRENT_CPP_MAX_NEURONS_ADAPTIVE + 1, portable.kernel)):

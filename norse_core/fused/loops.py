@@ -35,10 +35,10 @@ from norse_core.fused._common import (
 DYNAMICS: Dict[str, Dynamics] = {}
 #: The recurrent C++ loops run the backward's transposed recurrent matmul as a plain loop
 #: (blocked over batch rows, no BLAS); beyond this many hidden neurons the portable kernels'
-#: per-step BLAS matmuls are faster (docs/benchmarks.md section 4, the width sweep: the C++
-#: LIF loop won at 256 hidden neurons and lost at 512), so the automatic choice keeps them there.
-RECURRENT_CPP_MAX_NEURONS = 256
-#: The same limit for the adaptive (LSNN) loop (won at 512, lost at 1024).
+#: per-step BLAS matmuls are faster (docs/benchmarks.md section 4, the width sweep: the C++ LIF
+#: loop won at 512 hidden neurons in 7 of 8 runs, 0.95-1.22x, and lost at 1024 in all 8).
+RECURRENT_CPP_MAX_NEURONS = 512
+#: The same limit for the adaptive (LSNN) loop (won at 512, 1.19-1.50x; at 1024 0.90-1.09x).
 RECURRENT_CPP_MAX_NEURONS_ADAPTIVE = 512
 
 
