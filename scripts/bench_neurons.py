@@ -887,18 +887,18 @@ NOTES = """## Notes
   often (`balanced_orders`; repeats rounded up to whole cycles): section 5 alone then gave PLIF
   1.08x, 1.05x and 1.12x, section 1 alone the LIF 3.0x and 3.1x the floor (the floor and the
   LIF row see the same mix of predecessors either way). Three full runs with the balanced
-  rounds (08:49, 08:55 and 09:00 UTC): the LIF 3.2x the floor
-  in each (not met on this host), 1.6x to 1.7x the multiplication by one, 11.3x, 11.0x and
-  11.5x faster than SpikingJelly's LIFNode; PLIF 0.98x, 1.13x and 1.08x the fixed LIF; LIFBox
-  with a trainable time constant 12.7x, 12.5x and 12.5x faster than ParametricLIFNode; the
-  MNIST step 0.93x, 1.01x and 1.01x the ReLU floor (section 6 ran 5 rounds of its 7 cases,
-  less than a cycle; sections 3 and 6 now run 14 rounds, `--mnist-repeats 14`, one whole cycle
-  of section 6's cases; a fourth full run so, 09:23 UTC, is the tables above: the MNIST step
+  rounds (08:49, 08:55 and 09:00 UTC): the LIF 3.2x the floor in each (not met on this
+  host), 1.6x to 1.7x the multiplication by one, 11.3x, 11.0x and 11.5x faster than
+  SpikingJelly's LIFNode; PLIF 0.98x, 1.13x and 1.08x the fixed LIF; LIFBox with a trainable
+  time constant 12.7x, 12.5x and 12.5x faster than ParametricLIFNode; the MNIST step 0.93x,
+  1.01x and 1.01x the ReLU floor. Section 6 ran 5 rounds of its 7 cases there, less than a
+  cycle; sections 3 and 6 now run 14 rounds (`--mnist-repeats 14`, one whole cycle of section
+  6's cases). A fourth full run with them, 09:23 UTC, is the tables above: the MNIST step
   1.03x the ReLU floor, the LIF 3.1x the floor and 11.5x faster than SpikingJelly's LIFNode,
-  PLIF 1.05x, LIFBox with a trainable time constant 12.1x faster). Also changed: the C++ backward sums a
-  trainable parameter's gradient over the batch in a loop instead of an `aten::sum` over a
-  strided view (section 5 alone, the builds alternating: PLIF 3.38 and 3.38 ms against 3.48
-  and 3.47 ms).
+  PLIF 1.05x, LIFBox with a trainable time constant 12.1x faster than ParametricLIFNode.
+  Also changed: the C++ backward sums a trainable parameter's gradient over the batch in a
+  loop instead of an `aten::sum` over a strided view (section 5 alone, the builds
+  alternating: PLIF 3.38 and 3.38 ms against 3.48 and 3.47 ms).
   Where the cold LIF row's time goes on this host (T=100, B=32, N=512, 2 threads, medians of
   27 calls, right after 4 M random reads of a 64 MB tensor, or after the step-loop LIF; "in a
   loop" in brackets): forward 1.35 to 1.47 ms (0.53 to 0.56), the loss 0.38 to 0.47 ms (0.20
