@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import pytest
 import torch
-from torch.utils._pytree import tree_flatten
+from torch.utils._pytree import tree_flatten, tree_map
 
 import norse_core as snn
 from norse_core import fused
@@ -1084,6 +1084,33 @@ def test_cpp_backward_is_not_differentiable(cpp_loops):
     with pytest.raises(RuntimeError, match="fused loops' backward is not differentiable.*fused=False"):
         torch.autograd.grad(out.sum(), x, create_graph=True)
     assert torch.autograd.grad(out.sum(), x)[0].shape == x.shape
+
+
+@pytest.mark.parametrize("model", ["lif", "lif_box_subtract", "lsnn", "lif_adex_refrac", "li"])
+@pytest.mark.parametrize("loss", ["output", "final voltage", "output, fixed initial state"])
+def test_cpp_gradients_of_unused_outputs_are_zeros(cpp_loops, model, loss):
+    """The C++ node's backward takes an unused output or final state as zeros (autograd hands
+    it no tensor) and computes the initial state's gradient only where one is needed: gradients
+    equal the step loop's for a loss on the outputs alone or on the final voltage alone, and a
+    fixed initial state gets none."""
+    cls, make_p = LEAKY[model] if model in LEAKY else FEED_FORWARD[model][:2]
+    p = make_p if model in LEAKY else make_p("super")
+    x = _input((30, 2, 6), 2.0, 0.6)
+    grads = []
+    for fused in (True, False):
+        layer = cls(p, fused=fused).to(F64)
+        state = _random_state(layer, x, 0)
+        if loss.endswith("fixed initial state"):
+            state = tree_map(lambda t: t.detach(), state)
+        with use_backend("cpp"), record_kernels() as calls:
+            out, final = layer(x, state)
+        assert_fused_ran(calls, fused)
+        value = out.sum() if loss.startswith("output") else _leaves(final)[0].sum()
+        leaves = [t for t in [x, *_leaves(state)] if t.requires_grad]
+        grads.append(torch.autograd.grad(value, leaves, allow_unused=True))
+    assert len(grads[0]) == (1 if loss.endswith("fixed initial state") else 1 + len(_leaves(state)))
+    assert_grads_close(*grads)
+    assert grads[1][0].abs().sum() > 0
 
 
 @pytest.mark.parametrize("model", sorted(CPP_TRAINABLE))

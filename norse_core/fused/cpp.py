@@ -203,6 +203,19 @@ def cpp_kernel(dynamics: Dynamics) -> Any:
             grads = 0 if not params else 1 if tuple(params) == ("a",) else 2  # ff_bwd: 1 only a's (cheaper), 2 all
             return tuple(_ops().ff_train(x, state, per, _flags(cfg), p, method, alpha, grads))
 
+        @staticmethod
+        def prepare(cfg: Any, state: Tensors, train: bool) -> Any:
+            """``train`` (or ``forward`` without a gradient) of a config without trainable fields
+            as a function of the input: the op with its other arguments made once."""
+            states, (p, per), flag = list(state), _parameters(cfg, state[0], ()), _flags(cfg)
+            if not train:
+                op = _ops().ff_fwd.default
+                return lambda x: op(x, states, flag, p, per)
+            sur = getattr(cfg, "sur", None)
+            method, alpha = (sur.native_id, float(sur.alpha)) if sur is not None else (0, 0.0)
+            op = _ops().ff_train.default
+            return lambda x: op(x, states, per, flag, p, method, alpha, 0)
+
     kernel = _RecurrentCpp if dynamics.recurrent else _Cpp
     name = portable.__name__.replace("Torch", "Cpp")
     return type(name, (kernel,), {"PARAMS": portable.PARAMS, "__doc__": f"C++ fused kernel of {dynamics}."})

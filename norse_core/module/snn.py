@@ -27,6 +27,8 @@ from torch.utils._pytree import tree_map
 
 from norse_core.functional.dynamics import CONFIG_FIELDS, Dynamics
 from norse_core.functional.parameters import check_parameters
+from norse_core.fused._common import prepared_call
+from norse_core.fused.loops import selection_state
 from norse_core.utils.state import broadcasts_to, stack_states
 
 
@@ -451,7 +453,7 @@ class SNN(SNNCell):
             key = self._plan_key(input_tensor)
             plan = _PLANS.get(self)
             if plan is not None and plan.key == key:
-                if plan.kernel is not None and not torch.compiler.is_compiling():
+                if plan.kernel is not None and not _is_compiling():
                     return self._run_plan(plan, input_tensor)
                 key = None  # no plan for this signature: the full path, as before
         if not _dense_float(input_tensor):
@@ -483,19 +485,16 @@ class SNN(SNNCell):
         parameters (``p`` by identity, the trainable ones' dtype, device, shape and
         ``requires_grad``), ``dt``, whether states are recorded, and the backends
         (:func:`~norse_core.fused.loops.selection_state`)."""
-        from norse_core.fused.loops import selection_state
-
         parameters = tuple(
             (t.dtype, t.device, t.shape, t.requires_grad) for t in self._parameters.values() if t is not None
-        )
-        return (type(x), x.shape, x.dtype, x.device, x.layout, x.requires_grad, torch.is_grad_enabled(),
-                torch.is_inference_mode_enabled(), id(self._p), self.dt, self.record_states, selection_state(),
-                parameters)
+        ) if self._parameters else ()
+        return (type(x), x.shape, x.dtype, x.device, x.layout, x.requires_grad, _grad_enabled(),
+                _inference_mode(), id(self._p), self.dt, self.record_states, selection_state(), parameters)
 
     def _make_plan(self, key: Tuple[Any, ...], x: torch.Tensor, state: Any, p: Any) -> "_Plan":
         """The plan of a feed-forward layer (not refractory) whose initial state holds numbers
         (``kernel`` None: none, e.g. an initial voltage that must require grad)."""
-        none = _Plan(key, self._p, None, None, None, None)
+        none = _Plan(key, self._p, None, None, None, None, None)
         if torch.is_grad_enabled() and not x.requires_grad and not self._has_grad_parameters():
             return none  # _prepare marks the initial voltage as requiring grad
         for name in self.state_type._fields:
@@ -507,7 +506,10 @@ class SNN(SNNCell):
         if chosen is NotImplemented:
             return none
         kernel, cfg, _ = chosen
-        return _Plan(key, self._p, kernel, cfg, self._fresh_fields(cfg), self.state_type(*(t.detach() for t in state)))
+        fresh, initial = self._fresh_fields(cfg), self.state_type(*(t.detach() for t in state))
+        grad = torch.is_grad_enabled()
+        run = prepared_call(kernel, cfg, initial, grad) if fresh == () and (x.requires_grad or not grad) else None
+        return _Plan(key, self._p, kernel, cfg, fresh, initial, run)
 
     def _fresh_fields(self, cfg: Any) -> Optional[Tuple[Tuple[str, str, bool], ...]]:
         """The config fields a planned call makes again from the trainable parameters, as
@@ -527,6 +529,9 @@ class SNN(SNNCell):
     def _run_plan(self, plan: "_Plan", x: torch.Tensor) -> Tuple[torch.Tensor, Any]:
         """The planned fused call: the config (its trainable fields made again) and the kernel
         (:func:`~norse_core.fused._common.run_kernel`) on the plan's initial state."""
+        if plan.run is not None:
+            result = plan.run(x)
+            return result[0], self.state_type(*result[1:])
         from norse_core.fused.loops import portable, run_kernel
 
         cfg = plan.cfg
@@ -555,7 +560,11 @@ class _Plan(NamedTuple):
     cfg: Any
     fresh: Optional[Tuple[Tuple[str, str, bool], ...]]
     state: Any
+    run: Optional[Callable[[torch.Tensor], Any]]  # the call of the kernel as a function of x (no fresh fields)
 
+
+_grad_enabled, _inference_mode = torch.is_grad_enabled, torch.is_inference_mode_enabled
+_is_compiling = torch.compiler.is_compiling
 
 #: Each layer's plan, weakly keyed by the layer: plans never travel with a copied or pickled module.
 _PLANS: "weakref.WeakKeyDictionary[SNN, _Plan]" = weakref.WeakKeyDictionary()

@@ -391,12 +391,18 @@ struct Seqs {
 };
 
 // Copies the state kinds a call has (v, i, b or w, rho: the tensors t that Slots::fill did not
-// leave null) between rows n0.. of those tensors and a block's local arrays a (IN: into the block).
-template <bool IN, typename S, typename P>
+// leave null) between rows n0.. of those tensors and a block's local arrays a (IN: into the block;
+// ZERO: zeros where t is null, e.g. the gradient of a final state that nothing used).
+template <bool IN, typename S, typename P, bool ZERO = false>
 void copy_states(P* const (&t)[4], S* const (&a)[4], int64_t n0, int64_t len) {
   for (int kind = 0; kind < 4; ++kind) {
-    if (!t[kind]) continue;
-    if constexpr (IN) std::copy_n(t[kind] + n0, len, a[kind]); else std::copy_n(a[kind], len, t[kind] + n0);
+    if (!t[kind]) {
+      if constexpr (ZERO) std::fill_n(a[kind], len, S(0));
+    } else if constexpr (IN) {
+      std::copy_n(t[kind] + n0, len, a[kind]);
+    } else {
+      std::copy_n(a[kind], len, t[kind] + n0);
+    }
   }
 }
 
@@ -534,7 +540,7 @@ void ff_bwd_block(const Seqs<S>& q, const S* R GZ, S* R GX, NC_ROW_PARAMS(const 
   NC_EACH_SUM(NC_SUM)
 #undef NC_SUM
   S gv[W], gi[W], gw[W], gr[W], sd[M < 0 ? W : 1];
-  copy_states<true, S>(q.GT, {gv, gi, gw, gr}, n0, len);
+  copy_states<true, S, const S, true>(q.GT, {gv, gi, gw, gr}, n0, len);
 #define NC_ZERO(name, f) \
   if constexpr (wants<F, G>(f)) for (int64_t k = 0; k < len; ++k) name[k] = S(0);
   NC_EACH_SUM(NC_ZERO)
@@ -674,9 +680,12 @@ struct Slots {
     if (F & (ADAPT | ADCUR)) at[KW] = count++;
     if (F & REFRAC) at[KR] = count++;
   }
-  template <typename P, typename S>  // the data pointers of the tensors ts by kind
+  template <typename P, typename S>  // the data pointers of the tensors ts by kind (null: undefined)
   void fill(P* (&out)[4], const std::vector<at::Tensor>& ts, int offset = 0) const {
-    for (int kind = 0; kind < 4; ++kind) out[kind] = at[kind] >= 0 ? (P*)ts[offset + at[kind]].data_ptr<S>() : nullptr;
+    for (int kind = 0; kind < 4; ++kind) {
+      const bool has = at[kind] >= 0 && ts[offset + at[kind]].defined();
+      out[kind] = has ? (P*)ts[offset + at[kind]].data_ptr<S>() : nullptr;
+    }
   }
 };
 
@@ -690,7 +699,7 @@ at::Tensor seq_input(const at::Tensor& x, int64_t* step) {
 
 std::vector<at::Tensor> contiguous(at::TensorList ts) {
   std::vector<at::Tensor> out;
-  for (const auto& t : ts) out.push_back(t.contiguous());
+  for (const auto& t : ts) out.push_back(t.defined() ? t.contiguous() : t);
   return out;
 }
 
@@ -732,21 +741,23 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
 // grads: 0 none, G_A (a's only; all when another parameter is per element) or G_ALL. Returns
 // [gx, the gradients of the initial state, (if grads: the parameter gradients summed over time and
 // the repeats of the parameter period m (set_params), (NFIELDS, m) with only the rows G wants
-// computed, or (1, m): a's, for G_A when only a is a tensor)].
+// computed, or (1, m): a's, for G_A when only a is a tensor)]; an initial state's gradient is
+// undefined unless bit k (its place) of state_grads is set.
 std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, const at::Tensor& x_,
                                at::TensorList state_, int64_t flags, at::ArrayRef<double> p, at::TensorList per,
-                               int64_t method, double alpha, int64_t grads) {
+                               int64_t method, double alpha, int64_t grads, int64_t state_grads) {
   const Slots sl(flags);
-  auto gstate = contiguous(gstate_);
+  auto gstate = contiguous(gstate_);  // undefined: the final state was not used (zeros)
   const Seq sq = check_seq(gout, gstate);
   // x and the initial state as ff_fwd checked them (FfNode); empty where backward does not re-run
   // the forward (leaky integrators without parameter gradients save nothing)
   const bool inputs = x_.numel() > 0;
   int64_t x_step = 0; auto x = inputs ? seq_input(x_, &x_step) : x_;
   auto state = inputs ? contiguous(state_) : std::vector<at::Tensor>(sl.count, x_);
-  auto gx = seq_empty(gout.sizes(), gstate[0]);
+  auto gx = seq_empty(gout.sizes(), gout);
   std::vector<at::Tensor> results{gx};
-  for (const auto& g : gstate) results.push_back(at::empty_like(g));
+  for (size_t k = 0; k < gstate.size(); ++k)  // the initial state's gradients, those bit k of state_grads asks for
+    results.push_back((state_grads >> k) & 1 ? at::empty_like(gstate[k].defined() ? gstate[k] : state[k]) : at::Tensor());
   const bool only_a = grads == G_A && per_mode(per) != P_ALL;  // one row: a's (FA, row 0 either way)
   auto gp = grads ? at::empty({only_a ? 1 : int64_t(NFIELDS), sq.N}, gx.options()) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "ff_bwd", [&] {
@@ -824,6 +835,8 @@ struct FfNode : torch::autograd::Function<FfNode> {
     if (!(flags & SPIKE) && !grads) saved = {x.new_empty({0})};
     saved.insert(saved.end(), per.begin(), per.end());
     ctx->save_for_backward(saved);
+    // unused outputs get no zeros where the backward knows their shapes (x and the state saved)
+    ctx->set_materialize_grads(saved[0].numel() == 0);
     ctx->saved_data["ints"] = c10::List<int64_t>({int64_t(state.size()), int64_t(per.size()), flags, method, grads});
     ctx->saved_data["p"] = p;
     ctx->saved_data["alpha"] = alpha;
@@ -838,8 +851,11 @@ struct FfNode : torch::autograd::Function<FfNode> {
     const std::vector<at::Tensor> per(saved.end() - k[1], saved.end());
     const auto state = saved[0].numel() ? std::vector<at::Tensor>(saved.begin() + 1, saved.begin() + 1 + n)
                                         : std::vector<at::Tensor>(n, saved[0]);
-    auto out = ff_bwd(g[0], at::TensorList(g).slice(1, n), saved[0], state, flags,
-                      ctx->saved_data["p"].toDoubleVector(), per, k[3], ctx->saved_data["alpha"].toDouble(), k[4]);
+    int64_t state_grads = 0;
+    for (int64_t s = 0; s < n; ++s) state_grads |= int64_t(ctx->needs_input_grad(1 + s)) << s;
+    const auto gout = g[0].defined() ? g[0] : at::zeros(saved[0].sizes(), saved[0].options());
+    auto out = ff_bwd(gout, at::TensorList(g).slice(1, n), saved[0], state, flags, ctx->saved_data["p"].toDoubleVector(),
+                      per, k[3], ctx->saved_data["alpha"].toDouble(), k[4], state_grads);
     std::vector<at::Tensor> result(out.begin(), out.begin() + 1 + n);
     for (size_t f = 0; f < per.size(); ++f) {
       if (!ctx->needs_input_grad(1 + n + f) || (f == FVR && (flags & SUB))) {  // (unused, as the portable kernel)
