@@ -85,8 +85,12 @@ def balanced_orders(n: int, rounds: int, seed: int = 0) -> List[List[int]]:
     """The orders of ``n`` cases for ``rounds`` rounds: a Williams design, in which over every
     cycle of rounds (``n`` rounds for even ``n``, ``2 n`` for odd) each case comes right after
     every other case equally often, so that every case's median sees the same mix of
-    predecessors (each case's caches are left in another state by each one); case numbers
-    assigned to the design's places once, seeded."""
+    predecessors (each case's caches are left in another state by each one). Case numbers are
+    assigned to the design's places anew for every cycle (seeded), so that the cases two places
+    before a case vary too: with one assignment for all cycles, section 1's 48 rounds put the
+    step-loop and portable LIF layers two places before the default LIF row 36 times, the
+    memory floor and the multiplication by one (which leave the input in the cache) two places
+    before the identical C++ row 36 times."""
     first, low, high = [0], 1, n - 1
     while len(first) < n:  # 0, 1, n - 1, 2, n - 2, ...: every difference mod n once
         first.append(low)
@@ -97,9 +101,13 @@ def balanced_orders(n: int, rounds: int, seed: int = 0) -> List[List[int]]:
     square = [[(place + shift) % n for place in first] for shift in range(n)]
     if n % 2:
         square += [row[::-1] for row in square]
-    label = list(range(n))
-    random.Random(seed).shuffle(label)
-    return [[label[place] for place in square[r % len(square)]] for r in range(rounds)]
+    rng, orders = random.Random(seed), []
+    for r in range(rounds):
+        if r % len(square) == 0:
+            label = list(range(n))
+            rng.shuffle(label)
+        orders.append([label[place] for place in square[r % len(square)]])
+    return orders
 
 
 def round_robin(cases: Dict[str, Step], repeats: int, warmup: int) -> Dict[str, Tuple[List[float], List[float]]]:
@@ -113,7 +121,8 @@ def round_robin(cases: Dict[str, Step], repeats: int, warmup: int) -> Dict[str, 
     names = list(cases)
     cycle = len(names) * (1 if len(names) % 2 == 0 else 2)
     repeats = -(-repeats // cycle) * cycle if repeats >= cycle else repeats
-    orders = balanced_orders(len(names), warmup + repeats)
+    # the timed rounds start a cycle (whole cycles, each balanced in its own assignment)
+    orders = balanced_orders(len(names), warmup, seed=1) + balanced_orders(len(names), repeats)
     times: Dict[str, Tuple[List[float], List[float]]] = {name: ([], []) for name in names}
     for r, order in enumerate(orders):
         for index in order:
@@ -912,6 +921,37 @@ NOTES = """## Notes
   from memory; the input and the kernels' outputs on 2 MB pages (`madvise(MADV_HUGEPAGE)`):
   no change; software prefetch of the next step's input row, again: no gain cold, slower in a
   loop.
+- The Intel Xeon, 2026-12-06, later again (the host of the previous note): a fused layer's
+  per-call work made smaller, and the benchmark's orders changed once more. A planned call (a
+  layer's repeated call from the initial state) now holds its kernel's call with the op's other
+  arguments made once and compares a cheaper key; the C++ node takes the gradient of an unused
+  output or final state as zeros without making zero tensors and computes the initial state's
+  gradient only where autograd asks for one (docs/fused.md, "What runs in Python"). At T=1
+  with cold caches (right after the step-loop LIF) the layer's forward takes 0.39 to 0.40 ms
+  against 0.46 ms, the op's backward 0.30 ms against 0.33 ms. Section 1 alone, the old and the
+  new code alternating (seven pairs): the LIF row 2.87 to 3.08 ms against 2.94 to 3.09 ms,
+  medians 2.97 against 3.06 ms. Tried and not kept: the backward's neuron blocks in reverse
+  order (the blocks the forward read last first; no change) and smaller blocks for the last
+  ones of a call (a thread woken late idles less at the end; no change).
+  The two LIF rows that run the same kernel ("default" and "C++") differed almost every time:
+  the default row 0.07 to 0.30 ms slower in 18 of 19 runs today with the old orders (once 0.06
+  ms faster), and still 0.15 to 0.21 ms slower with both rows on the default backend (three
+  runs). The Williams design balanced the
+  case right before each case, but with one assignment of cases to places for every cycle it
+  put the same few cases two places before each case: in section 1's 48 rounds the step-loop
+  and portable LIF layers (the most memory traffic) came two places before the default row 36
+  times, the memory floor and the multiplication by one (which leave the input in the cache)
+  two places before the C++ row 36 times. `balanced_orders` now assigns the cases to the
+  places anew for every cycle (seeded), and the timed rounds start a cycle. Two full runs with
+  the old orders and the new code (11:04, 11:08 UTC): the LIF 2.9x and 2.9x the floor (default
+  row 2.88 and 2.97 ms, the C++ row 2.79 and 2.87 ms), 12.0x and 12.9x faster than
+  SpikingJelly's LIFNode; PLIF 1.12x and 1.14x; LIFBox with a trainable time constant 13.0x and
+  12.4x faster than ParametricLIFNode; the MNIST step 1.03x and 1.02x the ReLU floor. Two with
+  the new orders (11:14 and 11:19 UTC, the second the tables above): the LIF 3.0x and 2.9x the
+  floor (default row 2.95 and 2.97 ms, C++ row 2.87 and 2.97 ms), 11.6x and 12.0x faster than
+  SpikingJelly's LIFNode; PLIF 1.08x and 1.15x; LIFBox 14.0x and 13.2x; the MNIST step 1.02x and
+  1.02x the ReLU floor. The floor target stays at the edge of the run-to-run spread on this
+  host: met in three of these four runs.
 """
 
 

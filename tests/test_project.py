@@ -101,6 +101,21 @@ def test_benchmark_rounds_balance_predecessors(n):
         assert [len(times[str(k)][0]) for k in range(n)] == [2] * n
 
 
+def test_benchmark_rounds_vary_the_cases_two_places_before():
+    """Each cycle of the benchmark's balanced orders assigns the cases to the design's places
+    anew, so the cases two places before a case vary: over six cycles of eight cases (section
+    1) no case is two places before another in more than a quarter of the rounds (one
+    assignment for all cycles: 18 of 48 rounds, two cases only)."""
+    import collections
+
+    from scripts import bench_neurons
+
+    orders = bench_neurons.balanced_orders(8, 48)
+    two_back = collections.Counter((order[k - 2], order[k]) for order in orders for k in range(2, 8))
+    assert max(two_back.values()) <= 12, two_back
+    assert len({tuple(order) for order in orders}) > 8  # not one square repeated
+
+
 def test_results_table_zoo_has_one_row_per_model(tmp_path):
     """``--zoo``: a sweep folder's runs become one row per model with the test accuracy and the
     mean seconds per training epoch."""
