@@ -551,8 +551,9 @@ class _Plan(NamedTuple):
     (:meth:`SNN._plan_key`), so that later calls with it skip the checks and the kernel choice
     (about 0.45 ms of a 3.3 ms LIF forward + backward with cold caches, docs/benchmarks.md):
     the kernel (``None``: no plan), its config, the fields made again per call from the
-    trainable parameters (:meth:`SNN._fresh_fields`) and the initial state (numbers in every
-    field; the kernels only read it)."""
+    trainable parameters (:meth:`SNN._fresh_fields`), the initial state (numbers in every
+    field; the kernels only read it) and, where no field is made again, the kernel's call as a
+    function of the input (:func:`~norse_core.fused._common.prepared_call`)."""
 
     key: Tuple[Any, ...]
     p: Any  # the parameters whose id the key holds, kept alive so that the id stays theirs
@@ -560,7 +561,7 @@ class _Plan(NamedTuple):
     cfg: Any
     fresh: Optional[Tuple[Tuple[str, str, bool], ...]]
     state: Any
-    run: Optional[Callable[[torch.Tensor], Any]]  # the call of the kernel as a function of x (no fresh fields)
+    run: Optional[Callable[[torch.Tensor], Any]]
 
 
 _grad_enabled, _inference_mode = torch.is_grad_enabled, torch.is_inference_mode_enabled
