@@ -927,7 +927,7 @@ NOTES = """## Notes
   arguments made once and compares a cheaper key; the C++ node takes the gradient of an unused
   output or final state as zeros without making zero tensors and computes the initial state's
   gradient only where autograd asks for one (docs/fused.md, "What runs in Python"). At T=1
-  with cold caches (right after the step-loop LIF) the layer's forward takes 0.39 to 0.40 ms
+  with cold caches (right after the step-loop LIF) the layer's forward takes 0.38 to 0.40 ms
   against 0.46 ms, the op's backward 0.30 ms against 0.33 ms. Section 1 alone, the old and the
   new code alternating (seven pairs): the LIF row 2.87 to 3.08 ms against 2.94 to 3.09 ms,
   medians 2.97 against 3.06 ms. Tried and not kept: the backward's neuron blocks in reverse

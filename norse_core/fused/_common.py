@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -157,10 +157,13 @@ def record_kernels() -> Iterator[List[str]]:
         _recorders.remove(calls)
 
 
-def run_kernel(kernel: Any, cfg: Any, *inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-    """Runs ``kernel`` over the sequence, recording one autograd node if a gradient is needed."""
+def run_kernel(kernel: Any, cfg: Any, *inputs: torch.Tensor, prepared: Any = None) -> Tuple[torch.Tensor, ...]:
+    """Runs ``kernel`` over the sequence, recording one autograd node if a gradient is needed
+    (``prepared``: the call as a function of the input, from the kernel's ``prepare``)."""
     for calls in _recorders:
         calls.append(kernel.__name__)
+    if prepared is not None:
+        return prepared(inputs[0])
     params = trainable_fields(cfg)
     if params or (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
         if hasattr(kernel, "train"):
@@ -169,25 +172,6 @@ def run_kernel(kernel: Any, cfg: Any, *inputs: torch.Tensor) -> Tuple[torch.Tens
     with torch.no_grad():
         outputs, _ = kernel.forward(cfg, inputs, False, ())
     return outputs
-
-
-def prepared_call(kernel: Any, cfg: Any, state: Sequence[torch.Tensor], train: bool) -> Callable[[torch.Tensor], Any]:
-    """``run_kernel(kernel, cfg, x, *state)`` as a function of ``x`` for a config without
-    trainable fields (``train``: whether a gradient is needed, decided once), through the
-    kernel's ``prepare(cfg, state, train)`` where it has one (the arguments of its op made
-    once: a layer's repeated calls skip that Python, measured in docs/benchmarks.md)."""
-    prepare = getattr(kernel, "prepare", None)
-    call = prepare(cfg, tuple(state), train) if prepare is not None else None
-    if call is None:
-        return lambda x: run_kernel(kernel, cfg, x, *state)
-    name = kernel.__name__
-
-    def run(x: torch.Tensor) -> Any:
-        for calls in _recorders:
-            calls.append(name)
-        return call(x)
-
-    return run
 
 
 def differentiable(kernel: Any, params: Sequence[str]) -> bool:

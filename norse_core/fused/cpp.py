@@ -137,20 +137,11 @@ def has_kernel(dynamics: Dynamics) -> bool:
 _NUMBER = torch.empty(0)  # in ``per``: this parameter is the number in ``p``
 
 
-@functools.lru_cache(maxsize=256)
-def _numbers(cfg: Any) -> List[float]:
-    """Every field of :data:`PARAMETER_FIELDS` of a config of numbers only (0 where it has none),
-    once per config (the ops only read the list)."""
-    return [float(getattr(cfg, name, 0.0)) for name in PARAMETER_FIELDS]
-
-
 def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[List[float], List[torch.Tensor]]:
     """``(p, per)`` for the ops: ``p`` every field of :data:`PARAMETER_FIELDS` as a number (0 where
     absent); ``per`` empty when all are numbers (or one-element tensors) and no gradient is needed,
     else per field: empty (the number applies) or the parameter over the trailing state dimensions
     it spans, contiguous (a trainable one-element tensor too: ``ff_train`` returns its gradient)."""
-    if not params and not any(isinstance(value, torch.Tensor) for value in cfg):
-        return _numbers(cfg), []
     p: List[float] = []
     per: List[torch.Tensor] = []
     for name in PARAMETER_FIELDS:
@@ -186,35 +177,26 @@ def cpp_kernel(dynamics: Dynamics) -> Any:
         return by_reset[bool(getattr(cfg, "subtract", False))]
 
     class _Cpp:
-        """``forward`` without a gradient; ``train`` (instead of ``backward``): the forward as an
-        autograd node built in C++, whose backward runs no Python (``ff_train``)."""
+        """``forward`` without a gradient; ``train`` (instead of ``backward``): an autograd node built in C++,
+        whose backward runs no Python; ``prepare``: either as a function of the input (a layer's plan)."""
+
+        @staticmethod
+        def prepare(cfg: Any, state: Tensors, train: bool, params: Sequence[str] = ()) -> Any:
+            (p, per), flag, states = _parameters(cfg, state[0], params), _flags(cfg), list(state)
+            method, alpha = (cfg.sur.native_id, float(cfg.sur.alpha)) if hasattr(cfg, "sur") else (0, 0.0)
+            grads = 0 if not params else 1 if tuple(params) == ("a",) else 2  # ff_bwd: 1 only a's (cheaper), 2 all
+            fwd, op = _ops().ff_fwd.default, _ops().ff_train.default
+            if train:
+                return lambda x: op(x, states, per, flag, p, method, alpha, grads)
+            return lambda x: fwd(x, states, flag, p, per)
 
         @staticmethod
         def forward(cfg: Any, inputs: Tensors, save: bool, params: Sequence[str] = ()):
-            x, *state = inputs
-            return tuple(_ops().ff_fwd(x, state, _flags(cfg), *_parameters(cfg, state[0], params))), ()
+            return tuple(_Cpp.prepare(cfg, inputs[1:], False, params)(inputs[0])), ()
 
         @staticmethod
         def train(cfg: Any, inputs: Tensors, params: Sequence[str]) -> Tensors:
-            x, *state = inputs
-            p, per = _parameters(cfg, state[0], params)
-            sur = getattr(cfg, "sur", None)
-            method, alpha = (sur.native_id, float(sur.alpha)) if sur is not None else (0, 0.0)
-            grads = 0 if not params else 1 if tuple(params) == ("a",) else 2  # ff_bwd: 1 only a's (cheaper), 2 all
-            return tuple(_ops().ff_train(x, state, per, _flags(cfg), p, method, alpha, grads))
-
-        @staticmethod
-        def prepare(cfg: Any, state: Tensors, train: bool) -> Any:
-            """``train`` (or ``forward`` without a gradient) of a config without trainable fields
-            as a function of the input: the op with its other arguments made once."""
-            states, (p, per), flag = list(state), _parameters(cfg, state[0], ()), _flags(cfg)
-            if not train:
-                op = _ops().ff_fwd.default
-                return lambda x: op(x, states, flag, p, per)
-            sur = getattr(cfg, "sur", None)
-            method, alpha = (sur.native_id, float(sur.alpha)) if sur is not None else (0, 0.0)
-            op = _ops().ff_train.default
-            return lambda x: op(x, states, per, flag, p, method, alpha, 0)
+            return tuple(_Cpp.prepare(cfg, inputs[1:], True, params)(inputs[0]))
 
     kernel = _RecurrentCpp if dynamics.recurrent else _Cpp
     name = portable.__name__.replace("Torch", "Cpp")

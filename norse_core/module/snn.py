@@ -27,7 +27,7 @@ from torch.utils._pytree import tree_map
 
 from norse_core.functional.dynamics import CONFIG_FIELDS, Dynamics
 from norse_core.functional.parameters import check_parameters
-from norse_core.fused._common import prepared_call
+from norse_core.fused._common import run_kernel
 from norse_core.fused.loops import selection_state
 from norse_core.utils.state import broadcasts_to, stack_states
 
@@ -507,8 +507,8 @@ class SNN(SNNCell):
             return none
         kernel, cfg, _ = chosen
         fresh, initial = self._fresh_fields(cfg), self.state_type(*(t.detach() for t in state))
-        grad = torch.is_grad_enabled()
-        run = prepared_call(kernel, cfg, initial, grad) if fresh == () and (x.requires_grad or not grad) else None
+        grad, prepare = torch.is_grad_enabled(), getattr(kernel, "prepare", None)
+        run = prepare(cfg, tuple(initial), grad) if prepare and fresh == () and (x.requires_grad or not grad) else None
         return _Plan(key, self._p, kernel, cfg, fresh, initial, run)
 
     def _fresh_fields(self, cfg: Any) -> Optional[Tuple[Tuple[str, str, bool], ...]]:
@@ -530,9 +530,9 @@ class SNN(SNNCell):
         """The planned fused call: the config (its trainable fields made again) and the kernel
         (:func:`~norse_core.fused._common.run_kernel`) on the plan's initial state."""
         if plan.run is not None:
-            result = plan.run(x)
+            result = run_kernel(plan.kernel, None, x, prepared=plan.run)
             return result[0], self.state_type(*result[1:])
-        from norse_core.fused.loops import portable, run_kernel
+        from norse_core.fused.loops import portable
 
         cfg = plan.cfg
         if plan.fresh is None:
@@ -553,7 +553,7 @@ class _Plan(NamedTuple):
     the kernel (``None``: no plan), its config, the fields made again per call from the
     trainable parameters (:meth:`SNN._fresh_fields`), the initial state (numbers in every
     field; the kernels only read it) and, where no field is made again, the kernel's call as a
-    function of the input (:func:`~norse_core.fused._common.prepared_call`)."""
+    function of the input (the kernel's ``prepare``, where it has one)."""
 
     key: Tuple[Any, ...]
     p: Any  # the parameters whose id the key holds, kept alive so that the id stays theirs

@@ -153,10 +153,8 @@ void check_input(const at::Tensor& x) {
 
 // Every state tensor (undefined: absent) holds n values of the input's dtype.
 void check_states(const std::vector<at::Tensor>& states, int64_t n, at::ScalarType dtype) {
-  for (const auto& s : states) {
-    TORCH_CHECK(!s.defined() || (s.numel() == n && s.scalar_type() == dtype),
-                "norse_core_fused: state shape/dtype mismatch");
-  }
+  for (const auto& s : states)
+    TORCH_CHECK(!s.defined() || (s.numel() == n && s.scalar_type() == dtype), "norse_core_fused: state shape/dtype mismatch");
 }
 
 Seq check_seq(const at::Tensor& x, const std::vector<at::Tensor>& states) {
@@ -222,7 +220,7 @@ at::Tensor seq_empty(at::IntArrayRef sizes, const at::Tensor& like) {
                                    like.scalar_type(), c10::nullopt);
 }
 
-template <typename S> S* ptr(at::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<S>() : nullptr; }
+template <typename S> S* ptr(const at::Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<S>() : nullptr; }
 template <typename S> const S* cptr(const at::Tensor& t) { return t.data_ptr<S>(); }
 
 // Spiking models save nothing per step: the backward pass of a block first re-runs the block's
@@ -390,19 +388,13 @@ struct Seqs {
   int64_t XT;                            // X's step between time steps: N, or 0 (seq_input)
 };
 
-// Copies the state kinds a call has (v, i, b or w, rho: the tensors t that Slots::fill did not
-// leave null) between rows n0.. of those tensors and a block's local arrays a (IN: into the block;
-// ZERO: zeros where t is null, e.g. the gradient of a final state that nothing used).
+// Copies the state kinds a call has (v, i, b or w, rho: the tensors t that Slots::fill did not leave null)
+// between rows n0.. of those tensors and a block's local arrays a (IN: into the block; ZERO: zeros where null).
 template <bool IN, typename S, typename P, bool ZERO = false>
 void copy_states(P* const (&t)[4], S* const (&a)[4], int64_t n0, int64_t len) {
   for (int kind = 0; kind < 4; ++kind) {
-    if (!t[kind]) {
-      if constexpr (ZERO) std::fill_n(a[kind], len, S(0));
-    } else if constexpr (IN) {
-      std::copy_n(t[kind] + n0, len, a[kind]);
-    } else {
-      std::copy_n(a[kind], len, t[kind] + n0);
-    }
+    if (!t[kind]) { if constexpr (ZERO) std::fill_n(a[kind], len, S(0)); }
+    else if constexpr (IN) std::copy_n(t[kind] + n0, len, a[kind]); else std::copy_n(a[kind], len, t[kind] + n0);
   }
 }
 
@@ -682,10 +674,7 @@ struct Slots {
   }
   template <typename P, typename S>  // the data pointers of the tensors ts by kind (null: undefined)
   void fill(P* (&out)[4], const std::vector<at::Tensor>& ts, int offset = 0) const {
-    for (int kind = 0; kind < 4; ++kind) {
-      const bool has = at[kind] >= 0 && ts[offset + at[kind]].defined();
-      out[kind] = has ? (P*)ts[offset + at[kind]].data_ptr<S>() : nullptr;
-    }
+    for (int kind = 0; kind < 4; ++kind) out[kind] = at[kind] >= 0 ? (P*)ptr<S>(ts[offset + at[kind]]) : nullptr;
   }
 };
 
@@ -741,8 +730,7 @@ std::vector<at::Tensor> ff_fwd(const at::Tensor& x_, at::TensorList state_, int6
 // grads: 0 none, G_A (a's only; all when another parameter is per element) or G_ALL. Returns
 // [gx, the gradients of the initial state, (if grads: the parameter gradients summed over time and
 // the repeats of the parameter period m (set_params), (NFIELDS, m) with only the rows G wants
-// computed, or (1, m): a's, for G_A when only a is a tensor)]; an initial state's gradient is
-// undefined unless bit k (its place) of state_grads is set.
+// computed, or (1, m): a's, for G_A when only a is a tensor)].
 std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, const at::Tensor& x_,
                                at::TensorList state_, int64_t flags, at::ArrayRef<double> p, at::TensorList per,
                                int64_t method, double alpha, int64_t grads, int64_t state_grads) {
@@ -756,7 +744,7 @@ std::vector<at::Tensor> ff_bwd(const at::Tensor& gout, at::TensorList gstate_, c
   auto state = inputs ? contiguous(state_) : std::vector<at::Tensor>(sl.count, x_);
   auto gx = seq_empty(gout.sizes(), gout);
   std::vector<at::Tensor> results{gx};
-  for (size_t k = 0; k < gstate.size(); ++k)  // the initial state's gradients, those bit k of state_grads asks for
+  for (size_t k = 0; k < gstate.size(); ++k)  // initial state k's gradient if bit k of state_grads asks for it
     results.push_back((state_grads >> k) & 1 ? at::empty_like(gstate[k].defined() ? gstate[k] : state[k]) : at::Tensor());
   const bool only_a = grads == G_A && per_mode(per) != P_ALL;  // one row: a's (FA, row 0 either way)
   auto gp = grads ? at::empty({only_a ? 1 : int64_t(NFIELDS), sq.N}, gx.options()) : at::Tensor();
@@ -835,8 +823,7 @@ struct FfNode : torch::autograd::Function<FfNode> {
     if (!(flags & SPIKE) && !grads) saved = {x.new_empty({0})};
     saved.insert(saved.end(), per.begin(), per.end());
     ctx->save_for_backward(saved);
-    // unused outputs get no zeros where the backward knows their shapes (x and the state saved)
-    ctx->set_materialize_grads(saved[0].numel() == 0);
+    ctx->set_materialize_grads(saved[0].numel() == 0);  // unused outputs: no zeros where x and the state are saved
     ctx->saved_data["ints"] = c10::List<int64_t>({int64_t(state.size()), int64_t(per.size()), flags, method, grads});
     ctx->saved_data["p"] = p;
     ctx->saved_data["alpha"] = alpha;
@@ -851,7 +838,7 @@ struct FfNode : torch::autograd::Function<FfNode> {
     const std::vector<at::Tensor> per(saved.end() - k[1], saved.end());
     const auto state = saved[0].numel() ? std::vector<at::Tensor>(saved.begin() + 1, saved.begin() + 1 + n)
                                         : std::vector<at::Tensor>(n, saved[0]);
-    int64_t state_grads = 0;
+    int64_t state_grads = 0;  // bit s: the initial state s needs a gradient
     for (int64_t s = 0; s < n; ++s) state_grads |= int64_t(ctx->needs_input_grad(1 + s)) << s;
     const auto gout = g[0].defined() ? g[0] : at::zeros(saved[0].sizes(), saved[0].options());
     auto out = ff_bwd(gout, at::TensorList(g).slice(1, n), saved[0], state, flags, ctx->saved_data["p"].toDoubleVector(),
