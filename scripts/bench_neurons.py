@@ -950,8 +950,11 @@ NOTES = """## Notes
   the new orders (11:14 and 11:19 UTC, the second the tables above): the LIF 3.0x and 2.9x the
   floor (default row 2.95 and 2.97 ms, C++ row 2.87 and 2.97 ms), 11.6x and 12.0x faster than
   SpikingJelly's LIFNode; PLIF 1.08x and 1.15x; LIFBox 14.0x and 13.2x; the MNIST step 1.02x and
-  1.02x the ReLU floor. The floor target stays at the edge of the run-to-run spread on this
-  host: met in three of these four runs.
+  1.02x the ReLU floor. Two more with the final code of this note (the same kernels behind one
+  C++ `prepare`; 11:49 and 11:54 UTC): the LIF 3.0x and 3.0x the floor (2.97 and 2.99), 12.0x
+  and 11.9x faster than SpikingJelly's LIFNode; PLIF 1.19x and 1.18x; LIFBox 14.2x and 14.1x;
+  the MNIST step 1.01x and 1.01x. The floor target stays at the edge of the run-to-run spread
+  on this host: met in five of these six runs.
 """
 
 
