@@ -955,6 +955,18 @@ NOTES = """## Notes
   and 11.9x faster than SpikingJelly's LIFNode; PLIF 1.19x and 1.18x; LIFBox 14.2x and 14.1x;
   the MNIST step 1.01x and 1.01x. The floor target stays at the edge of the run-to-run spread
   on this host: met in five of these six runs.
+- The Intel Xeon, 2026-12-06, later still (the host of the two previous notes): the forward's
+  block code prefers 256-bit vectors (docs/fused.md, "The C++ loops on CPU"); the backward's
+  stays at 512. Section 1 alone, processes alternating between the builds (four each): the
+  LIF forward 0.98 to 1.16 ms against 1.22 to 1.30 ms with 512-bit vectors, the row 2.73 to
+  2.92 ms against 2.90 to 3.12 ms; 256-bit vectors for the whole build gave the row 2.78 to
+  3.02 ms and a LIF backward 7% to 17% slower in a loop. Three full runs with it (16:34, 16:40
+  and 16:45 UTC, the last the tables above): the LIF 3.0x, 2.7x and 3.0x the floor (2.99, 2.74
+  and 2.98), 1.6x, 1.5x and 1.5x the multiplication by one, 12.0x, 12.9x and 12.1x faster than
+  SpikingJelly's LIFNode; PLIF 1.12x, 1.16x and 1.12x; LIFBox with a trainable time constant
+  14.4x, 13.4x and 13.8x faster than ParametricLIFNode; the MNIST step 1.01x, 1.02x and 1.02x
+  the ReLU floor. The LIF row's backward with the loss (1.7 to 1.8 ms against 0.97 to 1.13 ms
+  for its forward) is now most of the gap to the floor.
 """
 
 

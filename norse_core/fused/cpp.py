@@ -38,8 +38,8 @@ SOURCE = read_source(SOURCE_PATH)
 
 def _cflags() -> List[str]:
     """No fused multiply-adds (bitwise the step loop's arithmetic); no FP traps, so loops with
-    selects vectorise. On Linux: code for this CPU's vector units (512-bit on x86-64 with
-    AVX-512; each neuron's arithmetic stays the same IEEE operations) and torch's OpenMP
+    selects vectorise. On Linux: code for this CPU's vector units (512-bit on x86-64 with AVX-512,
+    the forward's blocks 256: fused.cpp; per neuron the same IEEE operations) and torch's OpenMP
     threads (``fused.cpp``, ``for_chunks``), where torch has OpenMP."""
     cflags = ["-O3", "-ffp-contract=off", "-fno-trapping-math"]
     if sys.platform.startswith("linux"):

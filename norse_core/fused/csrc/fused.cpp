@@ -30,6 +30,12 @@
 // and vectorises. Block functions take their time loop's pointers as restrict parameters.
 
 #define R __restrict__
+// The forward's blocks prefer 256-bit vectors where the build allows 512 (cpp.py; docs/fused.md: faster cold)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NC_FWD_VECTORS __attribute__((target("prefer-vector-width=256")))
+#else
+#define NC_FWD_VECTORS
+#endif
 
 namespace {
 
@@ -229,8 +235,7 @@ template <typename S> const S* cptr(const at::Tensor& t) { return t.data_ptr<S>(
 // Its rows start on a page and lie ROW_GAP elements further apart than their length, so that
 // the same neuron's values in two rows never share their address's low 12 bits.
 constexpr int64_t ROW_GAP = 32;
-template <typename S>
-S* scratch(int64_t n) {
+template <typename S> S* scratch(int64_t n) {
   thread_local std::vector<S> buffer;
   const int64_t page = 4096 / sizeof(S);
   if (static_cast<int64_t>(buffer.size()) < n + page) buffer.resize(n + page);
@@ -276,8 +281,7 @@ using Compiled = std::integer_sequence<int,
     SPIKE | LEAK | CUR | SUB, SPIKE | SUB, SPIKE | LEAK | CUR | ADAPT | SUB, SPIKE | LEAK | CUR | EXPO | SUB,  // ... with the
     SPIKE | LEAK | CUR | EXPO | ADCUR | SUB, SPIKE | LEAK | CUR | REFRAC | SUB, SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC | SUB>;  // subtract reset
 
-template <int... Fs>
-std::vector<int64_t> flag_list(std::integer_sequence<int, Fs...>) { return {Fs...}; }  // the ff_flags op
+template <int... Fs> std::vector<int64_t> flag_list(std::integer_sequence<int, Fs...>) { return {Fs...}; }  // the ff_flags op
 
 template <int F>
 constexpr bool uses(int f) {
@@ -303,13 +307,10 @@ constexpr bool uses(int f) {
 template <int F>
 constexpr bool inline_surrogate() { return F == (SPIKE | LEAK | CUR) || F == (SPIKE | LEAK) || F == (SPIKE | LEAK | SUB); }
 
-template <typename S>
-using SurrogateRow = void (*)(const S*, S*, int64_t, S);
+template <typename S> using SurrogateRow = void (*)(const S*, S*, int64_t, S);
 
 template <typename S, int M>
-void surrogate_row(const S* R x, S* R s, int64_t len, S alpha) {
-  for (int64_t k = 0; k < len; ++k) s[k] = surrogate<S, M>(x[k], alpha);
-}
+void surrogate_row(const S* R x, S* R s, int64_t len, S alpha) { for (int64_t k = 0; k < len; ++k) s[k] = surrogate<S, M>(x[k], alpha); }
 
 template <typename S>
 SurrogateRow<S> surrogate_row_of(int64_t method) {
@@ -319,8 +320,7 @@ SurrogateRow<S> surrogate_row_of(int64_t method) {
 }
 
 // Whether the backward with gradient set G sums the gradient of field f.
-template <int F, int G>
-constexpr bool wants(int f) { return uses<F>(f) && (G == G_ALL || (G == G_A && f == FA)); }
+template <int F, int G> constexpr bool wants(int f) { return uses<F>(f) && (G == G_ALL || (G == G_A && f == FA)); }
 
 // The (T, CH) rows of scratch a backward block fills by re-running its forward, and their
 // places: the pre-reset voltage vd (spiking), the threshold argument (ADAPT: vd - bd; any, for
@@ -433,7 +433,7 @@ inline int64_t chunk(int64_t n, int64_t width, int64_t scratch_per_neuron = 0) {
 // RECOMPUTE false: writes outputs and final states (the forward). RECOMPUTE true: writes only
 // the scratch rows Rows<F, G, ROW> (the backward's re-run).
 template <typename S, int F, int PER, bool RECOMPUTE, int G, bool ROW, int64_t W>
-void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int64_t n0, int64_t len) {
+NC_FWD_VECTORS void ff_fwd_block(const Seqs<S>& q, const S* R X, S* R Z, NC_ROW_PARAMS(S*), int64_t n0, int64_t len) {
   using RW = Rows<F, G, ROW>;
   const int64_t T = q.T, N = q.N;
   NC_PARAMS;
