@@ -966,7 +966,15 @@ NOTES = """## Notes
   SpikingJelly's LIFNode; PLIF 1.12x, 1.16x and 1.12x; LIFBox with a trainable time constant
   14.4x, 13.4x and 13.8x faster than ParametricLIFNode; the MNIST step 1.01x, 1.02x and 1.02x
   the ReLU floor. The LIF row's backward with the loss (1.7 to 1.8 ms against 0.97 to 1.13 ms
-  for its forward) is now most of the gap to the floor.
+  for its forward) is now most of the gap to the floor. A stand-alone kernel with the same
+  blocks and the LIF arithmetic (a separate extension in the same process, after the step-loop
+  LIF, medians of 36) shows why: its re-run alone, which reads the input and writes only the
+  scratch in cache, took 0.62 to 0.71 ms, as long as a whole copy of the input (0.70 to 0.75
+  ms); its reverse loop alone, writing dL/dx, 0.79 to 0.80 ms; both 1.27 to 1.36 ms, the sum of
+  the two: the reads of the re-run and the writes of the reverse loop do not overlap. Tried
+  there and not kept: prefetching the re-run's input rows ahead (1 to 8 steps; cold up to 10%
+  faster, in a loop 2% to 28% slower) and the next block's rows during the reverse loop (cold
+  2% to 7% faster, in a loop 4% to 9% slower).
 """
 
 
