@@ -975,6 +975,18 @@ NOTES = """## Notes
   there and not kept: prefetching the re-run's input rows ahead (1 to 8 steps; cold up to 10%
   faster, in a loop 2% to 28% slower) and the next block's rows during the reverse loop (cold
   2% to 7% faster, in a loop 4% to 9% slower).
+- The same host, later the same day: the C++ blocks of a call go to the OpenMP threads as one
+  contiguous range each (a static schedule) instead of one at a time from a shared counter
+  (docs/fused.md, "The C++ loops on CPU"), so the block a thread runs next lies right after the
+  one it ran before. Section 1 alone, processes alternating (four each): the LIF row 2.60 to
+  2.75 ms against 2.65 to 2.99 ms, its backward 1.56 to 1.72 ms against 1.65 to 1.85 ms. Three
+  full runs with both changes of this day (17:05, 17:10 and 17:15 UTC, the last the tables
+  above): the LIF 2.9x the floor in each (2.88, 2.92 and 2.89), 1.5x the multiplication by one,
+  13.4x, 12.8x and 12.3x faster than SpikingJelly's LIFNode, 35.6x, 35.4x and 33.7x faster
+  than Norse; PLIF 1.13x, 1.12x and 1.19x; LIFBox with a trainable time constant 12.2x, 13.7x
+  and 13.6x faster than ParametricLIFNode; the MNIST step 1.00x, 1.01x and 0.99x the ReLU
+  floor. The floor target is met in these runs with a margin of 3% to 4%: less than the
+  spread between hosts (4.3x to 4.8x on the AMD EPYC of 2026-12-03/04, not measured again).
 """
 
 

@@ -88,11 +88,11 @@ template <typename F>
 void dispatch_bool(bool value, F&& f) { if (value) f(std::true_type{}); else f(std::false_type{}); }
 
 // Runs f(n0, len) over chunks (blocks of CH neurons, or CR batch rows) with torch.get_num_threads()
-// threads taking blocks from a shared counter. Built with OpenMP (-fopenmp) the threads are
-// torch's own OpenMP team: after an OpenMP region of torch (e.g. out.sum()) its threads
-// spin-wait for the next one, so a pool of our own would compete with them for the cores
-// (about 1 ms of a 4 ms forward + backward on 2 cores). Without OpenMP: the calling thread and
-// helper tasks on torch's inter-op pool, the caller waiting only for blocks in progress.
+// threads. Built with OpenMP (-fopenmp): torch's own OpenMP team (after a parallel op of torch its
+// threads spin-wait for the next one: a pool of ours would compete with them, about 1 ms of a 4 ms
+// forward + backward on 2 cores), each thread one contiguous range of blocks (a block's rows follow
+// the previous block's in memory; docs/fused.md). Without OpenMP: the calling thread and helper
+// tasks on torch's inter-op pool taking blocks from a shared counter, waiting for blocks in progress.
 struct Work {
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
@@ -119,13 +119,13 @@ void for_chunks(int64_t total, int64_t chunk, const F& f) {
     for (int64_t blk = 0; blk < blocks; ++blk) run(blk);
     return;
   }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t blk = 0; blk < blocks; ++blk) run(blk);
+#else
   auto work = std::make_shared<Work>();
   work->blocks = blocks;
   work->run = run;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-  drain(*work);
-#else
   for (int64_t h = 1; h < threads; ++h) at::launch([work] { drain(*work); });
   drain(*work);
   while (work->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
