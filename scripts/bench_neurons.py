@@ -956,8 +956,8 @@ NOTES = """## Notes
   the MNIST step 1.01x and 1.01x. The floor target stays at the edge of the run-to-run spread
   on this host: met in five of these six runs.
 - The Intel Xeon, 2026-12-06, later still (the host of the two previous notes): the forward's
-  block code prefers 256-bit vectors (docs/fused.md, "The C++ loops on CPU"); the backward's
-  stays at 512. Section 1 alone, processes alternating between the builds (four each): the
+  block code (also the backward's re-run of it) prefers 256-bit vectors (docs/fused.md, "The
+  C++ loops on CPU"); the backward's reverse-time loop stays at 512. Section 1 alone, processes alternating between the builds (four each): the
   LIF forward 0.98 to 1.16 ms against 1.22 to 1.30 ms with 512-bit vectors, the row 2.73 to
   2.92 ms against 2.90 to 3.12 ms; 256-bit vectors for the whole build gave the row 2.78 to
   3.02 ms and a LIF backward 7% to 17% slower in a loop. Three full runs with it (16:34, 16:40
