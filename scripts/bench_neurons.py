@@ -987,6 +987,26 @@ NOTES = """## Notes
   and 13.6x faster than ParametricLIFNode; the MNIST step 1.00x, 1.01x and 0.99x the ReLU
   floor. The floor target is met in these runs with a margin of 3% to 4%: less than the
   spread between hosts (4.3x to 4.8x on the AMD EPYC of 2026-12-03/04, not measured again).
+- The same host, 2026-12-06 evening, no code change (section 1 alone unless said; T=100,
+  B=32, N=512, 2 threads). Where the LIF row's time goes inside the round robin, the loss
+  (`out.sum()`) timed apart: forward 0.98 to 1.08 ms, loss 0.32 ms, the backward op 1.24 to
+  1.35 ms, against 0.62 to 0.65, 0.31 and 0.78 to 0.81 ms for the multiplication by one; no
+  page faults in either. With T=1 in the same round robin the layer takes 0.08 ms forward and
+  0.07 ms backward (the multiplication by one 0.01 and 0.05 ms): the per-call cost is about
+  0.1 ms of the row, the rest is memory traffic with cold caches. Tried and not kept,
+  processes alternating: `OMP_WAIT_POLICY=ACTIVE` (threads that never sleep; the LIF 3.1x,
+  2.8x and 3.0x the floor against 2.9x in each of three runs: the row does not pay for waking
+  the OpenMP team); backward blocks of 512 neurons (the row 2.65 to 2.94 ms against 2.73 to
+  2.81 ms, four runs each); an autograd node written like torch's generated ones instead of
+  `torch::autograd::Function` (the op at T=1 right after small tensor operations 197 to 235 us
+  against 188 to 214 us: the node is not the per-call cost); the outputs from torch's
+  allocator instead of the block cache (nine runs each: the LIF row 2.43 to 2.83 ms, median
+  2.52, against 2.68 to 2.85 ms, median 2.78, and 2.5x to 2.8x the floor against 2.6x to 3.0x;
+  but the layer called in a loop took 1.31 to 1.58 ms against 1.26 to 1.33 ms on two threads
+  and 2.57 to 2.85 ms against 2.16 to 2.25 ms on one, where the cache returns the block just
+  freed, section 2's LIF 3% to 7% slower in one run and the MNIST step unchanged: a gain in
+  this section's mix of cases, not in the layer's work, so the cache stays). The 17 runs of
+  section 1 with the code of the tables gave the LIF 2.6x to 3.0x the floor, met in each.
 """
 
 
