@@ -987,8 +987,8 @@ NOTES = """## Notes
   and 13.6x faster than ParametricLIFNode; the MNIST step 1.00x, 1.01x and 0.99x the ReLU
   floor. The floor target is met in these runs with a margin of 3% to 4%: less than the
   spread between hosts (4.3x to 4.8x on the AMD EPYC of 2026-12-03/04, not measured again).
-- The same host, 2026-12-06 evening, no code change (section 1 alone unless said; T=100,
-  B=32, N=512, 2 threads). Where the LIF row's time goes inside the round robin, the loss
+- The same host, 2026-12-06 evening (section 1 alone unless said; T=100, B=32, N=512, 2
+  threads). Where the LIF row's time goes inside the round robin, the loss
   (`out.sum()`) timed apart: forward 0.98 to 1.08 ms, loss 0.32 ms, the backward op 1.24 to
   1.35 ms, against 0.62 to 0.65, 0.31 and 0.78 to 0.81 ms for the multiplication by one; no
   page faults in either. With T=1 in the same round robin the layer takes 0.08 ms forward and
@@ -1007,6 +1007,11 @@ NOTES = """## Notes
   freed, section 2's LIF 3% to 7% slower in one run and the MNIST step unchanged: a gain in
   this section's mix of cases, not in the layer's work, so the cache stays). The 17 runs of
   section 1 with the code of the tables gave the LIF 2.6x to 3.0x the floor, met in each.
+  Since then the C++ blocks go to the threads through `at::parallel_for` (the same contiguous
+  ranges, now also without OpenMP): sections 1 and 5, three runs each, the builds
+  alternating: the LIF row 2.65 to 2.86 ms against 2.61 to 2.92 ms, 2.8x to 2.9x the floor
+  against 2.7x to 2.9x; called in a loop LIF, LIFBox, LSNN and LIFRecurrent within 4% either
+  way.
 """
 
 

@@ -878,6 +878,31 @@ def test_cpp_sequence_outputs_reuse_freed_blocks_seen_by_the_profiler(cpp_loops,
     assert any(usage >= x.numel() * 4 for usage in ops.values()), ops
 
 
+def test_cpp_empty_cache_frees_the_waiting_blocks(cpp_loops, monkeypatch):
+    """``fused.empty_cache()`` frees the blocks waiting in the cache and returns their bytes;
+    live outputs keep theirs, and later outputs are allocated anew."""
+    from norse_core import fused
+    from norse_core.fused import cpp
+
+    layer, x = snn.LIF(), torch.rand(50, 8, 256, requires_grad=True)
+    cached = torch.ops.norse_core_fused.cached_bytes
+    with use_backend("cpp"):
+        out = layer(x)[0]
+        out.sum().backward()
+        kept = layer(x.detach())[0]
+        del out
+        x.grad = None  # the output and dL/dx: into the cache
+        live, idle = cached()
+        assert idle >= 2 * x.nbytes and live >= x.nbytes
+        assert fused.empty_cache() == idle
+        assert cached() == [live, 0]
+        assert fused.empty_cache() == 0
+        again = layer(x.detach())[0]
+    torch.testing.assert_close(again, kept, rtol=0, atol=0)
+    monkeypatch.setattr(cpp, "loaded", lambda: False)
+    assert fused.empty_cache() == 0
+
+
 @pytest.mark.parametrize("model", CPP_MODELS + sorted(LEAKY))
 def test_cpp_time_constant_input_read_in_place(cpp_loops, model):
     """An input constant over time (one row expanded over the steps, stride 0) runs the C++

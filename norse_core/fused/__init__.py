@@ -32,7 +32,15 @@ def build_extension(verbose: bool = False) -> bool:
     return cpp.build(verbose)
 
 
+def empty_cache() -> int:
+    """Frees the memory the C++ loops keep for reuse (outputs of sequence size that were freed,
+    up to 1 GiB: docs/fused.md) and returns its size in bytes; 0 when the loops are not loaded."""
+    from norse_core.fused import cpp
+
+    return int(cpp._ops().empty_cache()) if cpp.loaded() else 0
+
+
 __all__ = [
     "BACKENDS", "NATIVE_METHODS", "FusedFunction", "Surrogate", "native_method_id", "record_kernels", "use_backend",
-    "select_kernel", "fused_loop", "build_extension",
+    "select_kernel", "fused_loop", "build_extension", "empty_cache",
 ]

@@ -12,14 +12,11 @@
 #include <c10/core/impl/alloc_cpu.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <numeric>
-#include <thread>
 #include <unordered_map>
 #include <type_traits>
 #include <utility>
@@ -87,49 +84,16 @@ void dispatch_method(int64_t method, F&& f) { dispatch_in(method, f, std::make_i
 template <typename F>
 void dispatch_bool(bool value, F&& f) { if (value) f(std::true_type{}); else f(std::false_type{}); }
 
-// Runs f(n0, len) over chunks (blocks of CH neurons, or CR batch rows) with torch.get_num_threads()
-// threads. Built with OpenMP (-fopenmp): torch's own OpenMP team (after a parallel op of torch its
-// threads spin-wait for the next one: a pool of ours would compete with them, about 1 ms of a 4 ms
-// forward + backward on 2 cores), each thread one contiguous range of blocks (a block's rows follow
-// the previous block's in memory; docs/fused.md). Without OpenMP: the calling thread and helper
-// tasks on torch's inter-op pool taking blocks from a shared counter, waiting for blocks in progress.
-struct Work {
-  std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};
-  int64_t blocks = 0;
-  std::function<void(int64_t)> run;
-};
-
-inline void drain(Work& w) {
-  for (int64_t blk = w.next.fetch_add(1); blk < w.blocks; blk = w.next.fetch_add(1)) {
-    w.run(blk);
-    w.done.fetch_add(1, std::memory_order_release);
-  }
-}
-
+// Runs f(n0, len) over chunks (blocks of CH neurons, or CR batch rows) on torch's intra-op
+// threads (at::parallel_for: its OpenMP team when built with -fopenmp, whose threads spin-wait
+// after torch's own parallel ops, where a pool of ours would compete with them: about 1 ms of a
+// 4 ms forward + backward on 2 cores), each thread one contiguous range of blocks (a block's
+// rows follow the previous block's in memory; docs/fused.md).
 template <typename F>
 void for_chunks(int64_t total, int64_t chunk, const F& f) {
-  const int64_t blocks = (total + chunk - 1) / chunk;
-  const int64_t threads = std::min<int64_t>(at::get_num_threads(), blocks);
-  auto run = [&f, total, chunk](int64_t blk) {
-    const int64_t n0 = blk * chunk;
-    f(n0, std::min(chunk, total - n0));
-  };
-  if (threads <= 1 || at::in_parallel_region()) {
-    for (int64_t blk = 0; blk < blocks; ++blk) run(blk);
-    return;
-  }
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
-  for (int64_t blk = 0; blk < blocks; ++blk) run(blk);
-#else
-  auto work = std::make_shared<Work>();
-  work->blocks = blocks;
-  work->run = run;
-  for (int64_t h = 1; h < threads; ++h) at::launch([work] { drain(*work); });
-  drain(*work);
-  while (work->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
-#endif
+  at::parallel_for(0, (total + chunk - 1) / chunk, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t n0 = b0 * chunk; n0 < std::min(total, b1 * chunk); n0 += chunk) f(n0, std::min(chunk, total - n0));
+  });
 }
 
 // A gradient over the whole sequence: contiguous, or, when autograd hands over a broadcast
@@ -1126,6 +1090,18 @@ TORCH_LIBRARY(norse_core_fused, m) {
     auto& c = BlockCache::get();
     std::lock_guard<std::mutex> g(c.lock);
     return std::vector<int64_t>{int64_t(c.live), int64_t(c.cached)};
+  });
+  m.def("empty_cache() -> int", [] {  // frees the blocks waiting; returns their bytes
+    auto& c = BlockCache::get();
+    std::unordered_map<size_t, std::vector<Block*>> idle;
+    {
+      std::lock_guard<std::mutex> g(c.lock);
+      std::swap(idle, c.idle);
+      c.cached = 0;
+    }
+    int64_t freed = 0;
+    for (auto& [n, blocks] : idle) for (Block* b : blocks) freed += int64_t(n), c10::free_cpu(b->data), delete b;
+    return freed;
   });
   m.def("ff_fwd(Tensor x, Tensor[] state, int flags, float[] p, Tensor[] per) -> Tensor[]", &ff_fwd);
   m.def("ff_train(Tensor x, Tensor[] state, Tensor[] per, int flags, float[] p, int method, float alpha, int grads) "
