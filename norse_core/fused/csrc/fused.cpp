@@ -199,7 +199,8 @@ template <typename S> const S* cptr(const at::Tensor& t) { return t.data_ptr<S>(
 // Its rows start on a page and lie ROW_GAP elements further apart than their length, so that
 // the same neuron's values in two rows never share their address's low 12 bits.
 constexpr int64_t ROW_GAP = 32;
-template <typename S> S* scratch(int64_t n) {
+template <typename S>
+S* scratch(int64_t n) {
   thread_local std::vector<S> buffer;
   const int64_t page = 4096 / sizeof(S);
   if (static_cast<int64_t>(buffer.size()) < n + page) buffer.resize(n + page);
@@ -245,7 +246,8 @@ using Compiled = std::integer_sequence<int,
     SPIKE | LEAK | CUR | SUB, SPIKE | SUB, SPIKE | LEAK | CUR | ADAPT | SUB, SPIKE | LEAK | CUR | EXPO | SUB,  // ... with the
     SPIKE | LEAK | CUR | EXPO | ADCUR | SUB, SPIKE | LEAK | CUR | REFRAC | SUB, SPIKE | LEAK | CUR | EXPO | ADCUR | REFRAC | SUB>;  // subtract reset
 
-template <int... Fs> std::vector<int64_t> flag_list(std::integer_sequence<int, Fs...>) { return {Fs...}; }  // the ff_flags op
+template <int... Fs>
+std::vector<int64_t> flag_list(std::integer_sequence<int, Fs...>) { return {Fs...}; }  // the ff_flags op
 
 template <int F>
 constexpr bool uses(int f) {
@@ -271,10 +273,13 @@ constexpr bool uses(int f) {
 template <int F>
 constexpr bool inline_surrogate() { return F == (SPIKE | LEAK | CUR) || F == (SPIKE | LEAK) || F == (SPIKE | LEAK | SUB); }
 
-template <typename S> using SurrogateRow = void (*)(const S*, S*, int64_t, S);
+template <typename S>
+using SurrogateRow = void (*)(const S*, S*, int64_t, S);
 
 template <typename S, int M>
-void surrogate_row(const S* R x, S* R s, int64_t len, S alpha) { for (int64_t k = 0; k < len; ++k) s[k] = surrogate<S, M>(x[k], alpha); }
+void surrogate_row(const S* R x, S* R s, int64_t len, S alpha) {
+  for (int64_t k = 0; k < len; ++k) s[k] = surrogate<S, M>(x[k], alpha);
+}
 
 template <typename S>
 SurrogateRow<S> surrogate_row_of(int64_t method) {
@@ -284,7 +289,8 @@ SurrogateRow<S> surrogate_row_of(int64_t method) {
 }
 
 // Whether the backward with gradient set G sums the gradient of field f.
-template <int F, int G> constexpr bool wants(int f) { return uses<F>(f) && (G == G_ALL || (G == G_A && f == FA)); }
+template <int F, int G>
+constexpr bool wants(int f) { return uses<F>(f) && (G == G_ALL || (G == G_A && f == FA)); }
 
 // The (T, CH) rows of scratch a backward block fills by re-running its forward, and their
 // places: the pre-reset voltage vd (spiking), the threshold argument (ADAPT: vd - bd; any, for
