@@ -4,6 +4,7 @@ computed naively, and its bookkeeping: trace resets, memory, online updates, opt
 from __future__ import annotations
 
 import gc
+import os
 import warnings
 
 import pytest
@@ -389,6 +390,22 @@ def compiled_loops():
         if not eprop_cpp.build():
             pytest.skip(f"the compiled e-prop loops are unavailable ({eprop_cpp.error()})")
     return eprop_cpp
+
+
+def test_short_sequences_load_a_cached_build_but_never_compile(compiled_loops, monkeypatch, tmp_path):
+    """Below MIN_NUMEL_TO_BUILD neuron-steps nothing is compiled, but a build an earlier run
+    cached is loaded and used."""
+    import torch.utils.cpp_extension as cpp_extension
+
+    eprop_cpp, loads = compiled_loops, []
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setattr(cpp_extension, "load_inline", lambda **kwargs: loads.append(kwargs["name"]))
+    monkeypatch.setattr(eprop_cpp, "_status", {"loaded": False, "error": None})
+    small = eprop_cpp.MIN_NUMEL_TO_BUILD // 4
+    assert not eprop_cpp.use(small, None) and loads == []
+    os.makedirs(eprop_cpp.build_directory())
+    open(os.path.join(eprop_cpp.build_directory(), eprop_cpp._NAME + ".so"), "w").close()
+    assert eprop_cpp.use(small, None) and loads == [eprop_cpp._NAME] and eprop_cpp.available()
 
 
 @pytest.mark.parametrize("kind", ["lif", "lsnn"])

@@ -1223,6 +1223,27 @@ def test_build_announces_itself_and_uses_its_own_folder(cpp_loops, monkeypatch, 
     assert capsys.readouterr().err == ""  # cached: loaded silently
 
 
+def test_small_calls_load_a_cached_build_but_never_compile(cpp_loops, monkeypatch, tmp_path):
+    """Below MIN_NUMEL_TO_BUILD a call starts no build (the portable loops run), but it loads a
+    build an earlier run left in the cache, so small workloads run the C++ loops too."""
+    import torch.utils.cpp_extension as cpp_extension
+
+    loads = []
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.delenv("NORSE_CORE_NO_EXTENSION", raising=False)
+    monkeypatch.setattr(cpp_extension, "load_inline", lambda **kwargs: loads.append(kwargs["name"]))
+    monkeypatch.setattr(cpp, "_status", {"loaded": False, "error": None})
+    small = cpp.MIN_NUMEL_TO_BUILD // 4
+    assert cpp.kernel(LIF_DYNAMICS, small) is None and loads == [] and not cpp.loaded()
+    Path(cpp.build_directory()).mkdir(parents=True)
+    Path(cpp.build_directory(), cpp._NAME + ".so").touch()  # what an earlier run's build leaves
+    assert cpp.kernel(LIF_DYNAMICS, small) is cpp.cpp_kernel(LIF_DYNAMICS) and loads == [cpp._NAME] and cpp.loaded()
+    x = torch.randn(100, 2, 64)
+    with record_kernels() as ran:
+        snn.LIF()(x)
+    assert ran == ["LIFCpp"], ran
+
+
 def test_two_installs_build_in_different_folders():
     """The build folder's name depends on the Python prefix (another venv) and on torch's
     location, so two installs on one machine never rebuild over each other."""
@@ -1263,14 +1284,16 @@ def test_cpp_source_is_package_data():
     assert any(path.match(f"*/norse_core/fused/{pattern}") for pattern in package_data["norse_core.fused"])
 
 
-def test_import_never_builds():
+def test_import_never_builds(tmp_path):
+    """Neither the import nor a small call builds (an empty extension cache: nothing to load)."""
     code = (
         "import sys, torch, norse_core as snn; snn.LIF()(torch.ones(3, 2)); "
         "cpp = sys.modules.get('norse_core.fused.cpp'); "
         "assert cpp is None or cpp._status == {'loaded': False, 'error': None}, cpp._status; "
         "assert 'norse_core.fused.triton_backend' not in sys.modules; print('ok')"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 

@@ -8,7 +8,8 @@ runs the same loops in PyTorch, step by step, where the library is not loaded.
 
 * Nothing is compiled at import. The build starts at the first sequence of at least
   :data:`MIN_NUMEL_TO_BUILD` neuron-steps (``T x batch x hidden``), or at :func:`build`, and
-  takes about a minute once; smaller sequences use the PyTorch loops until it is loaded.
+  takes about a minute once; smaller sequences use the PyTorch loops until it is loaded (they
+  load a cached build themselves).
 * No compiler, no ninja, any build or load error: ONE warning, then the PyTorch loops.
 * ``NORSE_CORE_NO_EXTENSION=1`` disables it (as for the fused loops).
 """
@@ -21,10 +22,11 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from norse_core.utils.native import build_once, extension_directory, extension_disabled, library_name, read_source
+from norse_core.utils.native import (
+    build_once, extension_directory, extension_disabled, is_built, library_name, read_source,
+)
 
-#: Sequences with fewer neuron-steps do not trigger the one-time build (unit tests stay on the
-#: PyTorch loops).
+#: Sequences with fewer neuron-steps do not trigger the one-time build (they load a cached one).
 MIN_NUMEL_TO_BUILD = 1 << 20
 SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "eprop.cpp")
 _EXTRA_CFLAGS = ["-O3", "-fno-trapping-math"]
@@ -67,7 +69,7 @@ def error() -> Optional[str]:
 
 def use(numel: int, compiled: Optional[bool]) -> bool:
     """Whether to run the compiled loops for a sequence of ``numel`` neuron-steps:
-    ``compiled=None`` when loaded or (for ``numel >= MIN_NUMEL_TO_BUILD``) once built,
+    ``compiled=None`` when loaded, cached or (for ``numel >= MIN_NUMEL_TO_BUILD``) once built,
     ``False`` never, ``True`` always (built now; ``RuntimeError`` if unavailable)."""
     if compiled is False:
         return False
@@ -77,4 +79,4 @@ def use(numel: int, compiled: Optional[bool]) -> bool:
         if not build():
             raise RuntimeError(f"EProp: compiled=True, but the compiled e-prop loops are unavailable: {error()}")
         return True
-    return available() or (numel >= MIN_NUMEL_TO_BUILD and build())
+    return available() or ((numel >= MIN_NUMEL_TO_BUILD or is_built(_NAME)) and build())

@@ -1,7 +1,8 @@
 """Compiled fused loops for CPU: ``csrc/fused.cpp`` (package data), built with
 :func:`torch.utils.cpp_extension.load_inline` at the first CPU call with at least
 :data:`MIN_NUMEL_TO_BUILD` input elements (or :func:`build`, ``use_backend("cpp")``) into torch's
-extension cache, one folder per installation (:func:`build_directory`); later processes load it.
+extension cache, one folder per installation (:func:`build_directory`); later processes load it
+at their first CPU call of any size.
 Any build or load error: ONE warning, then the portable loops; ``NORSE_CORE_NO_EXTENSION=1``
 disables it. Feed-forward models run ONE generic block code specialised by compile-time flags
 (:func:`flags`, :data:`COMPILED_FLAGS`) with its own autograd node (``ff_train``); LIFRecurrent
@@ -25,10 +26,12 @@ from norse_core.functional.dynamics import Dynamics
 from norse_core.functional.lif import LIF_DYNAMICS
 from norse_core.functional.lsnn import LSNN_DYNAMICS
 from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, _recurrent_weight_grad, kernel as portable_kernel
-from norse_core.utils.native import build_once, extension_directory, extension_disabled, library_name, read_source
+from norse_core.utils.native import (
+    build_once, extension_directory, extension_disabled, is_built, library_name, read_source,
+)
 
-#: Calls with fewer input elements (T x neurons) do not trigger the one-time build (nor the
-#: load of a cached build): small workloads, such as unit tests, stay on the portable loops.
+#: Calls with fewer input elements (T x neurons) do not trigger the one-time build: small
+#: workloads stay on the portable loops until a build is cached (then any call loads it).
 MIN_NUMEL_TO_BUILD = 1 << 20
 
 #: The C++ source, shipped as package data next to this module (``csrc/fused.cpp``).
@@ -87,8 +90,8 @@ def error() -> Optional[str]:
 
 
 def kernel(dynamics: Dynamics, numel: int, force: bool = False) -> Any:
-    """The C++ kernel of ``dynamics``, building the loops on first use when ``numel`` reaches
-    :data:`MIN_NUMEL_TO_BUILD` (``force``: at once, raising if unavailable); ``None`` when
+    """The C++ kernel of ``dynamics``, loading a cached build, or building the loops when ``numel``
+    reaches :data:`MIN_NUMEL_TO_BUILD` (``force``: at once, raising if unavailable); ``None`` when
     there is none (:func:`has_kernel`) or it is not (yet) available."""
     if not has_kernel(dynamics):
         return None
@@ -100,7 +103,7 @@ def kernel(dynamics: Dynamics, numel: int, force: bool = False) -> Any:
         if force:
             if not build():
                 raise RuntimeError(f"the C++ fused loops are unavailable: {_status['error']}")
-        elif not (numel >= MIN_NUMEL_TO_BUILD and build()):
+        elif not ((numel >= MIN_NUMEL_TO_BUILD or is_built(_NAME)) and build()):
             return None
     return cpp_kernel(dynamics)
 
