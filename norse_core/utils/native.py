@@ -7,6 +7,7 @@ warning on any failure. ``NORSE_CORE_NO_EXTENSION=1`` turns both libraries off."
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -72,8 +73,13 @@ def _cpp_extension() -> Any:
 def extension_directory(name: str) -> str:
     """Where library ``name`` is built and cached: ``<torch extensions root>/<name>``; the root
     is ``TORCH_EXTENSIONS_DIR`` or torch's default (``~/.cache/torch_extensions``)."""
-    root = os.environ.get("TORCH_EXTENSIONS_DIR") or _cpp_extension().get_default_build_root()
-    return os.path.join(root, name)
+    return os.path.join(os.environ.get("TORCH_EXTENSIONS_DIR") or _default_root(), name)
+
+
+@functools.lru_cache(maxsize=None)
+def _default_root() -> str:
+    """torch's default extension root, looked up once (40 us a time: :func:`is_built` runs per call)."""
+    return _cpp_extension().get_default_build_root()
 
 
 def is_built(name: str) -> bool:
