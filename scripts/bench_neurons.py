@@ -1016,16 +1016,17 @@ NOTES = """## Notes
   12.8x, 12.5x and 12.1x faster than SpikingJelly's LIFNode, 35.0x, 32.9x and 33.8x faster
   than Norse; PLIF 1.15x, 1.17x and 1.19x; LIFBox with a trainable time constant 13.0x, 13.0x
   and 11.8x faster than ParametricLIFNode; the MNIST step 1.01x the ReLU floor in each.
-- The same host, 2026-12-06, late evening (T=100, B=32, N=512, 2 threads; the layer called
-  in a loop, medians of 35 calls, and "cold", right after the step-loop LIF, 15 calls; two
+- The same host, 2026-12-06, late evening (T=100, B=32, N=512, 2 threads; the layer called in
+  a loop, medians of 35 calls, and "cold", right after the step-loop LIF, 15 calls; two
   processes each, alternating). Tried and not kept: the forward saving its pre-reset voltages
   (one more sequence written, which the backward reads instead of re-running the forward; the
   gradients bitwise the same; against the same build not saving): in a loop the forward 0.80
   to 0.85 ms against 0.57 to 0.58 ms and the backward with the loss 1.03 to 1.10 ms against
-  1.12 to 1.20 ms, cold both slower; non-temporal stores of dL/dx in the backward (no read of its lines before writing them): in
-  a loop the backward 1.49 to 1.57 ms against 1.17 to 1.20 ms and the next forward 0.82 ms
-  against 0.55 to 0.60 ms (its output lands in the freed dL/dx's memory, no longer in the
-  cache), cold the backward 2.50 to 2.55 ms against 2.79 to 3.94 ms.
+  1.12 to 1.20 ms, cold both slower; non-temporal stores of dL/dx in the backward (no read of
+  its lines before writing them): in a loop the backward 1.49 to 1.57 ms against 1.17 to 1.20
+  ms and the next forward 0.82 ms against 0.55 to 0.60 ms (its output lands in the freed
+  dL/dx's memory, no longer in the cache), cold the backward 2.50 to 2.55 ms against 2.79 to
+  3.94 ms.
 """
 
 
