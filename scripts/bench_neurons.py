@@ -1026,7 +1026,14 @@ NOTES = """## Notes
   its lines before writing them): in a loop the backward 1.49 to 1.57 ms against 1.17 to 1.20
   ms and the next forward 0.82 ms against 0.55 to 0.60 ms (its output lands in the freed
   dL/dx's memory, no longer in the cache), cold the backward 2.50 to 2.55 ms against 2.79 to
-  3.94 ms.
+  3.94 ms. Five runs right after, 21:05 to 21:10 UTC (three of sections 1 and 5, two of
+  section 1), found every row of section 1 about twice as slow as in the tables above (in the
+  two runs of section 1 alone: the floor 1.88 and 2.12 ms against 0.95 ms, `x * 1` 3.20 and
+  3.76 ms against 1.77 ms; the step loop 83 ms against 41 ms in the first: the machine, not
+  the code, as nothing else ran): the LIF 3.5x, 3.2x, 3.4x, 2.7x and 3.0x the floor, 9.0x,
+  11.3x, 7.8x, (not printed) and 11.1x faster than SpikingJelly's LIFNode; PLIF 1.19x, 1.17x
+  and 1.26x; LIFBox with a trainable time constant 12.8x, 9.3x and 10.2x faster than
+  ParametricLIFNode.
 """
 
 
