@@ -22,12 +22,10 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from norse_core.utils.native import (
-    build_once, extension_directory, extension_disabled, is_built, library_name, read_source,
+from norse_core.utils.native import (  # MIN_NUMEL_TO_BUILD: shorter sequences build nothing (they load a cached build)
+    MIN_NUMEL_TO_BUILD, build_once, extension_directory, extension_disabled, library_name, read_source, worth_loading,
 )
 
-#: Sequences with fewer neuron-steps do not trigger the one-time build (they load a cached one).
-MIN_NUMEL_TO_BUILD = 1 << 20
 SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "eprop.cpp")
 _EXTRA_CFLAGS = ["-O3", "-fno-trapping-math"]
 
@@ -79,4 +77,4 @@ def use(numel: int, compiled: Optional[bool]) -> bool:
         if not build():
             raise RuntimeError(f"EProp: compiled=True, but the compiled e-prop loops are unavailable: {error()}")
         return True
-    return available() or ((numel >= MIN_NUMEL_TO_BUILD or is_built(_NAME)) and build())
+    return available() or (worth_loading(_NAME, numel) and build())

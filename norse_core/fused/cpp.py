@@ -26,13 +26,9 @@ from norse_core.functional.dynamics import Dynamics
 from norse_core.functional.lif import LIF_DYNAMICS
 from norse_core.functional.lsnn import LSNN_DYNAMICS
 from norse_core.fused.portable import PARAMETER_FIELDS, Tensors, _recurrent_weight_grad, kernel as portable_kernel
-from norse_core.utils.native import (
-    build_once, extension_directory, extension_disabled, is_built, library_name, read_source,
+from norse_core.utils.native import (  # MIN_NUMEL_TO_BUILD: small calls build nothing (they load a cached build)
+    MIN_NUMEL_TO_BUILD, build_once, extension_directory, extension_disabled, library_name, read_source, worth_loading,
 )
-
-#: Calls with fewer input elements (T x neurons) do not trigger the one-time build: small
-#: workloads stay on the portable loops until a build is cached (then any call loads it).
-MIN_NUMEL_TO_BUILD = 1 << 20
 
 #: The C++ source, shipped as package data next to this module (``csrc/fused.cpp``).
 SOURCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "fused.cpp")
@@ -103,7 +99,7 @@ def kernel(dynamics: Dynamics, numel: int, force: bool = False) -> Any:
         if force:
             if not build():
                 raise RuntimeError(f"the C++ fused loops are unavailable: {_status['error']}")
-        elif not ((numel >= MIN_NUMEL_TO_BUILD or is_built(_NAME)) and build()):
+        elif not (worth_loading(_NAME, numel) and build()):
             return None
     return cpp_kernel(dynamics)
 

@@ -83,9 +83,20 @@ def _default_root() -> str:
 
 
 def is_built(name: str) -> bool:
-    """Whether library ``name`` is in its cache folder (a build of an earlier run): loading it
-    takes well under a second (0.07 s on a 2-core machine), so a call of any size may."""
+    """Whether library ``name`` is in its cache folder (a build of an earlier run)."""
     return os.path.isfile(os.path.join(extension_directory(name), name + ".so"))
+
+
+#: Calls with fewer elements (T x neurons) do not start the one-time build of a library (a
+#: minute or two); they load a build an earlier run cached (:func:`worth_loading`).
+MIN_NUMEL_TO_BUILD = 1 << 20
+
+
+def worth_loading(name: str, numel: int) -> bool:
+    """Whether a call of ``numel`` elements builds or loads library ``name``: it is large enough
+    to pay for a first build (:data:`MIN_NUMEL_TO_BUILD`), or a build is cached (loading it takes
+    well under a second: 0.07 s on a 2-core machine)."""
+    return numel >= MIN_NUMEL_TO_BUILD or is_built(name)
 
 
 def build_once(status: Dict[str, Any], lock: threading.Lock, name: str, source: str, source_path: str,
@@ -101,7 +112,7 @@ def build_once(status: Dict[str, Any], lock: threading.Lock, name: str, source: 
             if not source:
                 raise FileNotFoundError(f"cannot read the C++ source {source_path}")
             directory = extension_directory(name)
-            compiling = not os.path.isfile(os.path.join(directory, name + ".so"))
+            compiling = not is_built(name)
             if compiling:
                 started = time.perf_counter()
                 os.makedirs(directory, exist_ok=True)
