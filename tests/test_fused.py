@@ -881,9 +881,6 @@ def test_cpp_sequence_outputs_reuse_freed_blocks_seen_by_the_profiler(cpp_loops,
 def test_cpp_empty_cache_frees_the_waiting_blocks(cpp_loops, monkeypatch):
     """``fused.empty_cache()`` frees the blocks waiting in the cache and returns their bytes;
     live outputs keep theirs, and later outputs are allocated anew."""
-    from norse_core import fused
-    from norse_core.fused import cpp
-
     layer, x = snn.LIF(), torch.rand(50, 8, 256, requires_grad=True)
     cached = torch.ops.norse_core_fused.cached_bytes
     with use_backend("cpp"):
