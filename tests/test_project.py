@@ -116,6 +116,26 @@ def test_benchmark_rounds_vary_the_cases_two_places_before():
     assert len({tuple(order) for order in orders}) > 8  # not one square repeated
 
 
+def test_benchmark_records_no_path_of_the_machine(tmp_path):
+    """docs/benchmarks.md records the command that made it; an ``--output`` file outside the
+    repository appears by its name only, one inside relative to the repository."""
+    from scripts import bench_neurons
+
+    outside = tmp_path / "run3.md"
+    inside = ROOT / "docs" / "benchmarks.md"
+    assert bench_neurons.recorded_command(["--sections", "15", "--output", str(outside)]) == (
+        "python scripts/bench_neurons.py --sections 15 --output run3.md"
+    )
+    assert bench_neurons.recorded_command([f"--output={outside}", "--no-write"]) == (
+        "python scripts/bench_neurons.py --output=run3.md --no-write"
+    )
+    assert bench_neurons.recorded_command(["--output", str(inside)]) == (
+        "python scripts/bench_neurons.py --output docs/benchmarks.md"
+    )
+    recorded = re.search(r"^- command: `(.*)`$", inside.read_text(), re.M).group(1)
+    assert not any(word.startswith(("/", "~")) or "=/" in word for word in recorded.split()), recorded
+
+
 def test_results_table_zoo_has_one_row_per_model(tmp_path):
     """``--zoo``: a sweep folder's runs become one row per model with the test accuracy and the
     mean seconds per training epoch."""
