@@ -1047,6 +1047,10 @@ NOTES = """## Notes
   ReLU floor. Six runs of section 1 alone just before (21:59 to 22:05 UTC, the code before
   the two-decimal change): the LIF 3.1x, 3.0x (above 3, not met), 2.7x, 2.7x, 2.9x and 2.9x
   the floor, 12.8x, 14.4x, 13.3x, 13.4x, 15.9x and 13.9x faster than SpikingJelly's LIFNode.
+  Tried after and not kept: the backward's second thread starting with half a block, so that
+  one thread re-runs its forward (reads) while the other runs its reverse loop (writes);
+  section 1 alone, four runs each, alternating: the LIF backward 1.82 to 1.89 ms against 1.83
+  to 1.92 ms, the row 3.12 to 3.32 ms against 2.97 to 3.22 ms (no gain).
 """
 
 
