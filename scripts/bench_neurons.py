@@ -1051,6 +1051,20 @@ NOTES = """## Notes
   one thread re-runs its forward (reads) while the other runs its reverse loop (writes);
   section 1 alone, four runs each, alternating: the LIF backward 1.82 to 1.89 ms against 1.83
   to 1.92 ms, the row 3.12 to 3.32 ms against 2.97 to 3.22 ms (no gain).
+- The same host, 2026-12-06, 23:30 to 23:50 UTC (nothing else running): tried and not kept, a
+  backward that overlaps one block's re-run with the previous block's reverse loop (each thread
+  alternating a few steps of the one with a few steps of the other, two scratch halves, so that
+  the reads of the input and the writes of dL/dx run side by side in one core; the gradients
+  bitwise the same as the current kernel's for LIF, LIFBox, LSNN and LIFRefrac in float32 and
+  float64). Section 1 alone, processes alternating: with 4 steps a turn the LIF backward 2.08
+  to 2.24 ms against 1.79 to 1.88 ms (three runs each), with 20 steps a turn 1.95 to 2.24 ms
+  against 1.76 to 2.00 ms (two runs each): slower, so the two phases do not overlap in one core
+  either. And a prefetch of only the first lines of each 4 KB page of a row a few steps ahead
+  (the input and the spikes in the forward, dL/dx in the reverse loop; far cheaper than the
+  whole rows tried before), to start the hardware prefetchers at every page a step enters: 1
+  step ahead and 2 lines, the LIF row 3.01 to 3.15 ms against 2.76 to 3.14 ms (three runs
+  each); 2 steps ahead and 4 lines, 2.95 to 3.30 ms against 2.73 to 3.21 ms (four runs each):
+  within the spread between runs.
 """
 
 
