@@ -160,6 +160,12 @@ def _parameters(cfg: Any, like: torch.Tensor, params: Sequence[str]) -> Tuple[Li
     return p, [] if not params and all(t is _NUMBER for t in per) else per
 
 
+def _surrogate(cfg: Any) -> Tuple[int, float]:
+    """The kernels' surrogate arguments: its id and alpha, ``(0, 0.0)`` without one (leaky integrators)."""
+    sur = getattr(cfg, "sur", None)
+    return (0, 0.0) if sur is None else (sur.native_id, float(sur.alpha))
+
+
 @functools.lru_cache(maxsize=None)
 def cpp_kernel(dynamics: Dynamics) -> Any:
     """The C++ kernel class ``<Model>Cpp`` of ``dynamics`` (the fused kernel protocol of
@@ -182,7 +188,7 @@ def cpp_kernel(dynamics: Dynamics) -> Any:
         @staticmethod
         def prepare(cfg: Any, state: Tensors, train: bool, params: Sequence[str] = ()) -> Any:
             (p, per), flag, states = _parameters(cfg, state[0], params), _flags(cfg), list(state)
-            method, alpha = (cfg.sur.native_id, float(cfg.sur.alpha)) if hasattr(cfg, "sur") else (0, 0.0)
+            method, alpha = _surrogate(cfg)
             grads = 0 if not params else 1 if tuple(params) == ("a",) else 2  # ff_bwd: 1 only a's (cheaper), 2 all
             fwd, op = _ops().ff_fwd.default, _ops().ff_train.default
             if train:
@@ -239,7 +245,7 @@ class _RecurrentCpp:
     def backward(cfg: Any, saved: Tensors, grads: Tensors, needs: Sequence[bool], params: Sequence[str] = ()):
         diff, z, z0, W, p, *per_step = saved
         gz, *gstate = grads
-        gx, *gstate0, gp = _ops().rec_bwd(gz, gstate, diff, z, W, p, cfg.sur.native_id, float(cfg.sur.alpha), per_step)
+        gx, *gstate0, gp = _ops().rec_bwd(gz, gstate, diff, z, W, p, *_surrogate(cfg), per_step)
         gw = _recurrent_weight_grad(gx, z, z0) if needs[-1] else None
         per_neuron = gp.sum(0) if params else None  # (7, N): summed over the chunks of rows
         grad_value = ((per_neuron[_RECURRENT_FIELDS.index(name)], getattr(cfg, name)) for name in params)
