@@ -4,7 +4,6 @@ computed naively, and its bookkeeping: trace resets, memory, online updates, opt
 from __future__ import annotations
 
 import gc
-import os
 import warnings
 
 import pytest
@@ -392,20 +391,16 @@ def compiled_loops():
     return eprop_cpp
 
 
-def test_short_sequences_load_a_cached_build_but_never_compile(compiled_loops, monkeypatch, tmp_path):
+def test_short_sequences_load_a_cached_build_but_never_compile(compiled_loops, fake_extension_cache):
     """Below MIN_NUMEL_TO_BUILD neuron-steps nothing is compiled, but a build an earlier run
     cached is loaded and used."""
-    import torch.utils.cpp_extension as cpp_extension
-
-    eprop_cpp, loads = compiled_loops, []
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
-    monkeypatch.setattr(cpp_extension, "load_inline", lambda **kwargs: loads.append(kwargs["name"]))
-    monkeypatch.setattr(eprop_cpp, "_status", {"loaded": False, "error": None})
+    eprop_cpp = compiled_loops
+    builds = fake_extension_cache.use(eprop_cpp).builds
     small = eprop_cpp.MIN_NUMEL_TO_BUILD // 4
-    assert not eprop_cpp.use(small, None) and loads == []
-    os.makedirs(eprop_cpp.build_directory())
-    open(os.path.join(eprop_cpp.build_directory(), eprop_cpp._NAME + ".so"), "w").close()
-    assert eprop_cpp.use(small, None) and loads == [eprop_cpp._NAME] and eprop_cpp.available()
+    assert not eprop_cpp.use(small, None) and builds == []
+    fake_extension_cache.leave_library(eprop_cpp)
+    assert eprop_cpp.use(small, None) and eprop_cpp.available()
+    assert [build["name"] for build in builds] == [eprop_cpp._NAME]  # loaded from the cache, not built
 
 
 @pytest.mark.parametrize("kind", ["lif", "lsnn"])

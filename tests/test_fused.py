@@ -1195,46 +1195,30 @@ def test_build_failure_warns_once_and_falls_back(monkeypatch):
             snn.LIF()(x)
 
 
-def test_build_announces_itself_and_uses_its_own_folder(cpp_loops, monkeypatch, tmp_path, capsys):
+def test_build_announces_itself_and_uses_its_own_folder(cpp_loops, fake_extension_cache, tmp_path, capsys):
     """A build prints one line when it starts and one when it ends; loading a cached build
     prints nothing. The folder is this install's own (below TORCH_EXTENSIONS_DIR)."""
-    import torch.utils.cpp_extension as cpp_extension
-
-    seen = []
-
-    def fake_load_inline(**kwargs):
-        seen.append(kwargs["build_directory"])
-        Path(kwargs["build_directory"], kwargs["name"] + ".so").touch()
-
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
-    monkeypatch.setattr(cpp_extension, "load_inline", fake_load_inline)
-    monkeypatch.setattr(cpp, "_status", {"loaded": False, "error": None})
+    builds = fake_extension_cache.use(cpp, leaves_library=True).builds
     assert cpp.build()
     err = capsys.readouterr().err.splitlines()
-    assert seen == [str(tmp_path / cpp._NAME)]
+    assert [build["build_directory"] for build in builds] == [str(tmp_path / cpp._NAME)]
     assert len(err) == 2, err
     assert err[0].startswith(f"norse_core: compiling the fused CPU kernels once, about {cpp.BUILD_SECONDS} s")
     assert re.fullmatch(r"norse_core: compiled the fused CPU kernels in \d+ s; later runs load them", err[1]), err
-    monkeypatch.setattr(cpp, "_status", {"loaded": False, "error": None})
-    assert cpp.build() and len(seen) == 2
+    fake_extension_cache.forget(cpp)
+    assert cpp.build() and len(builds) == 2
     assert capsys.readouterr().err == ""  # cached: loaded silently
 
 
-def test_small_calls_load_a_cached_build_but_never_compile(cpp_loops, monkeypatch, tmp_path):
+def test_small_calls_load_a_cached_build_but_never_compile(cpp_loops, fake_extension_cache):
     """Below MIN_NUMEL_TO_BUILD a call starts no build (the portable loops run), but it loads a
     build an earlier run left in the cache, so small workloads run the C++ loops too."""
-    import torch.utils.cpp_extension as cpp_extension
-
-    loads = []
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
-    monkeypatch.delenv("NORSE_CORE_NO_EXTENSION", raising=False)
-    monkeypatch.setattr(cpp_extension, "load_inline", lambda **kwargs: loads.append(kwargs["name"]))
-    monkeypatch.setattr(cpp, "_status", {"loaded": False, "error": None})
+    builds = fake_extension_cache.use(cpp).builds
     small = cpp.MIN_NUMEL_TO_BUILD // 4
-    assert cpp.kernel(LIF_DYNAMICS, small) is None and loads == [] and not cpp.loaded()
-    Path(cpp.build_directory()).mkdir(parents=True)
-    Path(cpp.build_directory(), cpp._NAME + ".so").touch()  # what an earlier run's build leaves
-    assert cpp.kernel(LIF_DYNAMICS, small) is cpp.cpp_kernel(LIF_DYNAMICS) and loads == [cpp._NAME] and cpp.loaded()
+    assert cpp.kernel(LIF_DYNAMICS, small) is None and builds == [] and not cpp.loaded()
+    fake_extension_cache.leave_library(cpp)
+    assert cpp.kernel(LIF_DYNAMICS, small) is cpp.cpp_kernel(LIF_DYNAMICS) and cpp.loaded()
+    assert [build["name"] for build in builds] == [cpp._NAME]  # loaded from the cache, not built
     x = torch.randn(100, 2, 64)
     with record_kernels() as ran:
         snn.LIF()(x)
