@@ -9,13 +9,13 @@ import pytest
 
 class FakeExtensionCache:
     """An empty torch extension cache in a test's ``tmp_path`` for the modules that build native
-    loops (``norse_core.fused.cpp``, ``norse_core.functional.eprop_cpp``): ``load_inline`` only
-    records its arguments (in ``builds``), and, where ``leaves_library``, leaves the library file
-    a real build would."""
+    loops (``norse_core.fused.cpp``, ``norse_core.functional.eprop_cpp``): ``load_inline`` (which
+    builds, or loads a cached build) only records its arguments in ``loads`` and, where
+    ``leaves_library``, leaves the library file a real build would."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         self.monkeypatch = monkeypatch
-        self.builds: List[Dict[str, Any]] = []
+        self.loads: List[Dict[str, Any]] = []
         monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
         monkeypatch.delenv("NORSE_CORE_NO_EXTENSION", raising=False)
 
@@ -24,7 +24,7 @@ class FakeExtensionCache:
         import torch.utils.cpp_extension as cpp_extension
 
         def load_inline(**kwargs: Any) -> None:
-            self.builds.append(kwargs)
+            self.loads.append(kwargs)
             if leaves_library:
                 Path(kwargs["build_directory"], kwargs["name"] + ".so").touch()
 

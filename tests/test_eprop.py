@@ -395,12 +395,12 @@ def test_short_sequences_load_a_cached_build_but_never_compile(compiled_loops, f
     """Below MIN_NUMEL_TO_BUILD neuron-steps nothing is compiled, but a build an earlier run
     cached is loaded and used."""
     eprop_cpp = compiled_loops
-    builds = fake_extension_cache.use(eprop_cpp).builds
+    loads = fake_extension_cache.use(eprop_cpp).loads
     small = eprop_cpp.MIN_NUMEL_TO_BUILD // 4
-    assert not eprop_cpp.use(small, None) and builds == []
+    assert not eprop_cpp.use(small, None) and loads == []
     fake_extension_cache.leave_library(eprop_cpp)
     assert eprop_cpp.use(small, None) and eprop_cpp.available()
-    assert [build["name"] for build in builds] == [eprop_cpp._NAME]  # loaded from the cache, not built
+    assert [load["name"] for load in loads] == [eprop_cpp._NAME]  # the cached library, loaded
 
 
 @pytest.mark.parametrize("kind", ["lif", "lsnn"])

@@ -1198,27 +1198,27 @@ def test_build_failure_warns_once_and_falls_back(monkeypatch):
 def test_build_announces_itself_and_uses_its_own_folder(cpp_loops, fake_extension_cache, tmp_path, capsys):
     """A build prints one line when it starts and one when it ends; loading a cached build
     prints nothing. The folder is this install's own (below TORCH_EXTENSIONS_DIR)."""
-    builds = fake_extension_cache.use(cpp, leaves_library=True).builds
+    loads = fake_extension_cache.use(cpp, leaves_library=True).loads
     assert cpp.build()
     err = capsys.readouterr().err.splitlines()
-    assert [build["build_directory"] for build in builds] == [str(tmp_path / cpp._NAME)]
+    assert [load["build_directory"] for load in loads] == [str(tmp_path / cpp._NAME)]
     assert len(err) == 2, err
     assert err[0].startswith(f"norse_core: compiling the fused CPU kernels once, about {cpp.BUILD_SECONDS} s")
     assert re.fullmatch(r"norse_core: compiled the fused CPU kernels in \d+ s; later runs load them", err[1]), err
     fake_extension_cache.forget(cpp)
-    assert cpp.build() and len(builds) == 2
+    assert cpp.build() and len(loads) == 2
     assert capsys.readouterr().err == ""  # cached: loaded silently
 
 
 def test_small_calls_load_a_cached_build_but_never_compile(cpp_loops, fake_extension_cache):
     """Below MIN_NUMEL_TO_BUILD a call starts no build (the portable loops run), but it loads a
     build an earlier run left in the cache, so small workloads run the C++ loops too."""
-    builds = fake_extension_cache.use(cpp).builds
+    loads = fake_extension_cache.use(cpp).loads
     small = cpp.MIN_NUMEL_TO_BUILD // 4
-    assert cpp.kernel(LIF_DYNAMICS, small) is None and builds == [] and not cpp.loaded()
+    assert cpp.kernel(LIF_DYNAMICS, small) is None and loads == [] and not cpp.loaded()
     fake_extension_cache.leave_library(cpp)
     assert cpp.kernel(LIF_DYNAMICS, small) is cpp.cpp_kernel(LIF_DYNAMICS) and cpp.loaded()
-    assert [build["name"] for build in builds] == [cpp._NAME]  # loaded from the cache, not built
+    assert [load["name"] for load in loads] == [cpp._NAME]  # the cached library, loaded
     x = torch.randn(100, 2, 64)
     with record_kernels() as ran:
         snn.LIF()(x)
