@@ -1071,15 +1071,17 @@ NOTES = """## Notes
 def recorded_command(argv: Sequence[str]) -> str:
     """The command line as docs/benchmarks.md records it: an ``--output`` file inside the
     repository relative to it, one outside by its name alone (no path of the machine that ran it)."""
-    words, previous = [], None
+    def shown(value: str) -> str:
+        path = Path(value).resolve()
+        return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else path.name
+
+    words: List[str] = []
     for word in argv:
-        value = word.split("=", 1)[1] if word.startswith("--output=") else word if previous == "--output" else None
-        if value is not None:
-            path = Path(value).resolve()
-            shown = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else path.name
-            word = "--output=" + shown if word.startswith("--output=") else shown
+        if words and words[-1] == "--output":
+            word = shown(word)
+        elif word.startswith("--output="):
+            word = "--output=" + shown(word[len("--output="):])
         words.append(word)
-        previous = word
     return "python " + " ".join([os.path.relpath(__file__, REPO), *words])
 
 
